@@ -1,0 +1,83 @@
+// @troupe/core: the public API. Everything exported is listed by name.
+export { backoffDelay } from './backoff.js';
+export type { Backoff, RandomSource } from './backoff.js';
+export { resolveChildSpec } from './child-spec.js';
+export type { ChildKind, ChildSpec, ChildStart, ResolvedChildSpec, Shutdown } from './child-spec.js';
+export { consumerMachine } from './consumer.machine.js';
+export type { ConsumerInput } from './consumer.machine.js';
+export { decodeDelivery } from './decode.js';
+export { Dispatcher } from './dispatcher.js';
+export {
+  CancelledError,
+  ConfigurationError,
+  errorCodes,
+  HandlerTimeoutError,
+  InvalidMessageError,
+  PermanentError,
+  toTroupeError,
+  TransientError,
+  TroupeError,
+} from './errors.js';
+export type { ErrorCode } from './errors.js';
+export { createPool, poolWorkers, scalePool } from './pool.js';
+export type { Pool, PoolOptions } from './pool.js';
+export { defineProcessor, maxTimerDelayMs, persistWrites } from './processor.js';
+export type {
+  DeliveryInfo,
+  HandlerContext,
+  PersistableResult,
+  PersistContext,
+  ProcessorDefinition,
+  ProcessorSpecDefaultPersist,
+  ProcessorSpecWithPersist,
+  StoreWrite,
+} from './processor.js';
+export { processorMachine } from './processor.machine.js';
+export type {
+  AnyProcessorDefinition,
+  ProcessorContext,
+  ProcessorEvent,
+  ProcessorInput,
+  ProcessorOutput,
+  WorkerDispatcher,
+  WorkerHandle,
+} from './processor.machine.js';
+export { planRestart, shouldRestart } from './restart-plan.js';
+export type { ExitKind, RestartPlan, RestartStrategy, RestartType } from './restart-plan.js';
+export { defaultRetryPolicy, resolveRetryPolicy } from './retry.js';
+export type { ExhaustedAction, RetryOptions, RetryPolicy } from './retry.js';
+export { InspectionHub, startSupervisor } from './runtime.js';
+export type { ActorClock, InspectionListener, StartOptions, SupervisorRuntime } from './runtime.js';
+export { Scheduler } from './scheduler.js';
+export type { PermitRequest, SchedulerLane, SchedulerOptions, SchedulerStats } from './scheduler.js';
+export { decideFailure } from './settlement.js';
+export type { FailureDecision } from './settlement.js';
+export type {
+  BulkWriteResult,
+  KeyedDocument,
+  Store,
+  StoredDocument,
+  UpsertOptions,
+  WriteResult,
+} from './store.js';
+export { exitKindOf, supervisorChild, supervisorMachine } from './supervisor.machine.js';
+export type {
+  ChildRecord,
+  Clock,
+  Intensity,
+  RestartBackoff,
+  SupervisorContext,
+  SupervisorEvent,
+  SupervisorOptions,
+  SupervisorOutput,
+} from './supervisor.machine.js';
+export type {
+  Binding,
+  ConsumeOptions,
+  DeadLetterInfo,
+  Delivery,
+  PublishOptions,
+  QueueTopology,
+  Subscription,
+  Transport,
+} from './transport.js';

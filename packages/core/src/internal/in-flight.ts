@@ -1,0 +1,98 @@
+// The worker's resource handle for the delivery it holds: the delivery itself, the
+// abort controller of the running step, the decoded message and the handler's
+// result. Kept out of the actor's context because it is a resource, not state, and
+// because XState runs no exit actions on stop: the worker's invoked guard releases
+// it from its cleanup, which does run.
+import type { Delivery, DeadLetterInfo } from '../transport.js';
+import type { PermitRequest, SchedulerLane } from '../scheduler.js';
+
+export class InFlight {
+  delivery: Delivery | undefined = undefined;
+  message: unknown = undefined;
+  decoded = false;
+  result: unknown = undefined;
+  /** Incremented for every step started; results of older steps are stale. */
+  run = 0;
+  controller: AbortController | undefined = undefined;
+  permit = false;
+  request: PermitRequest | undefined = undefined;
+  readonly lane: SchedulerLane | undefined;
+
+  constructor(lane: SchedulerLane | undefined) {
+    this.lane = lane;
+  }
+
+  begin(delivery: Delivery): void {
+    this.delivery = delivery;
+    this.message = undefined;
+    this.decoded = false;
+    this.result = undefined;
+  }
+
+  /** Starts a new step: a fresh abort signal and run number. */
+  nextRun(): { run: number; signal: AbortSignal } {
+    this.abort();
+    this.controller = new AbortController();
+    this.run += 1;
+    return { run: this.run, signal: this.controller.signal };
+  }
+
+  abort(reason?: unknown): void {
+    const controller = this.controller;
+    this.controller = undefined;
+    if (controller !== undefined && !controller.signal.aborted) controller.abort(reason);
+  }
+
+  /** Asks the scheduler for a permit; true when held at once. */
+  requestPermit(onGrant: () => void): boolean {
+    const lane = this.lane;
+    if (lane === undefined || lane.tryAcquire()) {
+      this.permit = true;
+      return true;
+    }
+    this.request = lane.enqueue(() => {
+      this.request = undefined;
+      this.permit = true;
+      onGrant();
+    });
+    return false;
+  }
+
+  releasePermit(): void {
+    if (this.request !== undefined) {
+      this.lane?.withdraw(this.request);
+      this.request = undefined;
+    }
+    if (this.permit) {
+      this.permit = false;
+      this.lane?.release();
+    }
+  }
+
+  #take(): Delivery | undefined {
+    const delivery = this.delivery;
+    this.delivery = undefined;
+    this.run += 1;
+    this.abort();
+    return delivery;
+  }
+
+  ack(): void {
+    this.#take()?.ack();
+  }
+
+  deadLetter(info: DeadLetterInfo): void {
+    this.#take()?.deadLetter(info);
+  }
+
+  /** Gives the delivery back to the broker, if one is held. Safe to call any time. */
+  requeue(): void {
+    this.#take()?.requeue();
+  }
+
+  /** Cleanup on stop or failure: abort the running step, return the permit, requeue. */
+  release(): void {
+    this.releasePermit();
+    this.requeue();
+  }
+}

@@ -1,0 +1,168 @@
+// A processor pool: a one-for-one supervisor of N workers and one consumer. Workers
+// start first, the consumer last (ordered start), so shutdown stops the consumer
+// first and then lets the workers drain (reverse order).
+import type { Logger } from 'pino';
+import type { Snapshot } from 'xstate';
+import type { RandomSource } from './backoff.js';
+import type { ChildSpec } from './child-spec.js';
+import { consumerMachine } from './consumer.machine.js';
+import { Dispatcher } from './dispatcher.js';
+import { processorMachine, type AnyProcessorDefinition, type ProcessorInput } from './processor.machine.js';
+import type { Scheduler } from './scheduler.js';
+import type { Store } from './store.js';
+import {
+  supervisorMachine,
+  type Clock,
+  type Intensity,
+  type RestartBackoff,
+  type SupervisorOptions,
+} from './supervisor.machine.js';
+import type { Transport } from './transport.js';
+
+/** Options of {@link createPool}. */
+export interface PoolOptions {
+  readonly definition: AnyProcessorDefinition;
+  readonly transport: Transport;
+  readonly store: Store;
+  readonly logger: Logger;
+  /** The global scheduler, when a cap on concurrent handlers is configured. */
+  readonly scheduler?: Scheduler | undefined;
+  /** Overrides the definition's concurrency. */
+  readonly concurrency?: number | undefined;
+  /** How long a worker may take to finish its delivery on shutdown. @default 10000 */
+  readonly drainMs?: number | undefined;
+  readonly intensity?: Intensity | undefined;
+  readonly restartBackoff?: RestartBackoff | undefined;
+  readonly clock?: Clock | undefined;
+  readonly random?: RandomSource | undefined;
+}
+
+/** A pool: its spec as a child of a supervisor, and the means to scale it. */
+export interface Pool {
+  readonly name: string;
+  /** Add this to a supervisor's children. */
+  readonly childSpec: ChildSpec;
+  /** The supervisor input of the pool, for running it as a root. */
+  supervisorOptions(): SupervisorOptions;
+  /** The spec of worker number `index` (1-based), for `supervisor.start-child`. */
+  workerSpec(index: number): ChildSpec;
+  /** The dispatcher of the running incarnation (for metrics and tests). */
+  readonly dispatcher: Dispatcher;
+}
+
+const isIdle = (snapshot: Snapshot<unknown>): boolean => (snapshot as { value?: unknown }).value === 'idle';
+const isConsuming = (snapshot: Snapshot<unknown>): boolean =>
+  (snapshot as { value?: unknown }).value === 'consuming';
+
+/** Creates a processor pool. */
+export function createPool(options: PoolOptions): Pool {
+  const { definition } = options;
+  const concurrency = options.concurrency ?? definition.concurrency;
+  const logger = options.logger.child({ processor: definition.name });
+  const lane = options.scheduler?.lane(definition.name, definition.weight);
+  let dispatcher = new Dispatcher();
+
+  const workerSpec = (index: number): ChildSpec => {
+    const id = `worker-${index}`;
+    return {
+      id,
+      kind: 'worker',
+      restart: 'permanent',
+      shutdown: options.drainMs ?? 10_000,
+      isDrained: isIdle,
+      start: () => {
+        const input: ProcessorInput = {
+          definition,
+          store: options.store,
+          logger: logger.child({ actor: `${definition.name}/${id}` }),
+          lane,
+          dispatcher,
+          random: options.random,
+        };
+        return { logic: processorMachine, input };
+      },
+    };
+  };
+
+  const consumerSpec: ChildSpec = {
+    id: 'consumer',
+    kind: 'consumer',
+    restart: 'permanent',
+    shutdown: 5000,
+    isReady: isConsuming,
+    isDrained: () => false,
+    start: () => ({
+      logic: consumerMachine,
+      input: {
+        transport: options.transport,
+        queue: definition.queue,
+        prefetch: concurrency,
+        dispatcher,
+        logger: logger.child({ actor: `${definition.name}/consumer` }),
+      },
+    }),
+  };
+
+  const supervisorOptions = (): SupervisorOptions => {
+    // A new incarnation of the pool gets a new dispatcher: nothing stale is kept.
+    dispatcher = new Dispatcher();
+    const workers = Array.from({ length: concurrency }, (_, i) => workerSpec(i + 1));
+    return {
+      strategy: 'one-for-one',
+      children: [...workers, consumerSpec],
+      logger: logger.child({ actor: `${definition.name}/pool` }),
+      ...(options.intensity === undefined ? {} : { intensity: options.intensity }),
+      ...(options.restartBackoff === undefined ? {} : { restartBackoff: options.restartBackoff }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+      ...(options.random === undefined ? {} : { random: options.random }),
+    };
+  };
+
+  return {
+    name: definition.name,
+    childSpec: {
+      id: `pool:${definition.name}`,
+      kind: 'supervisor',
+      restart: 'permanent',
+      shutdown: 'infinity',
+      isReady: (snapshot) => (snapshot as { value?: unknown }).value === 'running',
+      isDrained: () => false,
+      start: () => ({ logic: supervisorMachine, input: supervisorOptions() }),
+    },
+    supervisorOptions,
+    workerSpec,
+    get dispatcher() {
+      return dispatcher;
+    },
+  };
+}
+
+/** The worker ids a running pool supervisor has, in order. */
+export function poolWorkers(pool: { getSnapshot(): { context: { order: readonly string[] } } }): string[] {
+  return pool.getSnapshot().context.order.filter((id) => id.startsWith('worker-'));
+}
+
+/**
+ * Scales a running pool to `size` workers: starts new ones, or cancels the newest
+ * (each drains its delivery within its shutdown budget first).
+ */
+export function scalePool(
+  ref: {
+    getSnapshot(): { context: { order: readonly string[] } };
+    send(event: { type: 'supervisor.start-child'; spec: ChildSpec } | { type: 'supervisor.cancel-child'; id: string }): void;
+  },
+  pool: Pool,
+  size: number,
+): void {
+  const current = poolWorkers(ref);
+  const indices = current.map((id) => Number(id.slice('worker-'.length)));
+  let next = Math.max(0, ...indices) + 1;
+  for (let count = current.length; count < size; count += 1) {
+    ref.send({ type: 'supervisor.start-child', spec: pool.workerSpec(next) });
+    next += 1;
+  }
+  const newestFirst = [...current].sort((a, b) => Number(b.slice(7)) - Number(a.slice(7)));
+  for (const id of newestFirst.slice(0, Math.max(0, current.length - size))) {
+    ref.send({ type: 'supervisor.cancel-child', id });
+  }
+}

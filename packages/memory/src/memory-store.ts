@@ -1,0 +1,128 @@
+// An in-memory store with the store port's semantics: keyed upserts, a version guard
+// evaluated atomically, merges, bulk writes. Documents are copied in and out, so a
+// caller can never change what is stored by mutating an object.
+import {
+  PermanentError,
+  type BulkWriteResult,
+  type KeyedDocument,
+  type Store,
+  type StoredDocument,
+  type UpsertOptions,
+  type WriteResult,
+} from '@troupe/core';
+
+function isNewer(
+  incoming: Readonly<Record<string, unknown>>,
+  stored: StoredDocument | undefined,
+  field: string,
+): boolean {
+  if (stored === undefined) return true;
+  const next = incoming[field];
+  const current = stored[field];
+  if (typeof next !== 'number') {
+    throw new PermanentError(`version field ${JSON.stringify(field)} must be a number`);
+  }
+  return typeof current !== 'number' || next > current;
+}
+
+function validKey(key: string): string {
+  if (typeof key !== 'string' || key === '' || key.length > 254 || !/^[\w\-:.@()+,=;$!*'%]+$/.test(key)) {
+    throw new PermanentError(`invalid document key ${JSON.stringify(key)}`);
+  }
+  return key;
+}
+
+/** Keyed JSON documents in memory. Collections are created on first write. */
+export class MemoryStore implements Store {
+  readonly #collections = new Map<string, Map<string, StoredDocument>>();
+  #closed = false;
+
+  #collection(name: string): Map<string, StoredDocument> {
+    if (this.#closed) throw new PermanentError('store closed');
+    let collection = this.#collections.get(name);
+    if (collection === undefined) {
+      collection = new Map();
+      this.#collections.set(name, collection);
+    }
+    return collection;
+  }
+
+  ensureCollection(collection: string): Promise<void> {
+    this.#collection(collection);
+    return Promise.resolve();
+  }
+
+  get(collection: string, key: string): Promise<StoredDocument | undefined> {
+    const stored = this.#collections.get(collection)?.get(key);
+    return Promise.resolve(stored === undefined ? undefined : structuredClone(stored));
+  }
+
+  #upsertSync(
+    collection: Map<string, StoredDocument>,
+    key: string,
+    document: Readonly<Record<string, unknown>>,
+    options: UpsertOptions | undefined,
+  ): boolean {
+    validKey(key);
+    if (options?.ifNewer !== undefined && !isNewer(document, collection.get(key), options.ifNewer)) {
+      return false;
+    }
+    collection.set(key, { ...structuredClone(document), _key: key });
+    return true;
+  }
+
+  upsert(
+    collection: string,
+    key: string,
+    document: Readonly<Record<string, unknown>>,
+    options?: UpsertOptions,
+  ): Promise<WriteResult> {
+    try {
+      return Promise.resolve({ written: this.#upsertSync(this.#collection(collection), key, document, options) });
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  patch(collection: string, key: string, patch: Readonly<Record<string, unknown>>): Promise<WriteResult> {
+    try {
+      const target = this.#collection(collection);
+      const stored = target.get(validKey(key));
+      target.set(key, { ...stored, ...structuredClone(patch), _key: key });
+      return Promise.resolve({ written: true });
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  remove(collection: string, key: string): Promise<boolean> {
+    return Promise.resolve(this.#collections.get(collection)?.delete(key) ?? false);
+  }
+
+  bulkUpsert(
+    collection: string,
+    documents: readonly KeyedDocument[],
+    options?: UpsertOptions,
+  ): Promise<BulkWriteResult> {
+    try {
+      const target = this.#collection(collection);
+      for (const { key } of documents) validKey(key);
+      let written = 0;
+      for (const { key, document } of documents) {
+        if (this.#upsertSync(target, key, document, options)) written += 1;
+      }
+      return Promise.resolve({ written, skipped: documents.length - written });
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  count(collection: string): Promise<number> {
+    return Promise.resolve(this.#collections.get(collection)?.size ?? 0);
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+}
