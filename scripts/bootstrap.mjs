@@ -12,7 +12,9 @@ const lockfile = join(root, 'pnpm-lock.yaml');
 const { packageManager } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
 const upToDate =
-  existsSync(marker) && existsSync(lockfile) && statSync(marker).mtimeMs >= statSync(lockfile).mtimeMs;
+  existsSync(marker) &&
+  existsSync(lockfile) &&
+  statSync(marker).mtimeMs >= statSync(lockfile).mtimeMs;
 
 if (!upToDate) {
   process.stderr.write(`troupe: installing the workspace with ${packageManager}\n`);

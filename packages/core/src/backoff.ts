@@ -21,7 +21,11 @@ export type RandomSource = () => number;
  * @example
  * backoffDelay({ kind: 'exponential', minMs: 100, maxMs: 10_000 }, 3) // 800
  */
-export function backoffDelay(backoff: Backoff, n: number, random: RandomSource = Math.random): number {
+export function backoffDelay(
+  backoff: Backoff,
+  n: number,
+  random: RandomSource = Math.random,
+): number {
   const base =
     backoff.kind === 'fixed'
       ? backoff.delayMs

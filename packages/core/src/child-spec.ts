@@ -57,7 +57,10 @@ export function resolveChildSpec(spec: ChildSpec, field = 'children'): ResolvedC
   }
   const shutdown = spec.shutdown ?? 5000;
   if (typeof shutdown === 'number' && (!Number.isFinite(shutdown) || shutdown < 0)) {
-    throw new ConfigurationError(`${field}.${spec.id}.shutdown`, "must be milliseconds >= 0, 'brutal' or 'infinity'");
+    throw new ConfigurationError(
+      `${field}.${spec.id}.shutdown`,
+      "must be milliseconds >= 0, 'brutal' or 'infinity'",
+    );
   }
   return {
     ...spec,

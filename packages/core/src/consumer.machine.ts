@@ -32,6 +32,8 @@ function cancelQuietly(subscription: Subscription, logger: Logger): void {
 
 /** The consumer chart: subscribing → consuming → cancelling → stopped, or failed. */
 export const consumerMachine = setup({
+  // The assertion is XState's way to declare types; it is not redundant.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
   types: {} as {
     context: ConsumerContext;
     input: ConsumerInput;
@@ -41,24 +43,28 @@ export const consumerMachine = setup({
   actors: {
     subscribe: fromPromise<Subscription, ConsumerInput>(async ({ input, signal }) => {
       const { dispatcher } = input;
-      const subscription = cancelOnce(await input.transport.consume(input.queue, { prefetch: input.prefetch }, (delivery) =>
-        dispatcher.offer(delivery),
-      ));
+      const subscription = cancelOnce(
+        await input.transport.consume(input.queue, { prefetch: input.prefetch }, (delivery) =>
+          dispatcher.offer(delivery),
+        ),
+      );
       // Stopped while subscribing: do not leak the subscription.
       if (signal.aborted) cancelQuietly(subscription, input.logger);
       return subscription;
     }),
-    holdSubscription: fromCallback<EventObject, { subscription: Subscription; dispatcher: Dispatcher; logger: Logger }>(
-      ({ input }) =>
-        () => {
-          cancelQuietly(input.subscription, input.logger);
-          input.dispatcher.requeuePending();
-        },
-    ),
-    cancel: fromPromise<void, { subscription: Subscription; dispatcher: Dispatcher }>(async ({ input }) => {
-      await input.subscription.cancel();
+    holdSubscription: fromCallback<
+      EventObject,
+      { subscription: Subscription; dispatcher: Dispatcher; logger: Logger }
+    >(({ input }) => () => {
+      cancelQuietly(input.subscription, input.logger);
       input.dispatcher.requeuePending();
     }),
+    cancel: fromPromise<void, { subscription: Subscription; dispatcher: Dispatcher }>(
+      async ({ input }) => {
+        await input.subscription.cancel();
+        input.dispatcher.requeuePending();
+      },
+    ),
   },
 }).createMachine({
   id: 'consumer',
@@ -72,7 +78,11 @@ export const consumerMachine = setup({
         onDone: {
           target: 'consuming',
           actions: [
-            ({ context }) => context.logger.info({ queue: context.queue, prefetch: context.prefetch }, 'consumer started'),
+            ({ context }) =>
+              context.logger.info(
+                { queue: context.queue, prefetch: context.prefetch },
+                'consumer started',
+              ),
             assign({ subscription: ({ event }) => event.output }),
           ],
         },
@@ -94,7 +104,10 @@ export const consumerMachine = setup({
     cancelling: {
       invoke: {
         src: 'cancel',
-        input: ({ context }) => ({ subscription: context.subscription as Subscription, dispatcher: context.dispatcher }),
+        input: ({ context }) => ({
+          subscription: context.subscription as Subscription,
+          dispatcher: context.dispatcher,
+        }),
         onDone: 'stopped',
         onError: 'stopped',
       },
@@ -107,6 +120,7 @@ export const consumerMachine = setup({
       ? { exit: 'shutdown' as const }
       : {
           exit: 'failed' as const,
-          reason: context.error instanceof Error ? context.error.message : String(context.error),
+          reason:
+            context.error instanceof Error ? context.error.message : JSON.stringify(context.error),
         },
 });

@@ -33,13 +33,17 @@ export function decodeDelivery<TMessage>(
 ): TMessage | Promise<TMessage> {
   const type = delivery.contentType;
   if (type !== undefined && type !== '' && !type.startsWith('application/json')) {
-    throw new InvalidMessageError(`unsupported content type ${JSON.stringify(type)}; expected application/json`);
+    throw new InvalidMessageError(
+      `unsupported content type ${JSON.stringify(type)}; expected application/json`,
+    );
   }
   let value: unknown;
   try {
     value = JSON.parse(decoder.decode(delivery.body));
   } catch (error) {
-    throw new InvalidMessageError(`body is not valid JSON: ${(error as Error).message}`, { cause: error });
+    throw new InvalidMessageError(`body is not valid JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   const result = schema['~standard'].validate(value);
   return result instanceof Promise ? result.then(checked) : checked(result);

@@ -2,7 +2,13 @@
 export { backoffDelay } from './backoff.js';
 export type { Backoff, RandomSource } from './backoff.js';
 export { resolveChildSpec } from './child-spec.js';
-export type { ChildKind, ChildSpec, ChildStart, ResolvedChildSpec, Shutdown } from './child-spec.js';
+export type {
+  ChildKind,
+  ChildSpec,
+  ChildStart,
+  ResolvedChildSpec,
+  Shutdown,
+} from './child-spec.js';
 export { consumerMachine } from './consumer.machine.js';
 export type { ConsumerInput } from './consumer.machine.js';
 export { decodeDelivery } from './decode.js';
@@ -49,7 +55,12 @@ export type { ExhaustedAction, RetryOptions, RetryPolicy } from './retry.js';
 export { InspectionHub, startSupervisor } from './runtime.js';
 export type { ActorClock, InspectionListener, StartOptions, SupervisorRuntime } from './runtime.js';
 export { Scheduler } from './scheduler.js';
-export type { PermitRequest, SchedulerLane, SchedulerOptions, SchedulerStats } from './scheduler.js';
+export type {
+  PermitRequest,
+  SchedulerLane,
+  SchedulerOptions,
+  SchedulerStats,
+} from './scheduler.js';
 export { decideFailure } from './settlement.js';
 export type { FailureDecision } from './settlement.js';
 export type {

@@ -7,7 +7,11 @@ import type { RandomSource } from './backoff.js';
 import type { ChildSpec } from './child-spec.js';
 import { consumerMachine } from './consumer.machine.js';
 import { Dispatcher } from './dispatcher.js';
-import { processorMachine, type AnyProcessorDefinition, type ProcessorInput } from './processor.machine.js';
+import {
+  processorMachine,
+  type AnyProcessorDefinition,
+  type ProcessorInput,
+} from './processor.machine.js';
 import type { Scheduler } from './scheduler.js';
 import type { Store } from './store.js';
 import {
@@ -50,7 +54,8 @@ export interface Pool {
   readonly dispatcher: Dispatcher;
 }
 
-const isIdle = (snapshot: Snapshot<unknown>): boolean => (snapshot as { value?: unknown }).value === 'idle';
+const isIdle = (snapshot: Snapshot<unknown>): boolean =>
+  (snapshot as { value?: unknown }).value === 'idle';
 const isConsuming = (snapshot: Snapshot<unknown>): boolean =>
   (snapshot as { value?: unknown }).value === 'consuming';
 
@@ -138,7 +143,9 @@ export function createPool(options: PoolOptions): Pool {
 }
 
 /** The worker ids a running pool supervisor has, in order. */
-export function poolWorkers(pool: { getSnapshot(): { context: { order: readonly string[] } } }): string[] {
+export function poolWorkers(pool: {
+  getSnapshot(): { context: { order: readonly string[] } };
+}): string[] {
   return pool.getSnapshot().context.order.filter((id) => id.startsWith('worker-'));
 }
 
@@ -149,7 +156,11 @@ export function poolWorkers(pool: { getSnapshot(): { context: { order: readonly 
 export function scalePool(
   ref: {
     getSnapshot(): { context: { order: readonly string[] } };
-    send(event: { type: 'supervisor.start-child'; spec: ChildSpec } | { type: 'supervisor.cancel-child'; id: string }): void;
+    send(
+      event:
+        | { type: 'supervisor.start-child'; spec: ChildSpec }
+        | { type: 'supervisor.cancel-child'; id: string },
+    ): void;
   },
   pool: Pool,
   size: number,

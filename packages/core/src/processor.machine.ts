@@ -97,7 +97,11 @@ function deliveryInfo(context: ProcessorContext, delivery: Delivery): DeliveryIn
   };
 }
 
-function stepContext(context: ProcessorContext, signal: AbortSignal, delivery: Delivery): HandlerContext {
+function stepContext(
+  context: ProcessorContext,
+  signal: AbortSignal,
+  delivery: Delivery,
+): HandlerContext {
   let log: Logger | undefined;
   return {
     signal,
@@ -121,6 +125,8 @@ function isCurrent(context: ProcessorContext, event: ProcessorEvent): boolean {
 
 /** The processor chart. Create workers through a pool, or directly with {@link ProcessorInput}. */
 export const processorMachine = setup({
+  // The assertion is XState's way to declare types; it is not redundant.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
   types: {} as {
     context: ProcessorContext;
     input: ProcessorInput;
@@ -133,7 +139,11 @@ export const processorMachine = setup({
   },
   actors: {
     // Its cleanup is the one hook XState runs when a worker is stopped or fails.
-    inFlightGuard: fromCallback<EventObject, InFlight>(({ input }) => () => input.release()),
+    inFlightGuard: fromCallback<EventObject, InFlight>(
+      ({ input }) =>
+        () =>
+          input.release(),
+    ),
   },
   guards: {
     isCurrentRun: ({ context, event }) => isCurrent(context, event),
@@ -192,9 +202,9 @@ export const processorMachine = setup({
         if (slot.decoded) {
           outcome = handle(slot.message);
         } else {
-          const decoded = decodeDelivery(delivery, definition.schema);
+          const decoded: unknown = decodeDelivery<unknown>(delivery, definition.schema);
           if (isPromiseLike(decoded)) {
-            outcome = decoded.then((message) => {
+            outcome = decoded.then((message: unknown) => {
               slot.message = message;
               slot.decoded = true;
               return handle(message);
@@ -230,13 +240,19 @@ export const processorMachine = setup({
         fail(error);
       }
     },
-    abortStep: ({ context }) => context.slot.abort(new HandlerTimeoutError(context.definition.timeoutMs)),
+    abortStep: ({ context }) =>
+      context.slot.abort(new HandlerTimeoutError(context.definition.timeoutMs)),
     recordFailure: assign(({ context, event }) => {
       const error =
         event.type === 'handler.failed' || event.type === 'persist.failed'
           ? toTroupeError(event.error)
           : new HandlerTimeoutError(context.definition.timeoutMs);
-      const decision = decideFailure(error, context.attempt, context.definition.retry, context.random);
+      const decision = decideFailure(
+        error,
+        context.attempt,
+        context.definition.retry,
+        context.random,
+      );
       return {
         lastError: error,
         decision,
@@ -248,7 +264,13 @@ export const processorMachine = setup({
       const { decision, lastError } = context;
       if (decision?.kind !== 'retry') return;
       context.log.warn(
-        { err: lastError, messageId: context.messageId, attempt: context.attempt, retryInMs: decision.delayMs, step: context.failedStep },
+        {
+          err: lastError,
+          messageId: context.messageId,
+          attempt: context.attempt,
+          retryInMs: decision.delayMs,
+          step: context.failedStep,
+        },
         'attempt failed; retrying',
       );
     },
@@ -266,7 +288,11 @@ export const processorMachine = setup({
         { err: error, messageId: context.messageId, attempt: context.attempt, reason },
         'message dead-lettered',
       );
-      context.slot.deadLetter({ reason, processor: context.definition.name, attempts: context.attempt });
+      context.slot.deadLetter({
+        reason,
+        processor: context.definition.name,
+        attempts: context.attempt,
+      });
     },
     requeueDelivery: ({ context }) => context.slot.requeue(),
     markDraining: assign({ draining: true }),

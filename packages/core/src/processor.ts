@@ -73,8 +73,10 @@ interface ProcessorSpecBase<TSchema extends StandardSchemaV1, TResult> {
 }
 
 /** A processor with an explicit persist step. */
-export interface ProcessorSpecWithPersist<TSchema extends StandardSchemaV1, TResult>
-  extends ProcessorSpecBase<TSchema, TResult> {
+export interface ProcessorSpecWithPersist<
+  TSchema extends StandardSchemaV1,
+  TResult,
+> extends ProcessorSpecBase<TSchema, TResult> {
   /** Stores the handler's result. Retried alone (the handler is not re-run). */
   readonly persist: (result: TResult, context: PersistContext) => void | Promise<void>;
 }
@@ -122,7 +124,10 @@ export async function persistWrites(result: PersistableResult, store: Store): Pr
 
 function positiveInteger(field: string, value: number, max = Number.MAX_SAFE_INTEGER): number {
   if (!Number.isInteger(value) || value < 1 || value > max) {
-    throw new ConfigurationError(field, `must be an integer from 1 to ${max}, got ${String(value)}`);
+    throw new ConfigurationError(
+      field,
+      `must be an integer from 1 to ${max}, got ${String(value)}`,
+    );
   }
   return value;
 }
@@ -143,24 +148,34 @@ function positiveInteger(field: string, value: number, max = Number.MAX_SAFE_INT
 export function defineProcessor<TSchema extends StandardSchemaV1, TResult>(
   spec: ProcessorSpecWithPersist<TSchema, TResult>,
 ): ProcessorDefinition<StandardSchemaV1.InferOutput<TSchema>, TResult>;
-export function defineProcessor<TSchema extends StandardSchemaV1, TResult extends PersistableResult>(
+export function defineProcessor<
+  TSchema extends StandardSchemaV1,
+  TResult extends PersistableResult,
+>(
   spec: ProcessorSpecDefaultPersist<TSchema, TResult>,
 ): ProcessorDefinition<StandardSchemaV1.InferOutput<TSchema>, TResult>;
 export function defineProcessor<TSchema extends StandardSchemaV1, TResult>(
   spec: ProcessorSpecBase<TSchema, TResult> & {
-    readonly persist?: ((result: TResult, context: PersistContext) => void | Promise<void>) | undefined;
+    readonly persist?:
+      ((result: TResult, context: PersistContext) => void | Promise<void>) | undefined;
   },
 ): ProcessorDefinition<StandardSchemaV1.InferOutput<TSchema>, TResult> {
   const name = spec.name;
   const field = `processors.${typeof name === 'string' && name !== '' ? name : '?'}`;
   if (typeof name !== 'string' || !/^[a-z0-9][a-z0-9._-]*$/i.test(name)) {
-    throw new ConfigurationError(`${field}.name`, 'must be a non-empty name of letters, digits, ".", "_" or "-"');
+    throw new ConfigurationError(
+      `${field}.name`,
+      'must be a non-empty name of letters, digits, ".", "_" or "-"',
+    );
   }
   if (typeof spec.queue !== 'string' || spec.queue === '') {
     throw new ConfigurationError(`${field}.queue`, 'must be a non-empty string');
   }
   if (typeof spec.schema?.['~standard']?.validate !== 'function') {
-    throw new ConfigurationError(`${field}.schema`, 'must be a Standard Schema (zod, valibot, arktype, …)');
+    throw new ConfigurationError(
+      `${field}.schema`,
+      'must be a Standard Schema (zod, valibot, arktype, …)',
+    );
   }
   if (typeof spec.handle !== 'function') {
     throw new ConfigurationError(`${field}.handle`, 'must be a function');
@@ -173,7 +188,7 @@ export function defineProcessor<TSchema extends StandardSchemaV1, TResult>(
     name,
     queue: spec.queue,
     bindings: spec.bindings,
-    schema: spec.schema as StandardSchemaV1<unknown, StandardSchemaV1.InferOutput<TSchema>>,
+    schema: spec.schema,
     handle: spec.handle,
     persist,
     retry: resolveRetryPolicy(spec.retry, `${field}.retry`),

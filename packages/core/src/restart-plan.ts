@@ -52,7 +52,8 @@ export function planRestart(
   const stop = affected.filter((id) => id !== exited && isRunning(id)).reverse();
   // Siblings taken down with the exited child come back unless they are temporary (OTP).
   const start = affected.filter(
-    (id) => id === exited || ((isRunning(id) || stop.includes(id)) && restartOf(id) !== 'temporary'),
+    (id) =>
+      id === exited || ((isRunning(id) || stop.includes(id)) && restartOf(id) !== 'temporary'),
   );
   return { stop, start };
 }

@@ -4,7 +4,11 @@
 // tree in reverse order before the promise resolves.
 import type { Logger } from 'pino';
 import { createActor, type Actor, type InspectionEvent } from 'xstate';
-import { supervisorMachine, type SupervisorOptions, type SupervisorOutput } from './supervisor.machine.js';
+import {
+  supervisorMachine,
+  type SupervisorOptions,
+  type SupervisorOutput,
+} from './supervisor.machine.js';
 
 /** A listener of XState inspection events: the inspector, a test, a bridge to Stately. */
 export type InspectionListener = (event: InspectionEvent) => void;
@@ -49,7 +53,10 @@ export interface SupervisorRuntime {
 }
 
 /** Starts a root supervisor, observed, with optional inspection and a test clock. */
-export function startSupervisor(options: SupervisorOptions, start: StartOptions = {}): SupervisorRuntime {
+export function startSupervisor(
+  options: SupervisorOptions,
+  start: StartOptions = {},
+): SupervisorRuntime {
   const log: Logger = options.logger;
   const actor = createActor(supervisorMachine, {
     id: start.id ?? 'root',

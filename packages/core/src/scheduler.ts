@@ -75,7 +75,10 @@ export class Scheduler {
 
   constructor(options: SchedulerOptions) {
     if (!Number.isInteger(options.capacity) || options.capacity < 1) {
-      throw new ConfigurationError('scheduler.capacity', `must be an integer >= 1, got ${String(options.capacity)}`);
+      throw new ConfigurationError(
+        'scheduler.capacity',
+        `must be an integer >= 1, got ${String(options.capacity)}`,
+      );
     }
     this.capacity = options.capacity;
   }
@@ -83,7 +86,10 @@ export class Scheduler {
   /** The lane of processor `name`, created on first use. */
   lane(name: string, weight = 1): SchedulerLane {
     if (!Number.isInteger(weight) || weight < 1) {
-      throw new ConfigurationError(`processors.${name}.weight`, `must be an integer >= 1, got ${String(weight)}`);
+      throw new ConfigurationError(
+        `processors.${name}.weight`,
+        `must be an integer >= 1, got ${String(weight)}`,
+      );
     }
     let lane = this.#lanes.get(name);
     if (lane === undefined) {

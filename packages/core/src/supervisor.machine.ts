@@ -20,12 +20,7 @@ import {
 import { backoffDelay, type Backoff, type RandomSource } from './backoff.js';
 import { resolveChildSpec, type ChildSpec, type ResolvedChildSpec } from './child-spec.js';
 import { ConfigurationError } from './errors.js';
-import {
-  planRestart,
-  shouldRestart,
-  type ExitKind,
-  type RestartStrategy,
-} from './restart-plan.js';
+import { planRestart, shouldRestart, type ExitKind, type RestartStrategy } from './restart-plan.js';
 
 /** A source of the current time in milliseconds; the actor clock's in tests. */
 export interface Clock {
@@ -128,8 +123,7 @@ export type SupervisorEvent =
 
 /** How a supervisor ended: `shutdown` when asked to stop, `failed` when it gave up. */
 export type SupervisorOutput =
-  | { readonly exit: 'shutdown' }
-  | { readonly exit: 'failed'; readonly reason: string };
+  { readonly exit: 'shutdown' } | { readonly exit: 'failed'; readonly reason: string };
 
 const liveStatuses: ReadonlySet<ChildStatus> = new Set(['starting', 'running', 'stopping']);
 
@@ -249,7 +243,10 @@ class Step {
     const resolved = resolveChildSpec(spec, field);
     const existing = this.draft.children[resolved.id];
     if (existing !== undefined && existing.status !== 'stopped') {
-      this.draft.log.error({ child: resolved.id }, 'child id already in use; start request ignored');
+      this.draft.log.error(
+        { child: resolved.id },
+        'child id already in use; start request ignored',
+      );
       return;
     }
     this.draft.children = {
@@ -263,7 +260,8 @@ class Step {
         totalRestarts: existing?.totalRestarts ?? 0,
       },
     };
-    if (!this.draft.order.includes(resolved.id)) this.draft.order = [...this.draft.order, resolved.id];
+    if (!this.draft.order.includes(resolved.id))
+      this.draft.order = [...this.draft.order, resolved.id];
     this.draft.startQueue = sortByOrder([...this.draft.startQueue, resolved.id], this.draft.order);
   }
 
@@ -323,13 +321,19 @@ class Step {
     this.draft.restartTimes = [...this.draft.restartTimes.filter((t) => now - t < withinMs), now];
     if (this.draft.restartTimes.length > maxRestarts) {
       const failure = `restart intensity exceeded: more than ${maxRestarts} restarts within ${withinMs} ms (last: ${id}: ${reason})`;
-      log.error({ child: id, exit: kind, reason }, 'restart intensity exceeded; stopping children and escalating');
+      log.error(
+        { child: id, exit: kind, reason },
+        'restart intensity exceeded; stopping children and escalating',
+      );
       this.#stopActor(id);
       this.#set(id, { status: 'stopped' });
       this.shutdown('failed', failure);
       return;
     }
-    log.warn({ child: id, exit: kind, reason, strategy: this.draft.strategy }, 'child exited abnormally; restarting');
+    log.warn(
+      { child: id, exit: kind, reason, strategy: this.draft.strategy },
+      'child exited abnormally; restarting',
+    );
     const plan = planRestart(
       this.draft.strategy,
       this.draft.order,
@@ -351,14 +355,21 @@ class Step {
 
   childSpawned(id: string, generation: number): void {
     const record = this.draft.children[id];
-    if (record?.status !== 'starting' || record.generation !== generation || record.ref === undefined) return;
+    if (
+      record?.status !== 'starting' ||
+      record.generation !== generation ||
+      record.ref === undefined
+    )
+      return;
     const ref = record.ref;
     if (record.spec.isReady(ref.getSnapshot() as Snapshot<unknown>)) {
       this.childReady(id, generation);
       return;
     }
     this.#effects.push(() =>
-      watch(ref, record.spec.isReady, () => this.#self.send({ type: 'child.ready', id, generation })),
+      watch(ref, record.spec.isReady, () =>
+        this.#self.send({ type: 'child.ready', id, generation }),
+      ),
     );
   }
 
@@ -377,7 +388,8 @@ class Step {
 
   childStable(id: string, generation: number): void {
     const record = this.draft.children[id];
-    if (record?.status === 'running' && record.generation === generation) this.#set(id, { restarts: 0 });
+    if (record?.status === 'running' && record.generation === generation)
+      this.#set(id, { restarts: 0 });
   }
 
   childDrained(id: string, generation: number): void {
@@ -389,7 +401,10 @@ class Step {
   shutdownTimedOut(id: string, generation: number): void {
     const record = this.draft.children[id];
     if (record?.status !== 'stopping' || record.generation !== generation) return;
-    this.draft.log.warn({ child: id, budgetMs: record.spec.shutdown }, 'child did not drain in time; stopping it');
+    this.draft.log.warn(
+      { child: id, budgetMs: record.spec.shutdown },
+      'child did not drain in time; stopping it',
+    );
     this.#finishStop(id);
   }
 
@@ -427,7 +442,11 @@ class Step {
     if (record.status === 'stopping') return false;
     const ref = record.ref;
     const shutdown = record.spec.shutdown;
-    if (ref === undefined || ref.getSnapshot().status !== 'active' || shutdown === 'brutal') {
+    if (
+      ref === undefined ||
+      (ref.getSnapshot() as Snapshot<unknown>).status !== 'active' ||
+      shutdown === 'brutal'
+    ) {
       this.#set(id, { status: 'stopping' });
       this.#finishStop(id);
       return true;
@@ -436,7 +455,9 @@ class Step {
     this.#effects.push((enqueue) => enqueue.sendTo(ref, { type: 'shutdown' }));
     const { generation } = record;
     this.#effects.push(() =>
-      watch(ref, record.spec.isDrained, () => this.#self.send({ type: 'child.drained', id, generation })),
+      watch(ref, record.spec.isDrained, () =>
+        this.#self.send({ type: 'child.drained', id, generation }),
+      ),
     );
     if (typeof shutdown === 'number') {
       this.#effects.push((enqueue) =>
@@ -482,13 +503,21 @@ class Step {
 
   /** Children that exited and wait for siblings to stop get one backoff timer together. */
   #scheduleRestarts(): void {
-    const due = this.draft.order.filter((id) => this.draft.children[id]?.status === 'awaiting-restart');
+    const due = this.draft.order.filter(
+      (id) => this.draft.children[id]?.status === 'awaiting-restart',
+    );
     if (due.length === 0) return;
     const attempts = Math.max(...due.map((id) => this.draft.children[id]?.restarts ?? 1));
-    const delay = backoffDelay(this.draft.restartBackoff.backoff, Math.max(0, attempts - 1), this.draft.random);
+    const delay = backoffDelay(
+      this.draft.restartBackoff.backoff,
+      Math.max(0, attempts - 1),
+      this.draft.random,
+    );
     for (const id of due) this.#set(id, { status: delay > 0 ? 'backoff' : 'pending' });
     if (delay > 0) {
-      this.#effects.push((enqueue) => enqueue.raise({ type: 'child.restart', ids: due }, { delay }));
+      this.#effects.push((enqueue) =>
+        enqueue.raise({ type: 'child.restart', ids: due }, { delay }),
+      );
     }
   }
 
@@ -533,14 +562,21 @@ class Step {
       enqueue.assign(({ context, spawn }) => {
         const ref = spawn(started.logic, { id, input: started.input });
         const current = context.children[id];
-        return current === undefined ? {} : { children: { ...context.children, [id]: { ...current, ref } } };
+        return current === undefined
+          ? {}
+          : { children: { ...context.children, [id]: { ...current, ref } } };
       });
       enqueue.raise({ type: 'child.spawned', id, generation });
     });
   }
 }
 
-function resolveOptions(input: SupervisorOptions): Omit<SupervisorContext, 'order' | 'children' | 'startQueue' | 'stopQueue' | 'restartTimes' | 'exiting' | 'failure'> {
+function resolveOptions(
+  input: SupervisorOptions,
+): Omit<
+  SupervisorContext,
+  'order' | 'children' | 'startQueue' | 'stopQueue' | 'restartTimes' | 'exiting' | 'failure'
+> {
   const intensity = input.intensity ?? { maxRestarts: 3, withinMs: 5000 };
   if (!Number.isInteger(intensity.maxRestarts) || intensity.maxRestarts < 0) {
     throw new ConfigurationError('supervisor.intensity.maxRestarts', 'must be an integer >= 0');
@@ -562,7 +598,9 @@ function resolveOptions(input: SupervisorOptions): Omit<SupervisorContext, 'orde
 }
 
 interface LooseEnqueue {
-  assign(update: (args: { context: SupervisorContext; spawn: unknown }) => Partial<SupervisorContext>): void;
+  assign(
+    update: (args: { context: SupervisorContext; spawn: unknown }) => Partial<SupervisorContext>,
+  ): void;
   raise(event: SupervisorEvent, options?: { delay: number }): void;
   sendTo(ref: AnyActorRef, event: EventObject): void;
   stopChild(ref: AnyActorRef): void;
@@ -579,18 +617,22 @@ function adapt(enqueue: unknown): Effects {
   return {
     assign: (update) =>
       loose.assign(({ context, spawn }) => update({ context, spawn: spawn as LooseSpawn })),
-    raise: (event, options) => (options === undefined ? loose.raise(event) : loose.raise(event, options)),
+    raise: (event, options) =>
+      options === undefined ? loose.raise(event) : loose.raise(event, options),
     sendTo: (ref, event) => loose.sendTo(ref, event),
     stopChild: (ref) => loose.stopChild(ref),
   };
 }
 
-const hasStopWork = ({ context }: { context: SupervisorContext }): boolean => context.stopQueue.length > 0;
+const hasStopWork = ({ context }: { context: SupervisorContext }): boolean =>
+  context.stopQueue.length > 0;
 const hasStartWork = ({ context }: { context: SupervisorContext }): boolean =>
   context.exiting === undefined && context.startQueue.length > 0;
 
 /** A supervisor. Nest one under another with {@link supervisorChild}. */
 export const supervisorMachine = setup({
+  // The assertion is XState's way to declare types; it is not redundant.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
   types: {} as {
     context: SupervisorContext;
     input: SupervisorOptions;
@@ -601,7 +643,8 @@ export const supervisorMachine = setup({
     hasStopWork,
     hasStartWork,
     exitedFailed: ({ context }) => context.stopQueue.length === 0 && context.exiting === 'failed',
-    exitedShutdown: ({ context }) => context.stopQueue.length === 0 && context.exiting === 'shutdown',
+    exitedShutdown: ({ context }) =>
+      context.stopQueue.length === 0 && context.exiting === 'shutdown',
   },
   actions: {
     handle: enqueueActions(({ context, event, enqueue, self }) => {
@@ -639,7 +682,9 @@ export const supervisorMachine = setup({
           step.childStable(event.id, event.generation);
           break;
         default: {
-          const prefix = event.type.startsWith('xstate.done.actor.') ? 'xstate.done.actor.' : 'xstate.error.actor.';
+          const prefix = event.type.startsWith('xstate.done.actor.')
+            ? 'xstate.done.actor.'
+            : 'xstate.error.actor.';
           const id = event.type.slice(prefix.length);
           step.childExited(id, exitKindOf(event), exitReason(event));
         }
@@ -661,9 +706,19 @@ export const supervisorMachine = setup({
     input.children.forEach((spec, index) => {
       const resolved = resolveChildSpec(spec, `children[${index}]`);
       if (children[resolved.id] !== undefined) {
-        throw new ConfigurationError(`children[${index}].id`, `duplicate child id ${JSON.stringify(resolved.id)}`);
+        throw new ConfigurationError(
+          `children[${index}].id`,
+          `duplicate child id ${JSON.stringify(resolved.id)}`,
+        );
       }
-      children[resolved.id] = { spec: resolved, status: 'pending', ref: undefined, generation: 0, restarts: 0, totalRestarts: 0 };
+      children[resolved.id] = {
+        spec: resolved,
+        status: 'pending',
+        ref: undefined,
+        generation: 0,
+        restarts: 0,
+        totalRestarts: 0,
+      };
     });
     const order = Object.keys(children);
     return {
@@ -703,7 +758,10 @@ export const supervisorMachine = setup({
       always: [
         { guard: 'exitedFailed', target: 'failed' },
         { guard: 'exitedShutdown', target: 'stopped' },
-        { guard: ({ context }) => !hasStopWork({ context }) && hasStartWork({ context }), target: 'starting' },
+        {
+          guard: ({ context }) => !hasStopWork({ context }) && hasStartWork({ context }),
+          target: 'starting',
+        },
         { guard: ({ context }) => !hasStopWork({ context }), target: 'running' },
       ],
     },
@@ -727,7 +785,10 @@ export function supervisorChild(
     kind: 'supervisor',
     restart: spec.restart ?? 'permanent',
     shutdown: spec.shutdown ?? 'infinity',
-    start: () => ({ logic: supervisorMachine, input: { ...options, logger: options.logger.child({ supervisor: id }) } }),
+    start: () => ({
+      logic: supervisorMachine,
+      input: { ...options, logger: options.logger.child({ supervisor: id }) },
+    }),
     isReady: (snapshot) => (snapshot as { value?: unknown }).value === 'running',
     isDrained: () => false,
   };

@@ -16,7 +16,14 @@ export function faultyStore(inner: Store): FaultyStore {
   let remaining = 0;
   let failure: Error = new TransientError('injected store failure');
   let only: Method | undefined;
-  const calls: Record<Method, number> = { get: 0, upsert: 0, patch: 0, remove: 0, bulkUpsert: 0, count: 0 };
+  const calls: Record<Method, number> = {
+    get: 0,
+    upsert: 0,
+    patch: 0,
+    remove: 0,
+    bulkUpsert: 0,
+    count: 0,
+  };
   const guard = <T>(method: Method, run: () => Promise<T>): Promise<T> => {
     calls[method] += 1;
     if (remaining > 0 && (only === undefined || only === method)) {

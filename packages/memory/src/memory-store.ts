@@ -3,6 +3,7 @@
 // caller can never change what is stored by mutating an object.
 import {
   PermanentError,
+  toTroupeError,
   type BulkWriteResult,
   type KeyedDocument,
   type Store,
@@ -26,10 +27,24 @@ function isNewer(
 }
 
 function validKey(key: string): string {
-  if (typeof key !== 'string' || key === '' || key.length > 254 || !/^[\w\-:.@()+,=;$!*'%]+$/.test(key)) {
+  if (
+    typeof key !== 'string' ||
+    key === '' ||
+    key.length > 254 ||
+    !/^[\w\-:.@()+,=;$!*'%]+$/.test(key)
+  ) {
     throw new PermanentError(`invalid document key ${JSON.stringify(key)}`);
   }
   return key;
+}
+
+/** Runs a synchronous store operation as the port's promise; anything thrown becomes a rejection. */
+function settle<T>(operation: () => T): Promise<T> {
+  try {
+    return Promise.resolve(operation());
+  } catch (error) {
+    return Promise.reject(toTroupeError(error));
+  }
 }
 
 /** Keyed JSON documents in memory. Collections are created on first write. */
@@ -48,8 +63,7 @@ export class MemoryStore implements Store {
   }
 
   ensureCollection(collection: string): Promise<void> {
-    this.#collection(collection);
-    return Promise.resolve();
+    return settle(() => void this.#collection(collection));
   }
 
   get(collection: string, key: string): Promise<StoredDocument | undefined> {
@@ -64,7 +78,10 @@ export class MemoryStore implements Store {
     options: UpsertOptions | undefined,
   ): boolean {
     validKey(key);
-    if (options?.ifNewer !== undefined && !isNewer(document, collection.get(key), options.ifNewer)) {
+    if (
+      options?.ifNewer !== undefined &&
+      !isNewer(document, collection.get(key), options.ifNewer)
+    ) {
       return false;
     }
     collection.set(key, { ...structuredClone(document), _key: key });
@@ -77,22 +94,22 @@ export class MemoryStore implements Store {
     document: Readonly<Record<string, unknown>>,
     options?: UpsertOptions,
   ): Promise<WriteResult> {
-    try {
-      return Promise.resolve({ written: this.#upsertSync(this.#collection(collection), key, document, options) });
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
+    return settle(() => ({
+      written: this.#upsertSync(this.#collection(collection), key, document, options),
+    }));
   }
 
-  patch(collection: string, key: string, patch: Readonly<Record<string, unknown>>): Promise<WriteResult> {
-    try {
+  patch(
+    collection: string,
+    key: string,
+    patch: Readonly<Record<string, unknown>>,
+  ): Promise<WriteResult> {
+    return settle(() => {
       const target = this.#collection(collection);
       const stored = target.get(validKey(key));
       target.set(key, { ...stored, ...structuredClone(patch), _key: key });
-      return Promise.resolve({ written: true });
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
+      return { written: true };
+    });
   }
 
   remove(collection: string, key: string): Promise<boolean> {
@@ -104,17 +121,15 @@ export class MemoryStore implements Store {
     documents: readonly KeyedDocument[],
     options?: UpsertOptions,
   ): Promise<BulkWriteResult> {
-    try {
+    return settle(() => {
       const target = this.#collection(collection);
       for (const { key } of documents) validKey(key);
       let written = 0;
       for (const { key, document } of documents) {
         if (this.#upsertSync(target, key, document, options)) written += 1;
       }
-      return Promise.resolve({ written, skipped: documents.length - written });
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
+      return { written, skipped: documents.length - written };
+    });
   }
 
   count(collection: string): Promise<number> {

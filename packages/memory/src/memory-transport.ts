@@ -217,7 +217,11 @@ export class MemoryTransport implements Transport {
     return Promise.resolve();
   }
 
-  consume(queue: string, options: ConsumeOptions, onDelivery: (delivery: Delivery) => void): Promise<Subscription> {
+  consume(
+    queue: string,
+    options: ConsumeOptions,
+    onDelivery: (delivery: Delivery) => void,
+  ): Promise<Subscription> {
     if (this.#closed) return Promise.reject(new Error('transport closed'));
     const target = this.#queue(queue);
     const consumer = new Consumer(target, options.prefetch, onDelivery);
@@ -226,7 +230,12 @@ export class MemoryTransport implements Transport {
     return Promise.resolve(consumer);
   }
 
-  publish(exchange: string, routingKey: string, body: Uint8Array, options: PublishOptions = {}): Promise<void> {
+  publish(
+    exchange: string,
+    routingKey: string,
+    body: Uint8Array,
+    options: PublishOptions = {},
+  ): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('transport closed'));
     const message: StoredMessage = {
       messageId: options.messageId ?? randomUUID(),

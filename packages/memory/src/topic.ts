@@ -6,7 +6,12 @@ export function topicMatches(pattern: string, routingKey: string): boolean {
   return matchWords(pattern.split('.'), 0, routingKey.split('.'), 0);
 }
 
-function matchWords(pattern: readonly string[], p: number, key: readonly string[], k: number): boolean {
+function matchWords(
+  pattern: readonly string[],
+  p: number,
+  key: readonly string[],
+  k: number,
+): boolean {
   if (p === pattern.length) return k === key.length;
   const word = pattern[p];
   if (word === '#') {
