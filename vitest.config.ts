@@ -1,6 +1,9 @@
-// One root config, one project per kind of suite. `integration` talks to the real
-// RabbitMQ on 127.0.0.1:5672; `serial` holds suites that disturb the shared broker
-// and so run alone.
+// One root config, one project per kind of suite:
+// - `unit`: pure and in-process suites (in-memory ports, simulated clocks);
+// - `integration`: suites that talk to the real RabbitMQ on 127.0.0.1:5672, each on
+//   its own queues, in parallel;
+// - `serial`: suites that disturb the shared broker (closing connections, stopping the
+//   app) and therefore run one file at a time, after the others.
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -9,7 +12,30 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['packages/*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts'],
+          include: [
+            'packages/*/test/**/*.test.ts',
+            'apps/*/test/**/*.test.ts',
+            'test/runtime/**/*.test.ts',
+          ],
+          exclude: ['**/*.int.test.ts', '**/*.serial.test.ts', '**/node_modules/**'],
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['packages/*/test/**/*.int.test.ts', 'test/integration/**/*.test.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: 'serial',
+          include: ['packages/*/test/**/*.serial.test.ts', 'test/serial/**/*.test.ts'],
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
         },
       },
     ],
