@@ -54,6 +54,12 @@ export interface Pool {
   readonly dispatcher: Dispatcher;
 }
 
+/**
+ * The consumer's prefetch of each pool: its worker count, which scaling changes.
+ * Module-private so that only {@link scalePool} moves it.
+ */
+const prefetchOf = new WeakMap<Pool, { size: number }>();
+
 const isIdle = (snapshot: Snapshot<unknown>): boolean =>
   (snapshot as { value?: unknown }).value === 'idle';
 const isConsuming = (snapshot: Snapshot<unknown>): boolean =>
@@ -66,6 +72,9 @@ export function createPool(options: PoolOptions): Pool {
   const logger = options.logger.child({ processor: definition.name });
   const lane = options.scheduler?.lane(definition.name, definition.weight);
   let dispatcher = new Dispatcher();
+  // Prefetch = the number of workers (DESIGN.md): set to the concurrency for each new
+  // incarnation of the pool, moved by scalePool, read each time the consumer starts.
+  const prefetch = { size: concurrency };
 
   const workerSpec = (index: number): ChildSpec => {
     const id = `worker-${index}`;
@@ -101,7 +110,7 @@ export function createPool(options: PoolOptions): Pool {
       input: {
         transport: options.transport,
         queue: definition.queue,
-        prefetch: concurrency,
+        prefetch: prefetch.size,
         dispatcher,
         logger: logger.child({ actor: `${definition.name}/consumer` }),
       },
@@ -111,6 +120,7 @@ export function createPool(options: PoolOptions): Pool {
   const supervisorOptions = (): SupervisorOptions => {
     // A new incarnation of the pool gets a new dispatcher: nothing stale is kept.
     dispatcher = new Dispatcher();
+    prefetch.size = concurrency;
     const workers = Array.from({ length: concurrency }, (_, i) => workerSpec(i + 1));
     return {
       strategy: 'one-for-one',
@@ -123,7 +133,7 @@ export function createPool(options: PoolOptions): Pool {
     };
   };
 
-  return {
+  const pool: Pool = {
     name: definition.name,
     childSpec: {
       id: `pool:${definition.name}`,
@@ -140,6 +150,8 @@ export function createPool(options: PoolOptions): Pool {
       return dispatcher;
     },
   };
+  prefetchOf.set(pool, prefetch);
+  return pool;
 }
 
 /** The worker ids a running pool supervisor has, in order. */
@@ -151,7 +163,10 @@ export function poolWorkers(pool: {
 
 /**
  * Scales a running pool to `size` workers: starts new ones, or cancels the newest
- * (each drains its delivery within its shutdown budget first).
+ * (each drains its delivery within its shutdown budget first). The consumer is then
+ * restarted with prefetch = `size`, so that new workers get deliveries and a smaller
+ * pool holds no more than it can work on; deliveries already handed out stay with
+ * their workers, and those the consumer held back are requeued.
  */
 export function scalePool(
   ref: {
@@ -159,7 +174,8 @@ export function scalePool(
     send(
       event:
         | { type: 'supervisor.start-child'; spec: ChildSpec }
-        | { type: 'supervisor.cancel-child'; id: string },
+        | { type: 'supervisor.cancel-child'; id: string }
+        | { type: 'supervisor.restart-child'; id: string },
     ): void;
   },
   pool: Pool,
@@ -175,5 +191,13 @@ export function scalePool(
   const newestFirst = [...current].sort((a, b) => Number(b.slice(7)) - Number(a.slice(7)));
   for (const id of newestFirst.slice(0, Math.max(0, current.length - size))) {
     ref.send({ type: 'supervisor.cancel-child', id });
+  }
+  // Before this, the consumer kept the prefetch it started with: scaling up left the
+  // new workers idle, and scaling down left deliveries waiting in the process.
+  const prefetch = prefetchOf.get(pool);
+  const target = Math.max(1, size);
+  if (prefetch !== undefined && prefetch.size !== target) {
+    prefetch.size = target;
+    ref.send({ type: 'supervisor.restart-child', id: 'consumer' });
   }
 }
