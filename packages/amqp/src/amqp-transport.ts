@@ -1,0 +1,398 @@
+// The transport port on RabbitMQ through amqplib. The connection is a
+// `connectionMachine` actor; each time it connects, the transport opens a confirm
+// channel for publishing, declares every topology it was asked to, and resumes every
+// live consumer on the new connection. Consumers have one channel each.
+import { randomUUID } from 'node:crypto';
+import {
+  ConfigurationError,
+  TransientError,
+  type Backoff,
+  type ConsumeOptions,
+  type DeadLetterInfo,
+  type Delivery,
+  type PublishOptions,
+  type QueueTopology,
+  type RandomSource,
+  type Subscription,
+  type Transport,
+} from '@troupe/core';
+import { connect, type ChannelModel, type ConsumeMessage, type Options } from 'amqplib';
+import type { Logger } from 'pino';
+import { createActor, type Actor, type SnapshotFrom } from 'xstate';
+import { resolveConnection, type AmqpConnectionOptions } from './connection-options.js';
+import { connectionMachine } from './connection.machine.js';
+import { AmqpConsumer, deadLetterHeaders, type ConsumerHost } from './internal/consumer.js';
+import { Publisher } from './internal/publisher.js';
+import { declareTopology, type TopologyOptions } from './topology.js';
+
+/** Options of {@link AmqpTransport}. */
+export interface AmqpTransportOptions extends AmqpConnectionOptions {
+  /** The transport logs through `logger.child({ component: 'amqp' })`. */
+  readonly logger: Logger;
+  /** The direct exchange dead letters go through. @default 'troupe.dead-letter' */
+  readonly deadLetterExchange?: string;
+  /** Deliveries of a quorum queue message before the broker dead-letters it. @default 20 */
+  readonly deliveryLimit?: number;
+  /**
+   * Delay between reconnection attempts.
+   * @default { kind: 'exponential', minMs: 100, maxMs: 10000, randomFactor: 0.5 }
+   */
+  readonly reconnectBackoff?: Backoff;
+  /** Failed reconnection attempts in a row before giving up. @default Infinity */
+  readonly maxReconnectAttempts?: number;
+  /** Random source of the backoff jitter. @default Math.random */
+  readonly random?: RandomSource;
+}
+
+/** The connection actor's snapshot. */
+export type ConnectionSnapshot = SnapshotFrom<typeof connectionMachine>;
+
+type Waiter = { resolve: (model: ChannelModel) => void; reject: (error: Error) => void };
+
+const defaultBackoff: Backoff = {
+  kind: 'exponential',
+  minMs: 100,
+  maxMs: 10_000,
+  randomFactor: 0.5,
+};
+
+function toBuffer(body: Uint8Array): Buffer {
+  return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+}
+
+/**
+ * The transport port on RabbitMQ.
+ *
+ * @example
+ * const transport = new AmqpTransport({ url: 'amqp://guest:guest@127.0.0.1:5672', logger });
+ * await transport.ready();
+ */
+export class AmqpTransport implements Transport {
+  readonly #logger: Logger;
+  readonly #topologyOptions: TopologyOptions;
+  readonly #topology = new Map<string, QueueTopology>();
+  readonly #consumers = new Set<AmqpConsumer>();
+  readonly #publisher: Publisher;
+  readonly #actor: Actor<typeof connectionMachine>;
+  readonly #host: ConsumerHost;
+  readonly #redactedUrl: string;
+  /** The live connection, from the moment it opened (during its setup too) until it closes. */
+  #model: ChannelModel | undefined;
+  #waiters: Waiter[] = [];
+  #closing: Promise<void> | undefined;
+  #lastState = '';
+
+  constructor(options: AmqpTransportOptions) {
+    const resolved = resolveConnection(options);
+    const deliveryLimit = options.deliveryLimit ?? 20;
+    if (!Number.isInteger(deliveryLimit) || deliveryLimit < 1) {
+      throw new ConfigurationError('amqp.deliveryLimit', 'must be an integer >= 1');
+    }
+    this.#logger = options.logger.child({ component: 'amqp' });
+    this.#redactedUrl = resolved.redactedUrl;
+    this.#topologyOptions = {
+      deadLetterExchange: options.deadLetterExchange ?? 'troupe.dead-letter',
+      deliveryLimit,
+    };
+    this.#publisher = new Publisher(this.#logger);
+    const logger = this.#logger;
+    this.#host = {
+      logger,
+      publishDeadLetter: (queue, message, info) => this.#publishDeadLetter(queue, message, info),
+      channelLost: (consumer, model) => this.#channelLost(consumer, model),
+      forget: (consumer) => this.#consumers.delete(consumer),
+    };
+    this.#actor = createActor(connectionMachine, {
+      id: 'amqp-connection',
+      input: {
+        open: (signal) => this.#open(resolved.connect, resolved.socket, signal),
+        backoff: options.reconnectBackoff ?? defaultBackoff,
+        logger,
+        ...(options.maxReconnectAttempts === undefined
+          ? {}
+          : { maxAttempts: options.maxReconnectAttempts }),
+        ...(options.random === undefined ? {} : { random: options.random }),
+      },
+    });
+    this.#actor.subscribe({
+      next: (snapshot) => this.#onSnapshot(snapshot),
+      error: (err: unknown) => logger.error({ err }, 'connection actor failed'),
+    });
+    logger.info({ broker: this.#redactedUrl }, 'amqp connecting');
+    this.#actor.start();
+  }
+
+  /** The connection actor, for inspection (`subscribe` to follow its chart). */
+  get connection(): Actor<typeof connectionMachine> {
+    return this.#actor;
+  }
+
+  /** The connection's state: `connecting`, `connected.flowing`, `connected.blocked`, `recovering`, `closing`, `closed` or `failed`. */
+  get state(): string {
+    return stateName(this.#actor.getSnapshot());
+  }
+
+  /** Connections made so far: 1 after the first connect, one more per reconnect. */
+  get generation(): number {
+    return this.#actor.getSnapshot().context.generation;
+  }
+
+  /** Publishes waiting for a channel or for the socket to drain. */
+  get publishBacklog(): number {
+    return this.#publisher.backlog;
+  }
+
+  /** Resolves once connected (topology declared, consumers resumed); rejects once closed or failed. */
+  async ready(): Promise<void> {
+    await this.#whenConnected();
+  }
+
+  async declare(topology: readonly QueueTopology[]): Promise<void> {
+    for (const entry of topology) this.#topology.set(entry.queue, entry);
+    const model = await this.#whenConnected();
+    try {
+      const channel = await model.createChannel();
+      channel.on('error', (err: Error) => this.#logger.warn({ err }, 'topology channel error'));
+      await declareTopology(channel, topology, this.#topologyOptions);
+      await channel.close();
+    } catch (error) {
+      throw new TransientError('topology declaration failed', { cause: error });
+    }
+  }
+
+  async consume(
+    queue: string,
+    options: ConsumeOptions,
+    onDelivery: (delivery: Delivery) => void,
+  ): Promise<Subscription> {
+    if (!Number.isInteger(options.prefetch) || options.prefetch < 1 || options.prefetch > 65_535) {
+      throw new ConfigurationError('prefetch', 'must be an integer from 1 to 65535');
+    }
+    const consumer = new AmqpConsumer(this.#host, queue, options, onDelivery);
+    this.#consumers.add(consumer);
+    try {
+      const model = await this.#whenConnected();
+      await consumer.start(model);
+    } catch (error) {
+      this.#consumers.delete(consumer);
+      consumer.abandon();
+      throw new TransientError(`cannot consume ${queue}`, { cause: error });
+    }
+    this.#logger.debug({ queue, prefetch: options.prefetch }, 'consuming');
+    return consumer;
+  }
+
+  publish(
+    exchange: string,
+    routingKey: string,
+    body: Uint8Array,
+    options: PublishOptions = {},
+  ): Promise<void> {
+    const publishOptions: Options.Publish = {
+      persistent: true,
+      messageId: options.messageId ?? randomUUID(),
+      timestamp: Math.floor(Date.now() / 1000),
+      ...(options.correlationId === undefined ? {} : { correlationId: options.correlationId }),
+      ...(options.contentType === undefined ? {} : { contentType: options.contentType }),
+      ...(options.headers === undefined ? {} : { headers: options.headers }),
+    };
+    return this.#publisher.publish(exchange, routingKey, toBuffer(body), publishOptions);
+  }
+
+  /** Closes the connection: unsettled deliveries go back to their queues (broker side). */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#publisher.close(new Error('transport closed'));
+    for (const consumer of this.#consumers) consumer.abandon();
+    this.#consumers.clear();
+    this.#actor.send({ type: 'connection.close' });
+    await new Promise<void>((resolve) => {
+      const subscription = this.#actor.subscribe({
+        next: (snapshot) => {
+          if (snapshot.status === 'done') {
+            subscription.unsubscribe();
+            resolve();
+          }
+        },
+        error: () => resolve(),
+      });
+      if (this.#actor.getSnapshot().status !== 'active') {
+        subscription.unsubscribe();
+        resolve();
+      }
+    });
+    this.#actor.stop();
+  }
+
+  /** Opens a connection and makes it ready; invoked by the connection actor. */
+  async #open(
+    fields: Options.Connect,
+    socket: Parameters<typeof connect>[1],
+    signal: AbortSignal,
+  ): Promise<ChannelModel> {
+    const model = await connect(fields, socket);
+    model.on('error', (err: Error) => this.#logger.warn({ err }, 'connection error'));
+    model.on('close', () => {
+      if (this.#model === model) this.#model = undefined;
+    });
+    const abort = (): void => {
+      model.close().catch(() => undefined);
+    };
+    signal.addEventListener('abort', abort, { once: true });
+    try {
+      if (signal.aborted) throw new Error('connection aborted');
+      this.#model = model;
+      const confirm = await model.createConfirmChannel();
+      const setup = await model.createChannel();
+      setup.on('error', (err: Error) => this.#logger.warn({ err }, 'topology channel error'));
+      await declareTopology(setup, this.#topology.values(), this.#topologyOptions);
+      await setup.close();
+      this.#publisher.attach(confirm);
+      await Promise.all([...this.#consumers].map((consumer) => consumer.start(model)));
+      if (signal.aborted) throw new Error('connection aborted');
+      return model;
+    } catch (error) {
+      if (this.#model === model) this.#model = undefined;
+      abort();
+      throw error;
+    } finally {
+      signal.removeEventListener('abort', abort);
+    }
+  }
+
+  #whenConnected(): Promise<ChannelModel> {
+    const snapshot = this.#actor.getSnapshot();
+    if (snapshot.matches('connected') && this.#model !== undefined) {
+      return Promise.resolve(this.#model);
+    }
+    if (snapshot.status !== 'active' || this.#closing !== undefined) {
+      return Promise.reject(new TransientError(`amqp connection ${stateName(snapshot)}`));
+    }
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  #onSnapshot(snapshot: ConnectionSnapshot): void {
+    const state = stateName(snapshot);
+    if (state !== this.#lastState) {
+      this.#lastState = state;
+      this.#logTransition(snapshot, state);
+    }
+    if (snapshot.matches('connected') && this.#model !== undefined) {
+      const model = this.#model;
+      const waiters = this.#waiters;
+      this.#waiters = [];
+      for (const waiter of waiters) waiter.resolve(model);
+    } else if (snapshot.status !== 'active') {
+      const waiters = this.#waiters;
+      this.#waiters = [];
+      const error = new TransientError(`amqp connection ${state}`);
+      for (const waiter of waiters) waiter.reject(error);
+      if (snapshot.value === 'failed') this.#publisher.close(error);
+    }
+  }
+
+  #logTransition(snapshot: ConnectionSnapshot, state: string): void {
+    const { context } = snapshot;
+    switch (state) {
+      case 'connected.flowing':
+        this.#logger.info(
+          { broker: this.#redactedUrl, generation: context.generation },
+          'amqp connected',
+        );
+        break;
+      case 'connected.blocked':
+        this.#logger.warn({ reason: context.blockedReason }, 'amqp connection blocked');
+        break;
+      case 'recovering':
+        this.#logger.warn(
+          { attempt: context.attempt, reason: context.lastError },
+          'amqp connection lost; reconnecting',
+        );
+        break;
+      case 'failed':
+        this.#logger.error({ reason: context.lastError }, 'amqp reconnection gave up');
+        break;
+      case 'closed':
+        this.#logger.info('amqp connection closed');
+        break;
+      default:
+        break;
+    }
+  }
+
+  #channelLost(consumer: AmqpConsumer, model: ChannelModel): void {
+    // A closing connection closes its channels before it emits its own close: decide
+    // once that has happened whether the connection survived the channel.
+    queueMicrotask(() => {
+      if (consumer.cancelled || this.#model !== model) return;
+      this.#logger.warn({ queue: consumer.queue }, 'consumer channel lost; resuming');
+      this.#resume(consumer, model).catch((err: unknown) => {
+        this.#logger.error({ err, queue: consumer.queue }, 'consumer not resumed; reconnecting');
+        this.#actor.send({
+          type: 'connection.recycle',
+          connection: model,
+          reason: `consumer of ${consumer.queue} not resumed`,
+        });
+      });
+    });
+  }
+
+  /** Resumes a consumer on the same connection, declaring its queue again if it is gone. */
+  async #resume(consumer: AmqpConsumer, model: ChannelModel): Promise<void> {
+    try {
+      await consumer.start(model);
+    } catch (error) {
+      const entry = this.#topology.get(consumer.queue);
+      if (entry === undefined || this.#model !== model) throw error;
+      const channel = await model.createChannel();
+      channel.on('error', (err: Error) => this.#logger.warn({ err }, 'topology channel error'));
+      await declareTopology(channel, [entry], this.#topologyOptions);
+      await channel.close();
+      await consumer.start(model);
+    }
+  }
+
+  #publishDeadLetter(queue: string, message: ConsumeMessage, info: DeadLetterInfo): Promise<void> {
+    const { properties, fields } = message;
+    const options: Options.Publish = {
+      persistent: true,
+      headers: {
+        ...properties.headers,
+        [deadLetterHeaders.reason]: info.reason,
+        [deadLetterHeaders.processor]: info.processor,
+        [deadLetterHeaders.attempts]: info.attempts,
+        [deadLetterHeaders.routingKey]: fields.routingKey,
+      },
+    };
+    for (const key of [
+      'messageId',
+      'correlationId',
+      'contentType',
+      'contentEncoding',
+      'timestamp',
+      'type',
+      'appId',
+    ] as const) {
+      const value: unknown = properties[key];
+      if (value !== undefined && value !== null) Object.assign(options, { [key]: value });
+    }
+    return this.#publisher.publish(
+      this.#topologyOptions.deadLetterExchange,
+      queue,
+      message.content,
+      options,
+    );
+  }
+}
+
+function stateName(snapshot: ConnectionSnapshot): string {
+  const value = snapshot.value;
+  if (typeof value === 'string') return value;
+  return Object.entries(value)
+    .map(([parent, child]) => `${parent}.${String(child)}`)
+    .join(',');
+}

@@ -1,0 +1,114 @@
+// Turns Troupe's connection options into amqplib's: a URL into connect fields (so that
+// the heartbeat option applies), TLS material into socket options, and a URL with its
+// password replaced for logs.
+import { ConfigurationError } from '@troupe/core';
+import type { Options, SocketOptions } from 'amqplib';
+
+/** TLS material for `amqps://` URLs, passed to Node's `tls.connect`. */
+export interface AmqpTlsOptions {
+  /** Certificate authorities to trust (PEM). */
+  readonly ca?: string | Buffer | readonly (string | Buffer)[];
+  /** Client certificate (PEM), for brokers that authenticate clients by certificate. */
+  readonly cert?: string | Buffer;
+  /** Client private key (PEM). */
+  readonly key?: string | Buffer;
+  readonly passphrase?: string;
+  /** Host name to verify the certificate against. @default the URL's host name */
+  readonly servername?: string;
+  /** @default true */
+  readonly rejectUnauthorized?: boolean;
+}
+
+/** The connection part of {@link AmqpTransportOptions}. */
+export interface AmqpConnectionOptions {
+  /** `amqp://user:password@host:port/vhost` or `amqps://…`. */
+  readonly url: string;
+  /** Heartbeat interval in seconds; 0 disables heartbeats. @default 15 */
+  readonly heartbeatSeconds?: number;
+  /** TCP connect timeout in milliseconds. @default 10000 */
+  readonly connectTimeoutMs?: number;
+  readonly tls?: AmqpTlsOptions;
+  /** Shown in the broker's connection list. @default 'troupe' */
+  readonly connectionName?: string;
+}
+
+/** What `amqplib.connect` takes. */
+export interface ResolvedConnection {
+  readonly connect: Options.Connect;
+  readonly socket: SocketOptions;
+  /** The URL without its password, for logs. */
+  readonly redactedUrl: string;
+}
+
+/** Replaces the password of a URL with `***` (and returns `<invalid url>` for garbage). */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '<invalid url>';
+  }
+}
+
+/**
+ * Validates the options and builds amqplib's connect fields and socket options.
+ *
+ * @throws ConfigurationError naming the field at fault
+ */
+export function resolveConnection(
+  options: AmqpConnectionOptions,
+  field = 'amqp',
+): ResolvedConnection {
+  let parsed: URL;
+  try {
+    parsed = new URL(options.url);
+  } catch {
+    throw new ConfigurationError(`${field}.url`, 'must be an amqp:// or amqps:// URL');
+  }
+  const protocol = parsed.protocol.slice(0, -1);
+  if (protocol !== 'amqp' && protocol !== 'amqps') {
+    throw new ConfigurationError(`${field}.url`, `unknown protocol ${JSON.stringify(protocol)}`);
+  }
+  const heartbeat = options.heartbeatSeconds ?? 15;
+  if (!Number.isInteger(heartbeat) || heartbeat < 0) {
+    throw new ConfigurationError(`${field}.heartbeatSeconds`, 'must be an integer >= 0');
+  }
+  const timeout = options.connectTimeoutMs ?? 10_000;
+  if (!Number.isInteger(timeout) || timeout < 1) {
+    throw new ConfigurationError(`${field}.connectTimeoutMs`, 'must be an integer >= 1');
+  }
+  if (options.tls !== undefined && protocol !== 'amqps') {
+    throw new ConfigurationError(`${field}.tls`, 'needs an amqps:// URL');
+  }
+  const vhost = parsed.pathname.length > 1 ? decodeURIComponent(parsed.pathname.slice(1)) : '/';
+  const hasCredentials = parsed.username !== '' || parsed.password !== '';
+  const connect: Options.Connect = {
+    protocol,
+    hostname: parsed.hostname.replace(/^\[|\]$/g, ''),
+    port: parsed.port === '' ? (protocol === 'amqp' ? 5672 : 5671) : Number(parsed.port),
+    vhost,
+    heartbeat,
+    ...(hasCredentials
+      ? {
+          username: decodeURIComponent(parsed.username),
+          password: decodeURIComponent(parsed.password),
+        }
+      : {}),
+  };
+  const tls = options.tls;
+  const socket: SocketOptions = {
+    timeout,
+    noDelay: true,
+    clientProperties: { connection_name: options.connectionName ?? 'troupe' },
+    ...(tls?.ca === undefined ? {} : { ca: tls.ca as string | Buffer | (string | Buffer)[] }),
+    ...(tls?.cert === undefined ? {} : { cert: tls.cert }),
+    ...(tls?.key === undefined ? {} : { key: tls.key }),
+    ...(tls?.passphrase === undefined ? {} : { passphrase: tls.passphrase }),
+    ...(tls?.servername === undefined ? {} : { servername: tls.servername }),
+    ...(tls?.rejectUnauthorized === undefined
+      ? {}
+      : { rejectUnauthorized: tls.rejectUnauthorized }),
+  };
+  return { connect, socket, redactedUrl: redactUrl(options.url) };
+}

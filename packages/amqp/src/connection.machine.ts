@@ -1,0 +1,217 @@
+// The broker connection as an actor: connecting → connected (flowing ⇄ blocked) →
+// recovering (backoff with jitter, a delayed transition on the actor clock) →
+// connecting again, until `connection.close` leads to closed (or a recovery budget
+// runs out and leads to failed). The chart knows nothing of amqplib: it opens a
+// connection through the function in its input (which also re-declares topology and
+// resumes consumers) and watches the connection's events.
+import type { Backoff, RandomSource } from '@troupe/core';
+import { backoffDelay } from '@troupe/core';
+import type { Logger } from 'pino';
+import { assign, fromCallback, fromPromise, setup } from 'xstate';
+
+/** What the chart needs of an open connection: its events and a way to close it. */
+export interface ConnectionHandle {
+  on(event: 'close', listener: (err?: Error) => void): unknown;
+  on(event: 'blocked', listener: (reason: string) => void): unknown;
+  on(event: 'unblocked', listener: () => void): unknown;
+  removeListener(event: 'close', listener: (err?: Error) => void): unknown;
+  removeListener(event: 'blocked', listener: (reason: string) => void): unknown;
+  removeListener(event: 'unblocked', listener: () => void): unknown;
+  close(): Promise<void>;
+}
+
+/** Input of {@link connectionMachine}. */
+export interface ConnectionInput<THandle extends ConnectionHandle = ConnectionHandle> {
+  /**
+   * Opens a connection and makes it ready (channels, topology, consumers). Must close
+   * what it opened when it fails or when the signal is aborted.
+   */
+  readonly open: (signal: AbortSignal) => Promise<THandle>;
+  /** Delay before reconnection attempt n (0 for the first). */
+  readonly backoff: Backoff;
+  /** Reconnection attempts in a row before giving up (state `failed`). @default Infinity */
+  readonly maxAttempts?: number;
+  readonly random?: RandomSource;
+  readonly logger: Logger;
+}
+
+interface ConnectionContext<THandle extends ConnectionHandle = ConnectionHandle> {
+  readonly input: ConnectionInput<THandle>;
+  readonly connection: THandle | undefined;
+  /** Failed attempts in a row since the last successful connection. */
+  readonly attempt: number;
+  /** Connections made so far (1 after the first connect, 2 after the first reconnect…). */
+  readonly generation: number;
+  readonly lastError: string | undefined;
+  readonly blockedReason: string | undefined;
+}
+
+/** Events the chart accepts. `connection.recycle` asks for a fresh connection. */
+export type ConnectionEvent =
+  | { type: 'connection.close' }
+  | { type: 'connection.recycle'; connection: ConnectionHandle; reason: string }
+  | { type: 'connection.lost'; connection: ConnectionHandle; reason: string }
+  | { type: 'connection.blocked'; reason: string }
+  | { type: 'connection.unblocked' };
+
+const describe = (error: unknown): string =>
+  error instanceof Error ? error.message : JSON.stringify(error);
+
+function closeQuietly(connection: ConnectionHandle | undefined, logger: Logger): void {
+  connection?.close().catch((err: unknown) => logger.debug({ err }, 'connection close failed'));
+}
+
+/** The connection chart. */
+export const connectionMachine = setup({
+  // The assertion is XState's way to declare types; it is not redundant.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
+  types: {} as {
+    context: ConnectionContext;
+    input: ConnectionInput;
+    events: ConnectionEvent;
+    output: { exit: 'closed' } | { exit: 'failed'; reason: string };
+  },
+  actors: {
+    openConnection: fromPromise<ConnectionHandle, ConnectionInput>(({ input, signal }) =>
+      input.open(signal),
+    ),
+    watchConnection: fromCallback<ConnectionEvent, ConnectionHandle>(({ input, sendBack }) => {
+      const onClose = (err?: Error): void =>
+        sendBack({
+          type: 'connection.lost',
+          connection: input,
+          reason: err === undefined ? 'closed' : err.message,
+        });
+      const onBlocked = (reason: string): void => sendBack({ type: 'connection.blocked', reason });
+      const onUnblocked = (): void => sendBack({ type: 'connection.unblocked' });
+      input.on('close', onClose);
+      input.on('blocked', onBlocked);
+      input.on('unblocked', onUnblocked);
+      return () => {
+        input.removeListener('close', onClose);
+        input.removeListener('blocked', onBlocked);
+        input.removeListener('unblocked', onUnblocked);
+      };
+    }),
+    closeConnection: fromPromise<void, ConnectionHandle | undefined>(async ({ input }) => {
+      await input?.close();
+    }),
+  },
+  guards: {
+    isCurrent: ({ context, event }) =>
+      (event.type === 'connection.lost' || event.type === 'connection.recycle') &&
+      event.connection === context.connection,
+    isOutOfAttempts: ({ context }) => context.attempt > (context.input.maxAttempts ?? Infinity),
+  },
+  delays: {
+    reconnectDelay: ({ context }) =>
+      backoffDelay(context.input.backoff, context.attempt - 1, context.input.random),
+  },
+  actions: {
+    closeCurrent: ({ context }) => closeQuietly(context.connection, context.input.logger),
+  },
+}).createMachine({
+  id: 'connection',
+  context: ({ input }) => ({
+    input,
+    connection: undefined,
+    attempt: 0,
+    generation: 0,
+    lastError: undefined,
+    blockedReason: undefined,
+  }),
+  initial: 'connecting',
+  states: {
+    connecting: {
+      invoke: {
+        src: 'openConnection',
+        input: ({ context }) => context.input,
+        onDone: {
+          target: 'connected',
+          actions: assign({
+            connection: ({ event }) => event.output,
+            attempt: 0,
+            generation: ({ context }) => context.generation + 1,
+            lastError: undefined,
+          }),
+        },
+        onError: {
+          target: 'recovering',
+          actions: assign({ lastError: ({ event }) => describe(event.error) }),
+        },
+      },
+      // Aborting the invoked open closes whatever it had opened.
+      on: { 'connection.close': 'closed' },
+    },
+    connected: {
+      invoke: {
+        src: 'watchConnection',
+        input: ({ context }) => context.connection as ConnectionHandle,
+      },
+      initial: 'flowing',
+      states: {
+        flowing: {
+          on: {
+            'connection.blocked': {
+              target: 'blocked',
+              actions: assign({ blockedReason: ({ event }) => event.reason }),
+            },
+          },
+        },
+        // The broker's resource alarm: it stops reading from publishing connections.
+        blocked: {
+          on: {
+            'connection.unblocked': {
+              target: 'flowing',
+              actions: assign({ blockedReason: undefined }),
+            },
+          },
+        },
+      },
+      on: {
+        'connection.lost': {
+          guard: 'isCurrent',
+          target: 'recovering',
+          actions: assign({
+            connection: undefined,
+            blockedReason: undefined,
+            lastError: ({ event }) => event.reason,
+          }),
+        },
+        'connection.recycle': {
+          guard: 'isCurrent',
+          target: 'recovering',
+          actions: [
+            'closeCurrent',
+            assign({
+              connection: undefined,
+              blockedReason: undefined,
+              lastError: ({ event }) => event.reason,
+            }),
+          ],
+        },
+        'connection.close': 'closing',
+      },
+    },
+    recovering: {
+      entry: assign({ attempt: ({ context }) => context.attempt + 1 }),
+      always: { guard: 'isOutOfAttempts', target: 'failed' },
+      after: { reconnectDelay: 'connecting' },
+      on: { 'connection.close': 'closed' },
+    },
+    closing: {
+      invoke: {
+        src: 'closeConnection',
+        input: ({ context }) => context.connection,
+        onDone: { target: 'closed', actions: assign({ connection: undefined }) },
+        onError: { target: 'closed', actions: assign({ connection: undefined }) },
+      },
+    },
+    closed: { type: 'final' },
+    failed: { type: 'final' },
+  },
+  output: ({ context }) =>
+    context.attempt > 0 && context.attempt > (context.input.maxAttempts ?? Infinity)
+      ? { exit: 'failed' as const, reason: context.lastError ?? 'connection lost' }
+      : { exit: 'closed' as const },
+});

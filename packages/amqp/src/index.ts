@@ -1,0 +1,14 @@
+// @troupe/amqp: the transport port on RabbitMQ through amqplib.
+export { AmqpTransport } from './amqp-transport.js';
+export type { AmqpTransportOptions, ConnectionSnapshot } from './amqp-transport.js';
+export { redactUrl, resolveConnection } from './connection-options.js';
+export type {
+  AmqpConnectionOptions,
+  AmqpTlsOptions,
+  ResolvedConnection,
+} from './connection-options.js';
+export { connectionMachine } from './connection.machine.js';
+export type { ConnectionEvent, ConnectionHandle, ConnectionInput } from './connection.machine.js';
+export { deadLetterHeaders, retryAttemptsHeader } from './internal/consumer.js';
+export { deadQueueName, declareTopology, queueArguments } from './topology.js';
+export type { TopologyOptions } from './topology.js';
