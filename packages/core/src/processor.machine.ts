@@ -97,14 +97,15 @@ function deliveryInfo(context: ProcessorContext, delivery: Delivery): DeliveryIn
   };
 }
 
-function stepContext(
-  context: ProcessorContext,
-  signal: AbortSignal,
-  delivery: Delivery,
-): HandlerContext {
+function stepContext(context: ProcessorContext, run: number, delivery: Delivery): HandlerContext {
   let log: Logger | undefined;
+  let signal: AbortSignal | undefined;
   return {
-    signal,
+    // Made on first read: a step that never looks at its signal allocates none.
+    get signal() {
+      signal ??= context.slot.signalFor(run);
+      return signal;
+    },
     store: context.store,
     delivery: deliveryInfo(context, delivery),
     // A child logger costs an allocation: made only when the handler logs.
@@ -151,6 +152,7 @@ export const processorMachine = setup({
       (event.type === 'handler.failed' || event.type === 'persist.failed') &&
       !toTroupeError(event.error).retryable,
     holdsPermit: ({ context }) => context.slot.permit,
+    isUnscheduled: ({ context }) => context.slot.lane === undefined,
     isDraining: ({ context }) => context.draining,
     shouldEscalate: ({ context }) => context.decision?.kind === 'escalate',
     shouldDeadLetter: ({ context }) => context.decision?.kind === 'dead-letter',
@@ -186,7 +188,7 @@ export const processorMachine = setup({
       const { slot, definition } = context;
       const delivery = slot.delivery;
       if (delivery === undefined) return;
-      const { run, signal } = slot.nextRun();
+      const run = slot.nextRun();
       const fail = (error: unknown): void => {
         if (run === slot.run) self.send({ type: 'handler.failed', run, error });
       };
@@ -196,7 +198,7 @@ export const processorMachine = setup({
         self.send({ type: 'handler.succeeded', run });
       };
       const handle = (message: unknown): unknown =>
-        definition.handle(message, stepContext(context, signal, delivery));
+        definition.handle(message, stepContext(context, run, delivery));
       try {
         let outcome: unknown;
         if (slot.decoded) {
@@ -225,7 +227,7 @@ export const processorMachine = setup({
       const { slot, definition } = context;
       const delivery = slot.delivery;
       if (delivery === undefined) return;
-      const { run, signal } = slot.nextRun();
+      const run = slot.nextRun();
       const fail = (error: unknown): void => {
         if (run === slot.run) self.send({ type: 'persist.failed', run, error });
       };
@@ -233,7 +235,7 @@ export const processorMachine = setup({
         if (run === slot.run) self.send({ type: 'persist.succeeded', run });
       };
       try {
-        const outcome = definition.persist(slot.result, stepContext(context, signal, delivery));
+        const outcome = definition.persist(slot.result, stepContext(context, run, delivery));
         if (isPromiseLike(outcome)) outcome.then(succeed, fail);
         else succeed();
       } catch (error) {
@@ -333,6 +335,12 @@ export const processorMachine = setup({
       on: {
         'delivery.received': [
           { guard: 'isDraining', actions: 'refuseDelivery' },
+          // No global cap: nothing to admit, so no admitting step (it costs a microstep).
+          {
+            guard: 'isUnscheduled',
+            target: 'consuming.handling',
+            actions: ['beginDelivery', 'startAttempts'],
+          },
           { target: 'consuming', actions: ['beginDelivery', 'startAttempts'] },
         ],
       },

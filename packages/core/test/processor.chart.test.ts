@@ -10,6 +10,7 @@ import {
   defineProcessor,
   InvalidMessageError,
   processorMachine,
+  Scheduler,
   TransientError,
   type ExhaustedAction,
   type ProcessorEvent,
@@ -18,8 +19,12 @@ import {
 import { MemoryTestStore } from './memory-test-store.js';
 import { recordingDelivery, silentLogger } from './helpers.js';
 
-function input(onExhausted: ExhaustedAction): ProcessorInput {
+// With a global cap the worker waits in `consuming.admitting` for its permit; without
+// one it goes straight to `consuming.handling`. The walk uses a lane so that both
+// sub-states are covered; the no-cap path is checked on its own below.
+function input(onExhausted: ExhaustedAction, scheduled = true): ProcessorInput {
   return {
+    ...(scheduled ? { lane: new Scheduler({ capacity: 1 }).lane('chart') } : {}),
     definition: defineProcessor({
       name: 'chart',
       queue: 'chart.queue',
@@ -216,6 +221,16 @@ describe('processor chart: effects of each transition', () => {
         } as never);
       }
     }
+  });
+
+  it('without a global cap a delivery goes straight to handling', () => {
+    const [next, actions] = transition(
+      processorMachine,
+      initialTransition(processorMachine, input('dead-letter', false))[0],
+      delivery,
+    );
+    expect(next.value).toEqual({ consuming: 'handling' });
+    expect(names(actions)).toEqual(['beginDelivery', 'runHandler']);
   });
 
   it('cancel requeues from any busy state; shutdown drains', () => {

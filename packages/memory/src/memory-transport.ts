@@ -2,6 +2,7 @@
 // exchanges, per-consumer prefetch, unacknowledged deliveries redelivered (with the
 // redelivered flag) when their consumer goes away, dead-letter queues with the
 // reason in headers, and settlement that counts only once.
+import { MessageQueue } from './message-queue.js';
 import { randomUUID } from 'node:crypto';
 import type {
   ConsumeOptions,
@@ -129,7 +130,7 @@ class MemoryDelivery implements Delivery {
 }
 
 class MemoryQueue {
-  readonly ready: StoredMessage[] = [];
+  readonly ready = new MessageQueue<StoredMessage>();
   consumers: Consumer[] = [];
   #next = 0;
   #scheduled = false;
@@ -164,7 +165,8 @@ class MemoryQueue {
     while (this.ready.length > 0) {
       const consumer = this.#pickConsumer();
       if (consumer === undefined) return;
-      const message = this.ready.shift() as StoredMessage;
+      const message = this.ready.shift();
+      if (message === undefined) return;
       const delivery = new MemoryDelivery(message, consumer, this.transport);
       consumer.unacked.add(delivery);
       consumer.onDelivery(delivery);
@@ -286,14 +288,14 @@ export class MemoryTransport implements Transport {
 
   /** Messages waiting in a queue (not delivered), oldest first. */
   peek(queue: string): readonly StoredMessage[] {
-    return [...(this.#queues.get(queue)?.ready ?? [])];
+    return this.#queues.get(queue)?.ready.toArray() ?? [];
   }
 
   /** Removes and returns every waiting message of a queue. */
   drain(queue: string): StoredMessage[] {
     const target = this.#queues.get(queue);
     if (target === undefined) return [];
-    return target.ready.splice(0, target.ready.length);
+    return target.ready.clear();
   }
 
   close(): Promise<void> {

@@ -4,6 +4,7 @@
 // because XState runs no exit actions on stop: the worker's invoked guard releases
 // it from its cleanup, which does run.
 import type { Delivery, DeadLetterInfo } from '../transport.js';
+import { CancelledError } from '../errors.js';
 import type { PermitRequest, SchedulerLane } from '../scheduler.js';
 
 export class InFlight {
@@ -13,7 +14,12 @@ export class InFlight {
   result: unknown = undefined;
   /** Incremented for every step started; results of older steps are stale. */
   run = 0;
-  controller: AbortController | undefined = undefined;
+  /**
+   * The abort controller of the current delivery's steps, made on first use: a handler
+   * that never reads its signal costs no allocation. Steps that end normally hand it on
+   * to the next step; only an abandoned step (timeout, cancel, stop) aborts it.
+   */
+  #controller: AbortController | undefined = undefined;
   permit = false;
   request: PermitRequest | undefined = undefined;
   readonly lane: SchedulerLane | undefined;
@@ -29,17 +35,23 @@ export class InFlight {
     this.result = undefined;
   }
 
-  /** Starts a new step: a fresh abort signal and run number. */
-  nextRun(): { run: number; signal: AbortSignal } {
-    this.abort();
-    this.controller = new AbortController();
+  /** Starts a new step; returns its run number. The previous step has ended. */
+  nextRun(): number {
     this.run += 1;
-    return { run: this.run, signal: this.controller.signal };
+    return this.run;
   }
 
-  abort(reason?: unknown): void {
-    const controller = this.controller;
-    this.controller = undefined;
+  /** The abort signal of step `run`; already aborted if that step is no longer current. */
+  signalFor(run: number): AbortSignal {
+    if (run !== this.run) return AbortSignal.abort(new CancelledError('step superseded'));
+    this.#controller ??= new AbortController();
+    return this.#controller.signal;
+  }
+
+  /** Abandons the running step: its signal is aborted with `reason`. */
+  abort(reason: unknown): void {
+    const controller = this.#controller;
+    this.#controller = undefined;
     if (controller !== undefined && !controller.signal.aborted) controller.abort(reason);
   }
 
@@ -73,7 +85,8 @@ export class InFlight {
     const delivery = this.delivery;
     this.delivery = undefined;
     this.run += 1;
-    this.abort();
+    // Settled after its steps ended: the signal is dropped, not aborted.
+    this.#controller = undefined;
     return delivery;
   }
 
@@ -87,6 +100,8 @@ export class InFlight {
 
   /** Gives the delivery back to the broker, if one is held. Safe to call any time. */
   requeue(): void {
+    if (this.delivery === undefined) return;
+    this.abort(new CancelledError('delivery requeued'));
     this.#take()?.requeue();
   }
 
