@@ -85,6 +85,15 @@ export interface PoolHarnessOptions {
   readonly transport?: MemoryTransport;
   readonly store?: MemoryStore;
   readonly pool?: Partial<PoolOptions>;
+  /** Where `hold` handlers wait, oldest first; share one between pools to release across them. */
+  readonly holds?: Hold[];
+}
+
+/** A `hold` handler waiting to be released. */
+export interface Hold {
+  readonly pool: string;
+  readonly id: string;
+  release(): void;
 }
 
 function abortable(signal: AbortSignal, until?: Promise<void>): Promise<void> {
@@ -106,10 +115,10 @@ export async function startPool(options: PoolHarnessOptions = {}): Promise<PoolH
   const calls: HandlerCall[] = [];
   const running = new Set<string>();
   let peak = 0;
-  const gates = new Map<string, () => void>();
+  const holds = options.holds ?? [];
   const gate = (id: string): Promise<void> =>
     new Promise<void>((resolve) => {
-      gates.set(id, resolve);
+      holds.push({ pool: name, id, release: resolve });
     });
 
   const definition = defineProcessor({
@@ -184,7 +193,12 @@ export async function startPool(options: PoolHarnessOptions = {}): Promise<PoolH
     calls,
     running,
     peak: () => peak,
-    release: (id) => gates.get(id)?.(),
+    release: (id) => {
+      const index = holds.findIndex((hold) => hold.pool === name && hold.id === id);
+      if (index < 0) throw new Error(`no held handler for ${id}`);
+      const [hold] = holds.splice(index, 1);
+      hold?.release();
+    },
     publish: async (...orders) => {
       for (const order of orders) {
         await transport.publish('shop', `${name}.created`, Buffer.from(JSON.stringify(order)), {
