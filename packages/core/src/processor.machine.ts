@@ -286,8 +286,15 @@ export const processorMachine = setup({
         context.decision !== undefined && context.decision.kind !== 'retry'
           ? context.decision.reason
           : `${error?.code ?? 'UNKNOWN'}: ${error?.message ?? 'no reason'}`;
+      // An invalid message is the sender's problem: its reason says it all, a stack
+      // trace into the decoder would only bury it.
       context.log.warn(
-        { err: error, messageId: context.messageId, attempt: context.attempt, reason },
+        {
+          ...(error?.code === 'INVALID_MESSAGE' ? {} : { err: error }),
+          messageId: context.messageId,
+          attempt: context.attempt,
+          reason,
+        },
         'message dead-lettered',
       );
       context.slot.deadLetter({
