@@ -194,14 +194,14 @@ export async function closeConnectionsNamed(name: string): Promise<number> {
     'list_connections',
     'pid',
     'client_properties',
-    '--formatter',
-    'json',
     '--quiet',
+    '--no-table-headers',
   ]);
-  const rows = JSON.parse(stdout) as { pid: string; client_properties: unknown }[];
-  const pids = rows
-    .filter((row) => JSON.stringify(row.client_properties).includes(`"${name}"`))
-    .map((row) => row.pid);
+  // One line per connection: `<rabbit@host.1.2.0>\t[{"connection_name","…"},…]`.
+  const pids = stdout
+    .split('\n')
+    .filter((line) => line.includes(`{"connection_name","${name}"}`))
+    .map((line) => line.split('\t')[0] ?? '');
   for (const pid of pids) await exec('rabbitmqctl', ['close_connection', pid, 'troupe test']);
   return pids.length;
 }

@@ -1,0 +1,148 @@
+// The broker closes the transport's connection mid-stream (`rabbitmqctl
+// close_connection`): the connection actor goes through recovering back to connected,
+// the topology is declared again, consumers resume, publishes made meanwhile go out,
+// deliveries from the dead channel are no-ops to settle and are redelivered, and no
+// message is lost.
+import { Writable } from 'node:stream';
+import type { Delivery, QueueTopology } from '@troupe/core';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AmqpTransport } from '../src/index.js';
+import {
+  BrokerAdmin,
+  bytes,
+  closeConnectionsNamed,
+  Collector,
+  createTransport,
+  eventually,
+  uniqueName,
+  whenState,
+} from './helpers.js';
+
+let admin: BrokerAdmin;
+let transport: AmqpTransport;
+let connectionName: string;
+let exchange: string;
+let queue: string;
+let topology: QueueTopology[];
+let logs: { level: number; msg: string }[];
+
+beforeEach(async () => {
+  admin = new BrokerAdmin();
+  connectionName = uniqueName('conn');
+  exchange = uniqueName('events');
+  queue = uniqueName('queue');
+  topology = [{ queue, bindings: [{ exchange, routingKey: '#' }] }];
+  admin.track(topology);
+  logs = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString().split('\n')) {
+        if (line !== '') logs.push(JSON.parse(line) as { level: number; msg: string });
+      }
+      callback();
+    },
+  });
+  transport = createTransport({ connectionName, logger: pino({ level: 'debug' }, sink) });
+  await transport.declare(topology);
+});
+
+afterEach(async () => {
+  await transport.close();
+  await admin.cleanup();
+});
+
+describe('AmqpTransport when the broker closes the connection', () => {
+  it('reconnects, declares the topology again, resumes consuming and loses nothing', async () => {
+    const total = 300;
+    const acked = new Set<string>();
+    const seen: Delivery[] = [];
+    const collector = new Collector();
+    let holding = true;
+    const held: Delivery[] = [];
+    collector.onEach = (delivery) => {
+      seen.push(delivery);
+      if (holding) {
+        held.push(delivery);
+        return;
+      }
+      acked.add(delivery.messageId);
+      delivery.ack();
+    };
+    await transport.consume(queue, { prefetch: 10 }, collector.onDelivery);
+    await Promise.all(
+      Array.from({ length: total }, (_, i) =>
+        transport.publish(exchange, 'company.updated', bytes(`m${i}`), { messageId: `m${i}` }),
+      ),
+    );
+    // Mid-stream: 10 handed out (prefetch); 5 acked, which lets 5 more come: 10 in flight.
+    await collector.until(10);
+    for (const delivery of held.slice(0, 5)) {
+      acked.add(delivery.messageId);
+      delivery.ack();
+    }
+    await collector.until(15);
+    const inFlight = held.slice(5);
+    expect(inFlight).toHaveLength(10);
+    await eventually(
+      () => admin.messageCount(queue),
+      (count) => count === total - 15,
+    );
+
+    // Deleting the exchange drops its bindings: only a re-declaration brings them back.
+    await admin.deleteExchange(exchange);
+    const lostAt = Date.now();
+    expect(await closeConnectionsNamed(connectionName)).toBe(1);
+    await whenState(transport, (state) => state !== 'connected.flowing');
+    // Published while the connection is down: held in the backlog, sent after recovery.
+    const late = Array.from({ length: 20 }, (_, i) =>
+      transport.publish(exchange, 'company.late', bytes(`late${i}`), { messageId: `late${i}` }),
+    );
+    // Settling deliveries of the dead channel is a no-op.
+    for (const delivery of inFlight) delivery.ack();
+    holding = false;
+
+    await whenState(
+      transport,
+      (state, generation) => state === 'connected.flowing' && generation === 2,
+    );
+    const reconnectMs = Date.now() - lostAt;
+    await Promise.all(late);
+    await eventually(
+      async () => acked.size,
+      (size) => size === total + 20,
+      20_000,
+    );
+
+    // Every message acked; the in-flight ones came back marked redelivered.
+    for (const delivery of inFlight) {
+      const again = seen.filter((d) => d.messageId === delivery.messageId && d.redelivered);
+      expect(again.length).toBeGreaterThanOrEqual(1);
+    }
+    expect(await admin.exchangeExists(exchange)).toBe(true);
+    await eventually(
+      () => admin.messageCount(queue),
+      (count) => count === 0,
+    );
+    expect(transport.generation).toBe(2);
+    expect(reconnectMs).toBeLessThan(5000);
+    // No channel was closed by the broker for a bad ack (PRECONDITION_FAILED).
+    expect(logs.filter((log) => log.msg === 'channel error')).toEqual([]);
+    expect(logs.map((log) => log.msg)).toContain('amqp connection lost; reconnecting');
+  });
+
+  it('shows its state through the connection actor: connected → recovering → connected', async () => {
+    await transport.ready();
+    const states: string[] = [];
+    const subscription = transport.connection.subscribe(() => {
+      if (states.at(-1) !== transport.state) states.push(transport.state);
+    });
+    await closeConnectionsNamed(connectionName);
+    await whenState(
+      transport,
+      (state, generation) => state === 'connected.flowing' && generation === 2,
+    );
+    subscription.unsubscribe();
+    expect(states).toEqual(['recovering', 'connecting', 'connected.flowing']);
+  });
+});
