@@ -109,7 +109,7 @@ describe('AmqpTransport when the broker closes the connection', () => {
     const reconnectMs = Date.now() - lostAt;
     await Promise.all(late);
     await eventually(
-      async () => acked.size,
+      () => Promise.resolve(acked.size),
       (size) => size === total + 20,
       20_000,
     );
