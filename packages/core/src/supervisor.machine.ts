@@ -534,8 +534,10 @@ class Step {
         return true;
       case 'pending':
       case 'stopped':
-        this.#spawn(id, record);
-        return false;
+        // A start that threw has already been handled as an exit (restart scheduled,
+        // child dropped, or the supervisor giving up): keep pumping so that its
+        // restart timer is set and the siblings after it are not left waiting.
+        return !this.#spawn(id, record);
       case 'backoff':
       case 'awaiting-restart':
       case 'starting':
@@ -544,7 +546,8 @@ class Step {
     }
   }
 
-  #spawn(id: string, record: ChildRecord): void {
+  /** Starts the child; false when its start function threw (handled as an abnormal exit). */
+  #spawn(id: string, record: ChildRecord): boolean {
     const generation = record.generation + 1;
     let started: ReturnType<ResolvedChildSpec['start']>;
     try {
@@ -554,7 +557,7 @@ class Step {
       this.#set(id, { status: 'starting', generation });
       this.draft.startQueue = this.draft.startQueue.filter((other) => other !== id);
       this.childExited(id, 'abnormal', error instanceof Error ? error.message : String(error));
-      return;
+      return false;
     }
     this.#set(id, { status: 'starting', generation });
     if (record.generation > 0) this.draft.log.info({ child: id, generation }, 'child restarted');
@@ -568,6 +571,7 @@ class Step {
       });
       enqueue.raise({ type: 'child.spawned', id, generation });
     });
+    return true;
   }
 }
 

@@ -2,9 +2,9 @@
 // restart intensity and escalation, restart backoff, ordered start, reverse-order
 // shutdown within budgets, and children started, cancelled and restarted at run time.
 import { describe, expect, it } from 'vitest';
-import { supervisorChild, type SupervisorContext } from '../src/index.js';
+import { supervisorChild, type ChildSpec, type SupervisorContext } from '../src/index.js';
 import { flush, silentLogger } from './helpers.js';
-import { harness, lifecycle, noBackoff, probe } from './probe.js';
+import { harness, lifecycle, noBackoff, probe, probeMachine } from './probe.js';
 
 describe('supervisor strategies', () => {
   it('one-for-one restarts only the child that exited', () => {
@@ -367,6 +367,49 @@ describe('restart backoff', () => {
     expect(lifecycle(journal)).toEqual(['stop:b', 'stop:a']);
     h.clock.increment(1);
     expect(lifecycle(journal)).toEqual(['stop:b', 'stop:a', 'start:a', 'start:b']);
+  });
+});
+
+describe('a child whose start function throws', () => {
+  const flaky = (journal: string[], failures: number): ChildSpec => {
+    let attempts = 0;
+    return {
+      id: 'flaky',
+      start: () => {
+        attempts += 1;
+        if (attempts <= failures) throw new Error('cannot start');
+        return { logic: probeMachine, input: { id: 'flaky', journal } };
+      },
+    };
+  };
+
+  it('is retried after the restart backoff, and the children after it start then', () => {
+    const journal: string[] = [];
+    const h = harness({
+      restartBackoff: { backoff: { kind: 'fixed', delayMs: 100 }, resetAfterMs: 1000 },
+      children: [probe('a', journal), flaky(journal, 1), probe('c', journal)],
+    });
+    expect(h.child('flaky')).toMatchObject({ status: 'backoff', totalRestarts: 1 });
+    expect(lifecycle(journal)).toEqual(['start:a']);
+
+    h.clock.increment(100);
+
+    expect(lifecycle(journal)).toEqual(['start:a', 'start:flaky', 'start:c']);
+    expect(h.runtime.actor.getSnapshot().value).toBe('running');
+  });
+
+  it('makes the supervisor give up once the restart intensity is spent', async () => {
+    const journal: string[] = [];
+    const h = harness({
+      intensity: { maxRestarts: 2, withinMs: 1000 },
+      children: [probe('a', journal), flaky(journal, Infinity), probe('c', journal)],
+    });
+    expect(h.runtime.actor.getSnapshot().output).toEqual({
+      exit: 'failed',
+      reason: expect.stringContaining('cannot start') as unknown,
+    });
+    expect(lifecycle(journal)).toEqual(['start:a', 'stop:a']);
+    await expect(h.runtime.exited).resolves.toMatchObject({ exit: 'failed' });
   });
 });
 
