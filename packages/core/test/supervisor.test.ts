@@ -611,3 +611,105 @@ describe('dynamic children', () => {
     await expect(h.runtime.shutdown()).resolves.toEqual({ exit: 'shutdown' });
   });
 });
+
+describe('edge cases', () => {
+  it("drives a nested supervisor's backoff timers with the root's clock", () => {
+    const journal: string[] = [];
+    const h = harness({
+      children: [
+        supervisorChild('inner', {
+          logger: silentLogger,
+          restartBackoff: { backoff: { kind: 'fixed', delayMs: 250 }, resetAfterMs: 1000 },
+          clock: { now: () => h.clock.now() },
+          children: [probe('x', journal)],
+        }),
+      ],
+    });
+    const inner = (): SupervisorContext =>
+      (h.child('inner').ref?.getSnapshot() as { context: SupervisorContext }).context;
+    journal.length = 0;
+
+    inner().children.x?.ref?.send({ type: 'crash' });
+    h.clock.increment(249);
+    expect(inner().children.x?.status).toBe('backoff');
+    h.clock.increment(1);
+    expect(inner().children.x?.status).toBe('running');
+    expect(lifecycle(journal)).toEqual(['stop:x', 'start:x']);
+  });
+
+  it('shuts down cleanly while a child waits out its backoff', async () => {
+    const journal: string[] = [];
+    const h = harness({
+      restartBackoff: { backoff: { kind: 'fixed', delayMs: 500 }, resetAfterMs: 1000 },
+      children: [probe('a', journal), probe('b', journal)],
+    });
+    h.send('b', { type: 'crash' });
+    expect(h.child('b').status).toBe('backoff');
+    journal.length = 0;
+
+    await expect(h.runtime.shutdown()).resolves.toEqual({ exit: 'shutdown' });
+    expect(lifecycle(journal)).toEqual(['stop:a']);
+    h.clock.increment(1000);
+    expect(lifecycle(journal)).toEqual(['stop:a']);
+  });
+
+  it('shuts down while a child is still starting, and never starts the next one', async () => {
+    const journal: string[] = [];
+    const h = harness({
+      children: [
+        probe('a', journal, { readyWhenRunning: true, shutdown: 'brutal' }),
+        probe('b', journal),
+      ],
+    });
+    await expect(h.runtime.shutdown()).resolves.toEqual({ exit: 'shutdown' });
+    expect(lifecycle(journal)).toEqual(['start:a', 'stop:a']);
+  });
+
+  it('cancels a child that waits out its backoff: it is never started again', () => {
+    const journal: string[] = [];
+    const h = harness({
+      restartBackoff: { backoff: { kind: 'fixed', delayMs: 500 }, resetAfterMs: 1000 },
+      children: [probe('a', journal), probe('b', journal)],
+    });
+    h.send('b', { type: 'crash' });
+    h.runtime.actor.send({ type: 'supervisor.cancel-child', id: 'b' });
+    h.clock.increment(1000);
+    expect(h.context().children.b).toBeUndefined();
+    expect(lifecycle(journal)).toEqual(['start:a', 'start:b', 'stop:b']);
+    expect(h.runtime.actor.getSnapshot().value).toBe('running');
+  });
+
+  it('restarts on request a child that is still starting', () => {
+    const journal: string[] = [];
+    const h = harness({
+      children: [probe('a', journal, { readyWhenRunning: true }), probe('b', journal)],
+    });
+    h.runtime.actor.send({ type: 'supervisor.restart-child', id: 'a' });
+    expect(lifecycle(journal)).toEqual(['start:a', 'stop:a', 'start:a']);
+    expect(h.child('a')).toMatchObject({ status: 'starting', generation: 2 });
+    h.send('a', { type: 'ready' });
+    expect(lifecycle(journal)).toEqual(['start:a', 'stop:a', 'start:a', 'start:b']);
+  });
+
+  it('a shutdown during a one-for-all restart stops everyone and restarts no one', async () => {
+    const journal: string[] = [];
+    const h = harness({
+      strategy: 'one-for-all',
+      children: [
+        probe('a', journal, { drainsOnEvent: true, shutdown: 1000 }),
+        probe('b', journal),
+        probe('c', journal, { drainsOnEvent: true, shutdown: 1000 }),
+      ],
+    });
+    journal.length = 0;
+    h.send('b', { type: 'crash' });
+    // c drains first (reverse order); the supervisor is asked to stop meanwhile.
+    expect(journal).toEqual(['stop:b', 'shutdown:c']);
+    const exited = h.runtime.shutdown();
+    h.clock.increment(1000);
+    expect(journal).toEqual(['stop:b', 'shutdown:c', 'stop:c', 'shutdown:a']);
+    h.send('a', { type: 'drained' });
+    await expect(exited).resolves.toEqual({ exit: 'shutdown' });
+    expect(lifecycle(journal)).toEqual(['stop:b', 'stop:c', 'stop:a']);
+  });
+});
