@@ -13,6 +13,7 @@ import {
   type RetryOptions,
   type Scheduler,
   type SupervisorContext,
+  type SupervisorOptions,
   type SupervisorRuntime,
 } from '@troupe/core';
 import { MemoryStore, MemoryTransport } from '@troupe/memory';
@@ -85,6 +86,8 @@ export interface PoolHarnessOptions {
   readonly transport?: MemoryTransport;
   readonly store?: MemoryStore;
   readonly pool?: Partial<PoolOptions>;
+  /** Runs the pool as the first child of a root supervisor with these options. */
+  readonly underRoot?: Partial<SupervisorOptions>;
   /** Where `hold` handlers wait, oldest first; share one between pools to release across them. */
   readonly holds?: Hold[];
 }
@@ -175,10 +178,29 @@ export async function startPool(options: PoolHarnessOptions = {}): Promise<PoolH
     ...(options.scheduler === undefined ? {} : { scheduler: options.scheduler }),
     ...options.pool,
   });
-  const runtime = startSupervisor(pool.supervisorOptions(), { actorClock: clock, id: name });
+  const root = options.underRoot;
+  const runtime =
+    root === undefined
+      ? startSupervisor(pool.supervisorOptions(), { actorClock: clock, id: name })
+      : startSupervisor(
+          {
+            logger: silentLogger,
+            clock: { now: () => clock.now() },
+            ...root,
+            children: [pool.childSpec, ...(root.children ?? [])],
+          },
+          { actorClock: clock, id: 'root' },
+        );
   await flush();
 
-  const context = (): SupervisorContext => runtime.actor.getSnapshot().context;
+  const context = (): SupervisorContext => {
+    const own = runtime.actor.getSnapshot().context;
+    if (root === undefined) return own;
+    const ref = own.children[pool.childSpec.id]?.ref;
+    if (ref === undefined) throw new Error('the pool is not running');
+    return (ref.getSnapshot() as { context: SupervisorContext }).context;
+  };
+  const workers = (): string[] => poolWorkers({ getSnapshot: () => ({ context: context() }) });
   const child = (id: string): ChildRecord => {
     const record = context().children[id];
     if (record === undefined) throw new Error(`no child ${id}`);
@@ -209,9 +231,9 @@ export async function startPool(options: PoolHarnessOptions = {}): Promise<PoolH
     },
     context,
     child,
-    workers: () => poolWorkers(runtime.actor),
+    workers,
     busyWorkers: () =>
-      poolWorkers(runtime.actor).filter((id) => {
+      workers().filter((id) => {
         const snapshot = context().children[id]?.ref?.getSnapshot() as
           { value?: unknown } | undefined;
         return snapshot !== undefined && snapshot.value !== 'idle';

@@ -229,6 +229,48 @@ describe('a worker crash', () => {
   });
 });
 
+describe('a pool under a root supervisor', () => {
+  it('is restarted whole by its parent when it gives up; nothing is lost', async () => {
+    const h = await start({
+      concurrency: 2,
+      retry: { attempts: 1, onExhausted: 'escalate' },
+      pool: { intensity: { maxRestarts: 0, withinMs: 60_000 } },
+      underRoot: {
+        restartBackoff: { backoff: { kind: 'fixed', delayMs: 500 }, resetAfterMs: 10_000 },
+      },
+    });
+    const poolId = h.pool.childSpec.id;
+    const firstPool = h.runtime.actor.getSnapshot().context.children[poolId]?.ref;
+    expect(h.workers()).toEqual(['worker-1', 'worker-2']);
+    await h.publish({ id: 'boom', behaviour: 'fail-once' });
+
+    // The worker escalated, the pool gave up (its intensity is 0), the root restarts it.
+    expect(firstPool?.getSnapshot()).toMatchObject({
+      status: 'done',
+      output: { exit: 'failed' },
+    });
+    expect(h.runtime.actor.getSnapshot().context.children[poolId]).toMatchObject({
+      status: 'backoff',
+      totalRestarts: 1,
+    });
+    expect(h.transport.stats('orders')).toMatchObject({ ready: 1, consumers: 0 });
+    h.clock.increment(500);
+    await flush();
+
+    // A new incarnation: fresh workers and consumer, the delivery redelivered to it.
+    expect(h.runtime.actor.getSnapshot().context.children[poolId]?.ref).not.toBe(firstPool);
+    expect(h.workers()).toEqual(['worker-1', 'worker-2']);
+    expect(h.child('consumer').status).toBe('running');
+    expect(h.calls.map((call) => [call.id, call.redelivered])).toEqual([
+      ['boom', false],
+      ['boom', true],
+    ]);
+    expect(h.transport.acked).toBe(1);
+    await h.publish(...orders(5));
+    expect(h.transport.acked).toBe(6);
+  });
+});
+
 describe('shutting a pool down', () => {
   it('stops consuming, lets in-flight work finish, then exits', async () => {
     const h = await start({ concurrency: 2 });
