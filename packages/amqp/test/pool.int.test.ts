@@ -1,0 +1,163 @@
+// A whole processor pool (createPool from @troupe/core, MemoryStore from
+// @troupe/memory) consuming from the real RabbitMQ: valid messages stored and acked,
+// invalid ones dead-lettered with the reason; a shutdown under load loses nothing —
+// every message is either stored or back in its queue.
+import {
+  createPool,
+  defineProcessor,
+  startSupervisor,
+  type QueueTopology,
+  type SupervisorRuntime,
+} from '@troupe/core';
+import { MemoryStore } from '@troupe/memory';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { AmqpTransport } from '../src/index.js';
+import {
+  BrokerAdmin,
+  bytes,
+  createTransport,
+  eventually,
+  testLogger,
+  uniqueName,
+} from './helpers.js';
+
+let admin: BrokerAdmin;
+let transport: AmqpTransport;
+let store: MemoryStore;
+let exchange: string;
+let queue: string;
+let runtime: SupervisorRuntime | undefined;
+
+/** Simulated work: resolves after `ms`, or rejects when the signal is aborted. */
+function work(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(new Error('aborted'));
+      },
+      { once: true },
+    );
+  });
+}
+
+function itemsProcessor(workMs: number, concurrency: number) {
+  return defineProcessor({
+    name: 'items',
+    queue,
+    bindings: [{ exchange, routingKey: 'item.#' }],
+    schema: z.object({ id: z.string(), n: z.number() }),
+    handle: async (item, { signal }) => {
+      if (workMs > 0) await work(workMs, signal);
+      return { collection: 'items', key: item.id, document: item };
+    },
+    concurrency,
+  });
+}
+
+beforeEach(async () => {
+  admin = new BrokerAdmin();
+  exchange = uniqueName('events');
+  queue = uniqueName('items');
+  const topology: QueueTopology[] = [{ queue, bindings: [{ exchange, routingKey: 'item.#' }] }];
+  admin.track(topology);
+  transport = createTransport();
+  store = new MemoryStore();
+  await transport.declare(topology);
+});
+
+afterEach(async () => {
+  await runtime?.shutdown();
+  runtime = undefined;
+  await transport.close();
+  await admin.cleanup();
+});
+
+const publishItems = (ids: readonly string[]): Promise<void[]> =>
+  Promise.all(
+    ids.map((id, n) =>
+      transport.publish(exchange, 'item.created', bytes(JSON.stringify({ id, n })), {
+        messageId: id,
+        contentType: 'application/json',
+      }),
+    ),
+  );
+
+describe('a pool on RabbitMQ', () => {
+  it('stores valid messages, dead-letters invalid ones with the reason, acks everything', async () => {
+    const definition = itemsProcessor(0, 4);
+    const pool = createPool({ definition, transport, store, logger: testLogger });
+    runtime = startSupervisor(pool.supervisorOptions(), { id: 'items-pool' });
+    const ids = Array.from({ length: 200 }, (_, i) => `item-${i}`);
+    await publishItems(ids);
+    await transport.publish(exchange, 'item.bad', bytes('not json'), { messageId: 'bad-json' });
+    await transport.publish(exchange, 'item.bad', bytes('{"id":5}'), { messageId: 'bad-schema' });
+
+    await eventually(
+      () => store.count('items'),
+      (count) => count === 200,
+    );
+    await eventually(
+      () => admin.messageCount(`${queue}.dead`),
+      (count) => count === 2,
+    );
+    const dead = [await admin.get(`${queue}.dead`), await admin.get(`${queue}.dead`)];
+    const byId = new Map(dead.map((message) => [message?.properties.messageId, message]));
+    expect(byId.get('bad-json')?.properties.headers).toMatchObject({
+      'x-troupe-processor': 'items',
+      'x-troupe-attempts': 1,
+      'x-troupe-original-routing-key': 'item.bad',
+    });
+    expect(String(byId.get('bad-json')?.properties.headers?.['x-troupe-reason'])).toMatch(
+      /^INVALID_MESSAGE/,
+    );
+    expect(String(byId.get('bad-schema')?.properties.headers?.['x-troupe-reason'])).toMatch(
+      /^INVALID_MESSAGE/,
+    );
+    await eventually(
+      () => admin.messageCount(queue),
+      (count) => count === 0,
+    );
+    const output = await runtime.shutdown();
+    runtime = undefined;
+    expect(output.exit).toBe('shutdown');
+  });
+
+  it('shuts down under load and loses nothing: each message is stored or back in the queue', async () => {
+    const definition = itemsProcessor(3, 8);
+    const pool = createPool({ definition, transport, store, logger: testLogger, drainMs: 5000 });
+    const ids = Array.from({ length: 1000 }, (_, i) => `load-${i}`);
+    await publishItems(ids);
+    runtime = startSupervisor(pool.supervisorOptions(), { id: 'items-pool' });
+    await eventually(
+      () => store.count('items'),
+      (count) => count >= 100,
+    );
+    const output = await runtime.shutdown();
+    runtime = undefined;
+    expect(output.exit).toBe('shutdown');
+    // Whatever was in flight went back to the broker when the channel closed.
+    await transport.close();
+    await eventually(
+      () => admin.consumerCount(queue),
+      (count) => count === 0,
+    );
+
+    const stored = new Set<string>();
+    for (const id of ids) if ((await store.get('items', id)) !== undefined) stored.add(id);
+    const queued = new Set<string>();
+    for (;;) {
+      const message = await admin.get(queue);
+      if (message === undefined) break;
+      queued.add(String(message.properties.messageId));
+    }
+    expect(stored.size).toBeGreaterThanOrEqual(100);
+    expect(stored.size).toBeLessThan(ids.length);
+    const missing = ids.filter((id) => !stored.has(id) && !queued.has(id));
+    expect(missing).toEqual([]);
+    expect(await admin.messageCount(`${queue}.dead`)).toBe(0);
+  });
+});
