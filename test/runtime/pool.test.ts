@@ -183,6 +183,32 @@ describe('scaling a pool at run time', () => {
     expect(h.transport.acked).toBe(2);
     expect(h.calls).toHaveLength(2);
   });
+  it('scales up again while cancelled workers are still draining', async () => {
+    const h = await start({ concurrency: 3 });
+    await h.publish(...orders(3, 'h', 'hold'));
+    scalePool(h.runtime.actor, h.pool, 1);
+    await flush();
+    // The supervisor stops one child at a time, newest first: worker-3 drains, worker-2 waits.
+    expect(h.child('worker-3').status).toBe('stopping');
+    expect(h.context().stopQueue.map((entry) => entry.id)).toEqual([
+      'worker-3',
+      'worker-2',
+      'consumer',
+    ]);
+    // Draining workers are on their way out: they do not count towards the new size.
+    expect(h.workers()).toEqual(['worker-1']);
+
+    scalePool(h.runtime.actor, h.pool, 3);
+    await flush();
+    for (const order of orders(3, 'h')) h.release(order.id);
+    await flush();
+
+    // Fresh ids: worker-2 and worker-3 were still known when the new ones were asked for.
+    expect(h.workers()).toEqual(['worker-1', 'worker-4', 'worker-5']);
+    expect(h.transport.acked).toBe(3);
+    await h.publish(...orders(3, 'again', 'hold'));
+    expect(h.running.size).toBe(3);
+  });
 });
 
 describe('a worker crash', () => {

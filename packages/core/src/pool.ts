@@ -154,11 +154,29 @@ export function createPool(options: PoolOptions): Pool {
   return pool;
 }
 
-/** The worker ids a running pool supervisor has, in order. */
-export function poolWorkers(pool: {
-  getSnapshot(): { context: { order: readonly string[] } };
-}): string[] {
-  return pool.getSnapshot().context.order.filter((id) => id.startsWith('worker-'));
+/** What {@link poolWorkers} and {@link scalePool} read of a pool supervisor's snapshot. */
+interface PoolSnapshot {
+  getSnapshot(): {
+    context: {
+      readonly order: readonly string[];
+      readonly stopQueue?: readonly { readonly id: string; readonly then: string }[];
+    };
+  };
+}
+
+const isWorker = (id: string): boolean => id.startsWith('worker-');
+const workerIndex = (id: string): number => Number(id.slice('worker-'.length));
+
+/**
+ * The worker ids a running pool supervisor has, in order. Workers being cancelled
+ * (draining before they are removed) are on their way out and are not counted.
+ */
+export function poolWorkers(pool: PoolSnapshot): string[] {
+  const { order, stopQueue = [] } = pool.getSnapshot().context;
+  const leaving = new Set(
+    stopQueue.filter((entry) => entry.then === 'remove').map((entry) => entry.id),
+  );
+  return order.filter((id) => isWorker(id) && !leaving.has(id));
 }
 
 /**
@@ -169,8 +187,7 @@ export function poolWorkers(pool: {
  * their workers, and those the consumer held back are requeued.
  */
 export function scalePool(
-  ref: {
-    getSnapshot(): { context: { order: readonly string[] } };
+  ref: PoolSnapshot & {
     send(
       event:
         | { type: 'supervisor.start-child'; spec: ChildSpec }
@@ -182,13 +199,15 @@ export function scalePool(
   size: number,
 ): void {
   const current = poolWorkers(ref);
-  const indices = current.map((id) => Number(id.slice('worker-'.length)));
+  // New ids come after every worker still known, draining ones included: an id in use
+  // would make the supervisor ignore the start request.
+  const indices = ref.getSnapshot().context.order.filter(isWorker).map(workerIndex);
   let next = Math.max(0, ...indices) + 1;
   for (let count = current.length; count < size; count += 1) {
     ref.send({ type: 'supervisor.start-child', spec: pool.workerSpec(next) });
     next += 1;
   }
-  const newestFirst = [...current].sort((a, b) => Number(b.slice(7)) - Number(a.slice(7)));
+  const newestFirst = [...current].sort((a, b) => workerIndex(b) - workerIndex(a));
   for (const id of newestFirst.slice(0, Math.max(0, current.length - size))) {
     ref.send({ type: 'supervisor.cancel-child', id });
   }
