@@ -5,3 +5,5 @@ export { MemoryStore } from './memory-store.js';
 export { deadLetterHeaders, MemoryTransport } from './memory-transport.js';
 export type { QueueStats, StoredMessage } from './memory-transport.js';
 export { topicMatches } from './topic.js';
+export { startProcessor } from './processor-harness.js';
+export type { ProcessorHarness, ProcessorHarnessOptions } from './processor-harness.js';
