@@ -3,6 +3,7 @@
 // whose waits resolve on events (deliveries), not on sleeps.
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { Delivery, QueueTopology } from '@troupe/core';
 import { connect, type Channel, type ChannelModel, type GetMessage } from 'amqplib';
@@ -12,6 +13,20 @@ import { AmqpTransport, type AmqpTransportOptions } from '../src/index.js';
 export const brokerUrl = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
 export const testLogger: Logger = pino({ level: process.env.TROUPE_TEST_LOG_LEVEL ?? 'silent' });
+
+/** A debug-level logger whose lines are kept in `logs`, to assert on what was logged. */
+export function captureLogger(): { logger: Logger; logs: { level: number; msg: string }[] } {
+  const logs: { level: number; msg: string }[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString().split('\n')) {
+        if (line !== '') logs.push(JSON.parse(line) as { level: number; msg: string });
+      }
+      callback();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, sink), logs };
+}
 
 /** A name no other test (or run) uses. */
 export const uniqueName = (prefix: string): string =>

@@ -3,14 +3,13 @@
 // the topology is declared again, consumers resume, publishes made meanwhile go out,
 // deliveries from the dead channel are no-ops to settle and are redelivered, and no
 // message is lost.
-import { Writable } from 'node:stream';
 import type { Delivery, QueueTopology } from '@troupe/core';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AmqpTransport } from '../src/index.js';
 import {
   BrokerAdmin,
   bytes,
+  captureLogger,
   closeConnectionsNamed,
   Collector,
   createTransport,
@@ -34,16 +33,9 @@ beforeEach(async () => {
   queue = uniqueName('queue');
   topology = [{ queue, bindings: [{ exchange, routingKey: '#' }] }];
   admin.track(topology);
-  logs = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString().split('\n')) {
-        if (line !== '') logs.push(JSON.parse(line) as { level: number; msg: string });
-      }
-      callback();
-    },
-  });
-  transport = createTransport({ connectionName, logger: pino({ level: 'debug' }, sink) });
+  const captured = captureLogger();
+  logs = captured.logs;
+  transport = createTransport({ connectionName, logger: captured.logger });
   await transport.declare(topology);
 });
 
