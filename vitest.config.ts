@@ -16,6 +16,7 @@ export default defineConfig({
             'packages/*/test/**/*.test.ts',
             'apps/*/test/**/*.test.ts',
             'test/runtime/**/*.test.ts',
+            'test/contract/**/*.test.ts',
           ],
           exclude: ['**/*.int.test.ts', '**/*.serial.test.ts', '**/node_modules/**'],
         },

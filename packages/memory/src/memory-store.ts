@@ -17,12 +17,12 @@ function isNewer(
   stored: StoredDocument | undefined,
   field: string,
 ): boolean {
-  if (stored === undefined) return true;
   const next = incoming[field];
-  const current = stored[field];
   if (typeof next !== 'number') {
     throw new PermanentError(`version field ${JSON.stringify(field)} must be a number`);
   }
+  if (stored === undefined) return true;
+  const current = stored[field];
   return typeof current !== 'number' || next > current;
 }
 
