@@ -48,6 +48,7 @@ export type {
   WorkerDispatcher,
   WorkerHandle,
 } from './processor.machine.js';
+export type { ProcessorObserver, SettlementOutcome } from './observer.js';
 export { planRestart, shouldRestart } from './restart-plan.js';
 export type { ExitKind, RestartPlan, RestartStrategy, RestartType } from './restart-plan.js';
 export { defaultRetryPolicy, resolveRetryPolicy } from './retry.js';

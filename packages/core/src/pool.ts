@@ -7,11 +7,13 @@ import type { RandomSource } from './backoff.js';
 import type { ChildSpec } from './child-spec.js';
 import { consumerMachine } from './consumer.machine.js';
 import { Dispatcher } from './dispatcher.js';
+import type { InFlight } from './internal/in-flight.js';
 import {
   processorMachine,
   type AnyProcessorDefinition,
   type ProcessorInput,
 } from './processor.machine.js';
+import type { ProcessorObserver } from './observer.js';
 import type { Scheduler } from './scheduler.js';
 import type { Store } from './store.js';
 import {
@@ -39,6 +41,8 @@ export interface PoolOptions {
   readonly restartBackoff?: RestartBackoff | undefined;
   readonly clock?: Clock | undefined;
   readonly random?: RandomSource | undefined;
+  /** Receives every worker's settlements, step durations and retries (metrics). */
+  readonly observer?: ProcessorObserver | undefined;
 }
 
 /** A pool: its spec as a child of a supervisor, and the means to scale it. */
@@ -84,6 +88,11 @@ export function createPool(options: PoolOptions): Pool {
       restart: 'permanent',
       shutdown: options.drainMs ?? 10_000,
       isDrained: isIdle,
+      // A worker whose chart errored (a bug: an action or guard threw) keeps its
+      // in-flight guard running forever, so its delivery would stay unacked and its
+      // permit taken. Release them as the guard's cleanup would have.
+      onError: (snapshot) =>
+        (snapshot as { context?: { slot?: InFlight } }).context?.slot?.release(),
       start: () => {
         const input: ProcessorInput = {
           definition,
@@ -92,6 +101,7 @@ export function createPool(options: PoolOptions): Pool {
           lane,
           dispatcher,
           random: options.random,
+          observer: options.observer,
         };
         return { logic: processorMachine, input };
       },

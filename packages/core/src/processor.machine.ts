@@ -10,6 +10,7 @@ import type { RandomSource } from './backoff.js';
 import { decodeDelivery } from './decode.js';
 import { HandlerTimeoutError, toTroupeError, type TroupeError } from './errors.js';
 import { InFlight } from './internal/in-flight.js';
+import type { ProcessorObserver } from './observer.js';
 import type { DeliveryInfo, HandlerContext, ProcessorDefinition } from './processor.js';
 import type { SchedulerLane } from './scheduler.js';
 import { decideFailure, type FailureDecision } from './settlement.js';
@@ -46,6 +47,8 @@ export interface ProcessorInput {
   readonly dispatcher?: WorkerDispatcher | undefined;
   /** Jitter source for retry delays. @default Math.random */
   readonly random?: RandomSource | undefined;
+  /** Receives settlements, step durations and retries (metrics). */
+  readonly observer?: ProcessorObserver | undefined;
 }
 
 /** A worker's state, as the inspector and tests see it. */
@@ -55,6 +58,7 @@ export interface ProcessorContext {
   readonly log: Logger;
   readonly dispatcher: WorkerDispatcher | undefined;
   readonly random: RandomSource;
+  readonly observer: ProcessorObserver | undefined;
   /** The delivery and step in progress: a resource handle, see InFlight. */
   readonly slot: InFlight;
   readonly messageId: string | undefined;
@@ -189,11 +193,16 @@ export const processorMachine = setup({
       const delivery = slot.delivery;
       if (delivery === undefined) return;
       const run = slot.nextRun();
+      const { observer } = context;
+      const startedAt = observer === undefined ? 0 : performance.now();
       const fail = (error: unknown): void => {
-        if (run === slot.run) self.send({ type: 'handler.failed', run, error });
+        if (run !== slot.run) return;
+        observer?.step('handle', performance.now() - startedAt);
+        self.send({ type: 'handler.failed', run, error });
       };
       const succeed = (result: unknown): void => {
         if (run !== slot.run) return;
+        observer?.step('handle', performance.now() - startedAt);
         slot.result = result;
         self.send({ type: 'handler.succeeded', run });
       };
@@ -228,11 +237,17 @@ export const processorMachine = setup({
       const delivery = slot.delivery;
       if (delivery === undefined) return;
       const run = slot.nextRun();
+      const { observer } = context;
+      const startedAt = observer === undefined ? 0 : performance.now();
       const fail = (error: unknown): void => {
-        if (run === slot.run) self.send({ type: 'persist.failed', run, error });
+        if (run !== slot.run) return;
+        observer?.step('persist', performance.now() - startedAt);
+        self.send({ type: 'persist.failed', run, error });
       };
       const succeed = (): void => {
-        if (run === slot.run) self.send({ type: 'persist.succeeded', run });
+        if (run !== slot.run) return;
+        observer?.step('persist', performance.now() - startedAt);
+        self.send({ type: 'persist.succeeded', run });
       };
       try {
         const outcome = definition.persist(slot.result, stepContext(context, run, delivery));
@@ -265,6 +280,7 @@ export const processorMachine = setup({
     logFailure: ({ context }) => {
       const { decision, lastError } = context;
       if (decision?.kind !== 'retry') return;
+      context.observer?.retrying(context.failedStep);
       context.log.warn(
         {
           err: lastError,
@@ -320,7 +336,8 @@ export const processorMachine = setup({
     log: input.logger,
     dispatcher: input.dispatcher,
     random: input.random ?? Math.random,
-    slot: new InFlight(input.lane),
+    observer: input.observer,
+    slot: new InFlight(input.lane, input.observer),
     messageId: undefined,
     attempt: 0,
     failedStep: 'handle',

@@ -11,6 +11,7 @@ import {
   processorMachine,
   TransientError,
   type AnyProcessorDefinition,
+  type ProcessorObserver,
   type RetryOptions,
 } from '../src/index.js';
 import { flush, recordingDelivery, silentLogger, type RecordingDelivery } from './helpers.js';
@@ -27,11 +28,15 @@ interface Harness {
   advance(ms: number): Promise<void>;
 }
 
-function harness(definition: AnyProcessorDefinition, store = new MemoryTestStore()): Harness {
+function harness(
+  definition: AnyProcessorDefinition,
+  store = new MemoryTestStore(),
+  observer?: ProcessorObserver,
+): Harness {
   const clock = new SimulatedClock();
   const actor = createActor(processorMachine, {
     clock,
-    input: { definition, store, logger: silentLogger, random: () => 0.5 },
+    input: { definition, store, logger: silentLogger, random: () => 0.5, observer },
   });
   actor.subscribe({ error: () => undefined });
   actor.start();
@@ -474,5 +479,48 @@ describe('processor chart: timeouts, cancel and shutdown', () => {
       await flush();
     }
     for (const delivery of deliveries) expect(delivery.settlements).toHaveLength(1);
+  });
+});
+
+describe('processor chart: observer (metrics)', () => {
+  it('reports settlements, step durations and retries', async () => {
+    const seen: string[] = [];
+    const observer: ProcessorObserver = {
+      settled: (outcome, elapsedMs) => {
+        expect(elapsedMs).toBeGreaterThanOrEqual(0);
+        seen.push(`settled:${outcome}`);
+      },
+      step: (step) => seen.push(`step:${step}`),
+      retrying: (step) => seen.push(`retrying:${step}`),
+    };
+    const definition = processor((attempt) => {
+      if (attempt === 1) throw new TransientError('once');
+      return undefined;
+    });
+    const h = harness(definition, new MemoryTestStore(), observer);
+    await h.deliver(recordingDelivery({ id: 'a', version: 1 }));
+    await h.advance(3000);
+    await h.deliver(recordingDelivery('not json'));
+    await h.deliver(recordingDelivery({ id: 'b', version: 1 }));
+    const hanging = harness(
+      processor(() => new Promise(() => undefined)),
+      new MemoryTestStore(),
+      observer,
+    );
+    await hanging.deliver(recordingDelivery({ id: 'c', version: 1 }));
+    hanging.actor.send({ type: 'cancel' });
+    expect(seen).toEqual([
+      'step:handle',
+      'retrying:handle',
+      'step:handle',
+      'step:persist',
+      'settled:acked',
+      'step:handle',
+      'settled:dead-lettered',
+      'step:handle',
+      'step:persist',
+      'settled:acked',
+      'settled:requeued',
+    ]);
   });
 });

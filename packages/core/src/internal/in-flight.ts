@@ -5,6 +5,7 @@
 // it from its cleanup, which does run.
 import type { Delivery, DeadLetterInfo } from '../transport.js';
 import { CancelledError } from '../errors.js';
+import type { ProcessorObserver } from '../observer.js';
 import type { PermitRequest, SchedulerLane } from '../scheduler.js';
 
 export class InFlight {
@@ -23,12 +24,16 @@ export class InFlight {
   permit = false;
   request: PermitRequest | undefined = undefined;
   readonly lane: SchedulerLane | undefined;
+  readonly #observer: ProcessorObserver | undefined;
+  #startedAt = 0;
 
-  constructor(lane: SchedulerLane | undefined) {
+  constructor(lane: SchedulerLane | undefined, observer?: ProcessorObserver) {
     this.lane = lane;
+    this.#observer = observer;
   }
 
   begin(delivery: Delivery): void {
+    if (this.#observer !== undefined) this.#startedAt = performance.now();
     this.delivery = delivery;
     this.message = undefined;
     this.decoded = false;
@@ -90,12 +95,22 @@ export class InFlight {
     return delivery;
   }
 
+  #settled(outcome: 'acked' | 'dead-lettered' | 'requeued'): void {
+    this.#observer?.settled(outcome, performance.now() - this.#startedAt);
+  }
+
   ack(): void {
-    this.#take()?.ack();
+    const delivery = this.#take();
+    if (delivery === undefined) return;
+    delivery.ack();
+    this.#settled('acked');
   }
 
   deadLetter(info: DeadLetterInfo): void {
-    this.#take()?.deadLetter(info);
+    const delivery = this.#take();
+    if (delivery === undefined) return;
+    delivery.deadLetter(info);
+    this.#settled('dead-lettered');
   }
 
   /** Gives the delivery back to the broker, if one is held. Safe to call any time. */
@@ -103,6 +118,7 @@ export class InFlight {
     if (this.delivery === undefined) return;
     this.abort(new CancelledError('delivery requeued'));
     this.#take()?.requeue();
+    this.#settled('requeued');
   }
 
   /** Cleanup on stop or failure: abort the running step, return the permit, requeue. */
