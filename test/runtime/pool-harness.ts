@@ -40,6 +40,11 @@ export const behaviours = [
   'hang-once',
   /** Throws a transient error the first time; finishes when redelivered. */
   'fail-once',
+  /**
+   * The first time, throws an error whose `message` getter throws: the worker's chart
+   * itself errors (a stand-in for any bug in it). Finishes when redelivered.
+   */
+  'break-once',
 ] as const;
 
 export const orderSchema = z.object({
@@ -153,6 +158,17 @@ export async function startPool(options: PoolHarnessOptions = {}): Promise<PoolH
             break;
           case 'fail-once':
             if (!delivery.redelivered) throw new TransientError('first attempt fails');
+            break;
+          case 'break-once':
+            if (!delivery.redelivered) {
+              const error = new Error('unreadable');
+              Object.defineProperty(error, 'message', {
+                get: () => {
+                  throw new Error('message getter threw');
+                },
+              });
+              throw error;
+            }
             break;
         }
       } finally {

@@ -2,7 +2,7 @@
 // processed, stored and acked; a busy worker cancelled (handler aborted, delivery
 // requeued and taken by another worker); scaling up and down at run time; a worker
 // crash restarting the worker with the delivery redelivered; graceful shutdown.
-import { scalePool } from '@troupe/core';
+import { Scheduler, scalePool } from '@troupe/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { flush, orders, startPool, type PoolHarness } from './pool-harness.js';
 
@@ -235,6 +235,28 @@ describe('a worker crash', () => {
     expect(h.transport.peek('orders.dead')).toHaveLength(0);
     // The consumer was not touched (one-for-one).
     expect(h.child('consumer').generation).toBe(1);
+  });
+
+  it('a worker whose chart errors: its delivery is requeued and its permit returned', async () => {
+    const scheduler = new Scheduler({ capacity: 1 });
+    const h = await start({ concurrency: 1, scheduler });
+    await h.publish({ id: 'bug', behaviour: 'break-once' });
+
+    // The worker actor errored; XState left its in-flight guard running, so without the
+    // spec's onError hook the delivery would stay unacked and the only permit taken.
+    expect(h.child('worker-1')).toMatchObject({ status: 'backoff', totalRestarts: 1 });
+    expect(scheduler.stats()).toMatchObject({ inUse: 0, waiting: 0 });
+    h.clock.increment(100);
+    await flush();
+
+    expect(h.calls.map((call) => [call.id, call.redelivered])).toEqual([
+      ['bug', false],
+      ['bug', true],
+    ]);
+    expect(h.transport.acked).toBe(1);
+    await h.publish(...orders(3));
+    expect(h.transport.acked).toBe(4);
+    expect(scheduler.stats()).toMatchObject({ inUse: 0, granted: { orders: 5 } });
   });
 
   it('a pool whose workers keep crashing gives up and exits failed', async () => {

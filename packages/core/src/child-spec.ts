@@ -37,6 +37,14 @@ export interface ChildSpec {
   readonly isDrained?: (snapshot: Snapshot<unknown>) => boolean;
   /** @default 'service' */
   readonly kind?: ChildKind;
+  /**
+   * Called with the last snapshot of the child when it errored (an action or guard
+   * threw), before it is restarted. XState does not stop the invoked actors of an
+   * errored actor, so their cleanups never run: release here what they would have
+   * released (a worker's in-flight delivery and scheduler permit). Errors it throws
+   * are logged and ignored.
+   */
+  readonly onError?: (snapshot: Snapshot<unknown>) => void;
 }
 
 /** A child spec with its defaults filled in. */

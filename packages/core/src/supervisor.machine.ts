@@ -353,6 +353,22 @@ class Step {
     this.draft.startQueue = sortByOrder([...this.draft.startQueue, id], this.draft.order);
   }
 
+  /** A child's actor errored: let its spec release what the errored actor still holds. */
+  childErrored(id: string): void {
+    const record = this.draft.children[id];
+    const ref = record?.ref;
+    const onError = record?.spec.onError;
+    if (ref === undefined || onError === undefined) return;
+    const { log } = this.draft;
+    this.#effects.push(() => {
+      try {
+        onError(ref.getSnapshot() as Snapshot<unknown>);
+      } catch (err) {
+        log.error({ err, child: id }, 'child onError hook threw');
+      }
+    });
+  }
+
   childSpawned(id: string, generation: number): void {
     const record = this.draft.children[id];
     if (
@@ -690,6 +706,7 @@ export const supervisorMachine = setup({
             ? 'xstate.done.actor.'
             : 'xstate.error.actor.';
           const id = event.type.slice(prefix.length);
+          if (prefix === 'xstate.error.actor.') step.childErrored(id);
           step.childExited(id, exitKindOf(event), exitReason(event));
         }
       }

@@ -93,6 +93,26 @@ describe('supervisor strategies', () => {
     expect(h.context().order).toEqual(['a']);
   });
 
+  it("gives an errored child's last snapshot to its onError hook, and survives a hook that throws", () => {
+    const journal: string[] = [];
+    const seen: unknown[] = [];
+    const h = harness({
+      children: [
+        probe('a', journal, {
+          onError: (snapshot) => {
+            seen.push((snapshot as { status?: unknown }).status);
+            throw new Error('hook threw');
+          },
+        }),
+      ],
+    });
+    h.send('a', { type: 'crash' });
+    expect(seen).toEqual([]);
+    h.send('a', { type: 'throw' });
+    expect(seen).toEqual(['error']);
+    expect(h.child('a')).toMatchObject({ status: 'running', generation: 3 });
+  });
+
   it('treats an error thrown inside a child as an abnormal exit', () => {
     const journal: string[] = [];
     const h = harness({
