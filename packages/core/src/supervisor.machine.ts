@@ -81,6 +81,8 @@ export interface ChildRecord {
   readonly restarts: number;
   /** Restarts since the supervisor started, for inspection and metrics. */
   readonly totalRestarts: number;
+  /** The backoff timer this child waits for; a `child.restart` with another token is stale. */
+  readonly backoffTimer: number | undefined;
 }
 
 /** What to do with a child once it has been stopped. */
@@ -101,6 +103,8 @@ export interface SupervisorContext {
   readonly stopQueue: readonly { readonly id: string; readonly then: AfterStop }[];
   /** Times of recent restarts, for the intensity check. */
   readonly restartTimes: readonly number[];
+  /** The last backoff timer token handed out. */
+  readonly timerSeq: number;
   readonly exiting: 'shutdown' | 'failed' | undefined;
   readonly failure: string | undefined;
 }
@@ -116,7 +120,7 @@ export type SupervisorEvent =
   | { readonly type: 'child.ready'; readonly id: string; readonly generation: number }
   | { readonly type: 'child.drained'; readonly id: string; readonly generation: number }
   | { readonly type: 'child.shutdown-timeout'; readonly id: string; readonly generation: number }
-  | { readonly type: 'child.restart'; readonly ids: readonly string[] }
+  | { readonly type: 'child.restart'; readonly ids: readonly string[]; readonly token: number }
   | { readonly type: 'child.stable'; readonly id: string; readonly generation: number }
   | { readonly type: `xstate.done.actor.${string}`; readonly output?: unknown }
   | { readonly type: `xstate.error.actor.${string}`; readonly error: unknown };
@@ -258,6 +262,7 @@ class Step {
         generation: existing?.generation ?? 0,
         restarts: 0,
         totalRestarts: existing?.totalRestarts ?? 0,
+        backoffTimer: undefined,
       },
     };
     if (!this.draft.order.includes(resolved.id))
@@ -424,9 +429,14 @@ class Step {
     this.#finishStop(id);
   }
 
-  restartDue(ids: readonly string[]): void {
+  restartDue(ids: readonly string[], token: number): void {
     for (const id of ids) {
-      if (this.draft.children[id]?.status === 'backoff') this.#set(id, { status: 'pending' });
+      const record = this.draft.children[id];
+      // A timer set for an earlier exit (the child was restarted or re-added since, and
+      // is waiting out a newer backoff) must not cut the newer one short.
+      if (record?.status === 'backoff' && record.backoffTimer === token) {
+        this.#set(id, { status: 'pending', backoffTimer: undefined });
+      }
     }
   }
 
@@ -529,12 +539,16 @@ class Step {
       Math.max(0, attempts - 1),
       this.draft.random,
     );
-    for (const id of due) this.#set(id, { status: delay > 0 ? 'backoff' : 'pending' });
-    if (delay > 0) {
-      this.#effects.push((enqueue) =>
-        enqueue.raise({ type: 'child.restart', ids: due }, { delay }),
-      );
+    if (delay <= 0) {
+      for (const id of due) this.#set(id, { status: 'pending' });
+      return;
     }
+    const token = this.draft.timerSeq + 1;
+    this.draft.timerSeq = token;
+    for (const id of due) this.#set(id, { status: 'backoff', backoffTimer: token });
+    this.#effects.push((enqueue) =>
+      enqueue.raise({ type: 'child.restart', ids: due, token }, { delay }),
+    );
   }
 
   /** True when the head of the start queue is running and the queue moved on. */
@@ -595,7 +609,14 @@ function resolveOptions(
   input: SupervisorOptions,
 ): Omit<
   SupervisorContext,
-  'order' | 'children' | 'startQueue' | 'stopQueue' | 'restartTimes' | 'exiting' | 'failure'
+  | 'order'
+  | 'children'
+  | 'startQueue'
+  | 'stopQueue'
+  | 'restartTimes'
+  | 'timerSeq'
+  | 'exiting'
+  | 'failure'
 > {
   const intensity = input.intensity ?? { maxRestarts: 3, withinMs: 5000 };
   if (!Number.isInteger(intensity.maxRestarts) || intensity.maxRestarts < 0) {
@@ -696,7 +717,7 @@ export const supervisorMachine = setup({
           step.shutdownTimedOut(event.id, event.generation);
           break;
         case 'child.restart':
-          step.restartDue(event.ids);
+          step.restartDue(event.ids, event.token);
           break;
         case 'child.stable':
           step.childStable(event.id, event.generation);
@@ -739,6 +760,7 @@ export const supervisorMachine = setup({
         generation: 0,
         restarts: 0,
         totalRestarts: 0,
+        backoffTimer: undefined,
       };
     });
     const order = Object.keys(children);
@@ -749,6 +771,7 @@ export const supervisorMachine = setup({
       startQueue: order,
       stopQueue: [],
       restartTimes: [],
+      timerSeq: 0,
       exiting: undefined,
       failure: undefined,
     };

@@ -372,6 +372,39 @@ describe('restart backoff', () => {
     expect(h.child('a')).toMatchObject({ generation: 3, restarts: 2 });
   });
 
+  it('a backoff timer of an earlier exit does not cut a later backoff short', () => {
+    const journal: string[] = [];
+    const h = harness({ ...backoffOptions, children: [probe('a', journal)] });
+
+    h.send('a', { type: 'crash' }); // backoff 110 ms, due at 110
+    // An operator restarts it at once, and it crashes again: its next backoff is 220 ms.
+    h.runtime.actor.send({ type: 'supervisor.restart-child', id: 'a' });
+    expect(h.child('a').status).toBe('running');
+    h.clock.increment(10);
+    h.send('a', { type: 'crash' }); // due at 230
+    h.clock.increment(100); // 110: the first timer fires; it is stale
+    expect(h.child('a').status).toBe('backoff');
+    h.clock.increment(119);
+    expect(h.child('a').status).toBe('backoff');
+    h.clock.increment(1);
+    expect(h.child('a').status).toBe('running');
+  });
+
+  it('nor does one of a child that was cancelled and started again', () => {
+    const journal: string[] = [];
+    const h = harness({ ...backoffOptions, children: [probe('a', journal)] });
+
+    h.send('a', { type: 'crash' }); // due at 110
+    h.runtime.actor.send({ type: 'supervisor.cancel-child', id: 'a' });
+    h.runtime.actor.send({ type: 'supervisor.start-child', spec: probe('a', journal) });
+    h.clock.increment(10);
+    h.send('a', { type: 'crash' }); // due at 120
+    h.clock.increment(100);
+    expect(h.child('a').status).toBe('backoff');
+    h.clock.increment(10);
+    expect(h.child('a').status).toBe('running');
+  });
+
   it('restarts one-for-all siblings together after one backoff', () => {
     const journal: string[] = [];
     const h = harness({
