@@ -21,9 +21,20 @@ import type { Logger } from 'pino';
 import { createActor, type Actor, type SnapshotFrom } from 'xstate';
 import { resolveConnection, type AmqpConnectionOptions } from './connection-options.js';
 import { connectionMachine } from './connection.machine.js';
-import { AmqpConsumer, deadLetterHeaders, type ConsumerHost } from './internal/consumer.js';
+import {
+  AmqpConsumer,
+  deadLetterHeaders,
+  retryAttemptsHeader,
+  type ConsumerHost,
+} from './internal/consumer.js';
 import { Publisher } from './internal/publisher.js';
-import { declareTopology, type TopologyOptions } from './topology.js';
+import {
+  declareTopology,
+  retryQueueArguments,
+  retryQueueName,
+  retryTier,
+  type TopologyOptions,
+} from './topology.js';
 
 /** Options of {@link AmqpTransport}. */
 export interface AmqpTransportOptions extends AmqpConnectionOptions {
@@ -99,6 +110,8 @@ export class AmqpTransport implements Transport {
     this.#host = {
       logger,
       publishDeadLetter: (queue, message, info) => this.#publishDeadLetter(queue, message, info),
+      publishRetry: (queue, message, delayMs, attempts) =>
+        this.#publishRetry(queue, message, delayMs, attempts),
       channelLost: (consumer, model) => this.#channelLost(consumer, model),
       forget: (consumer) => this.#consumers.delete(consumer),
     };
@@ -357,29 +370,12 @@ export class AmqpTransport implements Transport {
   }
 
   #publishDeadLetter(queue: string, message: ConsumeMessage, info: DeadLetterInfo): Promise<void> {
-    const { properties, fields } = message;
-    const options: Options.Publish = {
-      persistent: true,
-      headers: {
-        ...properties.headers,
-        [deadLetterHeaders.reason]: info.reason,
-        [deadLetterHeaders.processor]: info.processor,
-        [deadLetterHeaders.attempts]: info.attempts,
-        [deadLetterHeaders.routingKey]: fields.routingKey,
-      },
-    };
-    for (const key of [
-      'messageId',
-      'correlationId',
-      'contentType',
-      'contentEncoding',
-      'timestamp',
-      'type',
-      'appId',
-    ] as const) {
-      const value: unknown = properties[key];
-      if (value !== undefined && value !== null) Object.assign(options, { [key]: value });
-    }
+    const options = copyOptions(message, {
+      [deadLetterHeaders.reason]: info.reason,
+      [deadLetterHeaders.processor]: info.processor,
+      [deadLetterHeaders.attempts]: info.attempts,
+      [deadLetterHeaders.routingKey]: originalRoutingKey(message),
+    });
     return this.#publisher.publish(
       this.#topologyOptions.deadLetterExchange,
       queue,
@@ -387,6 +383,67 @@ export class AmqpTransport implements Transport {
       options,
     );
   }
+
+  /**
+   * Parks a message in the retry queue of its delay tier (declared again first, which
+   * renews its expiry lease), from where the broker dead-letters it back to `queue`.
+   */
+  async #publishRetry(
+    queue: string,
+    message: ConsumeMessage,
+    delayMs: number,
+    attempts: number,
+  ): Promise<void> {
+    const tier = retryTier(delayMs);
+    const retryQueue = retryQueueName(queue, tier);
+    const model = await this.#whenConnected();
+    const channel = await model.createChannel();
+    channel.on('error', (err: Error) => this.#logger.warn({ err }, 'retry channel error'));
+    try {
+      await channel.assertQueue(retryQueue, {
+        durable: true,
+        arguments: retryQueueArguments(queue, tier),
+      });
+    } finally {
+      channel.close().catch(() => undefined);
+    }
+    const options = copyOptions(message, {
+      [retryAttemptsHeader]: attempts,
+      [deadLetterHeaders.routingKey]: originalRoutingKey(message),
+    });
+    await this.#publisher.publish('', retryQueue, message.content, options);
+  }
+}
+
+/** The routing key a message was first published with (kept across retry queues). */
+function originalRoutingKey(message: ConsumeMessage): string {
+  const headers = message.properties.headers;
+  const original = headers?.[deadLetterHeaders.routingKey] as unknown;
+  return headers?.[retryAttemptsHeader] !== undefined && typeof original === 'string'
+    ? original
+    : message.fields.routingKey;
+}
+
+/** Publish options that keep a message's properties, with headers added. */
+function copyOptions(message: ConsumeMessage, headers: Record<string, unknown>): Options.Publish {
+  const { properties } = message;
+  const options: Options.Publish = {
+    persistent: true,
+    headers: { ...properties.headers, ...headers },
+  };
+  for (const key of [
+    'messageId',
+    'correlationId',
+    'contentType',
+    'contentEncoding',
+    'timestamp',
+    'type',
+    'appId',
+  ] as const) {
+    const value: unknown = properties[key];
+    if (value !== undefined && value !== null) Object.assign(options, { [key]: value });
+  }
+  return options;
 }
 
 function stateName(snapshot: ConnectionSnapshot): string {

@@ -10,5 +10,12 @@ export type {
 export { connectionMachine } from './connection.machine.js';
 export type { ConnectionEvent, ConnectionHandle, ConnectionInput } from './connection.machine.js';
 export { deadLetterHeaders, retryAttemptsHeader } from './internal/consumer.js';
-export { deadQueueName, declareTopology, queueArguments } from './topology.js';
+export {
+  deadQueueName,
+  declareTopology,
+  queueArguments,
+  retryQueueArguments,
+  retryQueueName,
+  retryTier,
+} from './topology.js';
 export type { TopologyOptions } from './topology.js';

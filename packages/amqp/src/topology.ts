@@ -62,3 +62,44 @@ export async function declareTopology(
     await channel.bindQueue(dead, options.deadLetterExchange, entry.queue);
   }
 }
+
+/** Steps of the retry-delay ladder within a decade (at most ×1.5 apart; round values exact). */
+const ladder = [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10] as const;
+
+/**
+ * The delay a retry queue holds messages for: `delayMs` rounded to the nearest step of
+ * a ladder (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10ⁿ ms), so that jittered delays share a
+ * few queues.
+ *
+ * @example
+ * retryTier(3200) // 3000
+ */
+export function retryTier(delayMs: number): number {
+  if (!Number.isFinite(delayMs) || delayMs <= 1) return 1;
+  const decade = 10 ** Math.floor(Math.log10(delayMs));
+  let best = decade;
+  for (const step of ladder) {
+    const candidate = step * decade;
+    if (Math.abs(candidate - delayMs) < Math.abs(best - delayMs)) best = candidate;
+  }
+  return Math.round(best);
+}
+
+/** The retry queue of `queue` holding messages for `tier` ms. */
+export const retryQueueName = (queue: string, tier: number): string => `${queue}.retry.${tier}`;
+
+/**
+ * Arguments of a retry queue: messages expire after `tier` ms and are dead-lettered
+ * through the default exchange straight back to `queue` (not through the original
+ * exchange, which would copy them to every other queue bound there). The queue itself
+ * expires when unused for twice its delay plus a minute; declaring it again before
+ * each publish renews that lease, so it never expires with messages in it.
+ */
+export function retryQueueArguments(queue: string, tier: number): Record<string, unknown> {
+  return {
+    'x-message-ttl': tier,
+    'x-dead-letter-exchange': '',
+    'x-dead-letter-routing-key': queue,
+    'x-expires': tier * 2 + 60_000,
+  };
+}

@@ -34,6 +34,14 @@ export interface Delivery {
   requeue(): void;
   /** Park the message in its queue's dead-letter queue with the reason. */
   deadLetter(info: DeadLetterInfo): void;
+  /**
+   * Delayed redelivery, on transports that support it (the AMQP one does): settle this
+   * delivery by parking the message in a retry queue that returns it to its queue after
+   * about `delayMs`, with `attempts` (made so far) in the `x-troupe-retry-attempts`
+   * header, so that it comes back with `previousAttempts = attempts`. Frees the worker
+   * while the message waits. Settles at most once, like the others.
+   */
+  retryLater?(delayMs: number, attempts: number): void;
 }
 
 /** A binding of a queue to an exchange. */

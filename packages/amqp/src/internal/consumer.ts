@@ -25,6 +25,13 @@ export interface ConsumerHost {
   readonly logger: Logger;
   /** Publishes a dead letter of `queue` with confirms. */
   publishDeadLetter(queue: string, message: ConsumeMessage, info: DeadLetterInfo): Promise<void>;
+  /** Publishes `message` to a retry queue of `queue` that returns it after `delayMs`. */
+  publishRetry(
+    queue: string,
+    message: ConsumeMessage,
+    delayMs: number,
+    attempts: number,
+  ): Promise<void>;
   /** The consumer's channel died: resume it if `model` is still the live connection. */
   channelLost(consumer: AmqpConsumer, model: ChannelModel): void;
   /** The consumer was cancelled: stop tracking it. */
@@ -68,7 +75,13 @@ class AmqpDelivery implements Delivery {
     this.messageId = typeof properties.messageId === 'string' ? properties.messageId : randomUUID();
     this.correlationId =
       typeof properties.correlationId === 'string' ? properties.correlationId : undefined;
-    this.routingKey = fields.routingKey;
+    // A message back from a retry queue came through the default exchange: its routing
+    // key is the queue's name, and the original one is in a header.
+    const originalKey = properties.headers?.[deadLetterHeaders.routingKey] as unknown;
+    this.routingKey =
+      properties.headers?.[retryAttemptsHeader] !== undefined && typeof originalKey === 'string'
+        ? originalKey
+        : fields.routingKey;
     this.contentType =
       typeof properties.contentType === 'string' ? properties.contentType : undefined;
     this.body = message.content;
@@ -103,9 +116,30 @@ class AmqpDelivery implements Delivery {
       this.#done();
       return;
     }
-    // The original is acked only once the broker confirmed the copy: a crash in between
-    // leaves it unacked, so it is redelivered and dead-lettered again (at least once).
-    this.consumer.host.publishDeadLetter(this.consumer.queue, this.message, info).then(
+    this.#moveOut(
+      this.consumer.host.publishDeadLetter(this.consumer.queue, this.message, info),
+      'dead letter not published; message requeued',
+    );
+  }
+
+  retryLater(delayMs: number, attempts: number): void {
+    if (!this.#settle()) {
+      this.#done();
+      return;
+    }
+    this.#moveOut(
+      this.consumer.host.publishRetry(this.consumer.queue, this.message, delayMs, attempts),
+      'retry not published; message requeued',
+    );
+  }
+
+  /**
+   * Acks the original once the broker confirmed its copy elsewhere. A crash in between
+   * leaves it unacked, so it is redelivered and moved again (at least once); a failed
+   * publish requeues it.
+   */
+  #moveOut(published: Promise<void>, failure: string): void {
+    published.then(
       () => {
         this.#run((channel) => channel.ack(this.message));
         this.#done();
@@ -113,7 +147,7 @@ class AmqpDelivery implements Delivery {
       (err: unknown) => {
         this.consumer.host.logger.error(
           { err, queue: this.consumer.queue, messageId: this.messageId },
-          'dead letter not published; message requeued',
+          failure,
         );
         this.#run((channel) => channel.nack(this.message, false, true));
         this.#done();

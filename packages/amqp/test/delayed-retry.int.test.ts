@@ -1,0 +1,108 @@
+// Delayed redelivery: `retryLater` parks the message in a retry queue whose TTL
+// dead-letters it straight back to its queue (never through the exchange, so other
+// bound queues get no copy), with the attempt count and the original routing key.
+import type { Delivery, QueueTopology } from '@troupe/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { retryQueueName, type AmqpTransport } from '../src/index.js';
+import {
+  BrokerAdmin,
+  bytes,
+  Collector,
+  createTransport,
+  eventually,
+  uniqueName,
+} from './helpers.js';
+
+let admin: BrokerAdmin;
+let transport: AmqpTransport;
+let exchange: string;
+let queue: string;
+let other: string;
+
+beforeEach(async () => {
+  admin = new BrokerAdmin();
+  exchange = uniqueName('events');
+  queue = uniqueName('queue');
+  other = uniqueName('other');
+  const topology: QueueTopology[] = [
+    { queue, bindings: [{ exchange, routingKey: 'company.#' }] },
+    { queue: other, bindings: [{ exchange, routingKey: 'company.#' }] },
+  ];
+  admin.track(topology);
+  admin.track([
+    { queue: retryQueueName(queue, 200), bindings: [] },
+    { queue: retryQueueName(queue, 300), bindings: [] },
+  ]);
+  transport = createTransport();
+  await transport.declare(topology);
+});
+
+afterEach(async () => {
+  await transport.close();
+  await admin.cleanup();
+});
+
+describe('retryLater', () => {
+  it('comes back after the delay with the attempt count and the original routing key', async () => {
+    const collector = new Collector();
+    const arrivals: number[] = [];
+    collector.onEach = (delivery: Delivery) => {
+      arrivals.push(Date.now());
+      const round = collector.deliveries.length;
+      if (round === 1) delivery.retryLater?.(200, 1);
+      else if (round === 2) delivery.retryLater?.(300, 2);
+      else delivery.ack();
+    };
+    await transport.consume(queue, { prefetch: 1 }, collector.onDelivery);
+    await transport.publish(exchange, 'company.updated', bytes('{"id":"1"}'), {
+      messageId: 'slow',
+      correlationId: 'c-9',
+      contentType: 'application/json',
+      headers: { tenant: 'acme' },
+    });
+    await collector.until(3);
+    const [first, second, third] = collector.deliveries;
+    expect(first).toMatchObject({ previousAttempts: 0, routingKey: 'company.updated' });
+    for (const [delivery, attempts] of [
+      [second, 1],
+      [third, 2],
+    ] as const) {
+      expect(delivery).toMatchObject({
+        messageId: 'slow',
+        correlationId: 'c-9',
+        contentType: 'application/json',
+        routingKey: 'company.updated',
+        redelivered: false,
+        previousAttempts: attempts,
+      });
+      expect(delivery?.headers).toMatchObject({ tenant: 'acme' });
+    }
+    const [t1 = 0, t2 = 0, t3 = 0] = arrivals;
+    expect(t2 - t1).toBeGreaterThanOrEqual(180);
+    expect(t3 - t2).toBeGreaterThanOrEqual(280);
+    await eventually(
+      () => admin.messageCount(queue),
+      (count) => count === 0,
+    );
+    expect(await admin.messageCount(retryQueueName(queue, 200))).toBe(0);
+    // The other queue bound to the exchange got the original only, no retry copies.
+    expect(await admin.messageCount(other)).toBe(1);
+  });
+
+  it('settles at most once: after ack, retryLater is a no-op', async () => {
+    const collector = new Collector();
+    collector.onEach = (delivery) => {
+      delivery.ack();
+      delivery.retryLater?.(200, 1);
+    };
+    await transport.consume(queue, { prefetch: 1 }, collector.onDelivery);
+    await transport.publish(exchange, 'company.updated', bytes('x'), { messageId: 'once' });
+    await collector.until(1);
+    await eventually(
+      () => admin.messageCount(queue),
+      (count) => count === 0,
+    );
+    expect(await admin.messageCount(retryQueueName(queue, 200)).catch(() => 0)).toBe(0);
+    expect(collector.deliveries).toHaveLength(1);
+  });
+});
