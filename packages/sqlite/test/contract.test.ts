@@ -1,0 +1,25 @@
+// The store contract against the SQLite store: a fresh database file in a temporary
+// directory per test, in both synchronous modes.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describeStoreContract } from '@troupe/store-contract';
+import { afterAll } from 'vitest';
+import { SqliteStore } from '../src/index.js';
+
+const root = mkdtempSync(join(tmpdir(), 'troupe-sqlite-contract-'));
+let n = 0;
+
+afterAll(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+describeStoreContract('SqliteStore (WAL, synchronous=FULL)', () => {
+  n += 1;
+  return new SqliteStore({ path: join(root, `full-${n}`, 'troupe.db') });
+});
+
+describeStoreContract('SqliteStore (WAL, synchronous=NORMAL)', () => {
+  n += 1;
+  return new SqliteStore({ path: join(root, `normal-${n}`, 'troupe.db'), synchronous: 'normal' });
+});

@@ -1,0 +1,150 @@
+// What the contract suite does not cover: the file and its pragmas, lock contention as a
+// TransientError, portable names, the closed store and the escape hatch.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PermanentError, TransientError } from '@troupe/core';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { SqliteStore, type SqliteStoreOptions } from '../src/index.js';
+
+const root = mkdtempSync(join(tmpdir(), 'troupe-sqlite-'));
+let n = 0;
+const open: SqliteStore[] = [];
+
+function openStore(options: Omit<SqliteStoreOptions, 'path'> = {}, path?: string): SqliteStore {
+  n += 1;
+  const store = new SqliteStore({
+    path: path ?? join(root, `db-${n}`, 'nested', 'troupe.db'),
+    ...options,
+  });
+  open.push(store);
+  return store;
+}
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((store) => store.close()));
+});
+
+afterAll(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('SqliteStore: the file', () => {
+  it('creates the directory of its file', () => {
+    const store = openStore();
+    expect(existsSync(store.path)).toBe(true);
+  });
+
+  it('runs in WAL mode with synchronous=FULL by default', () => {
+    const store = openStore();
+    expect(store.database.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(store.database.pragma('synchronous', { simple: true })).toBe(2);
+  });
+
+  it('synchronous: normal sets synchronous=NORMAL', () => {
+    const store = openStore({ synchronous: 'normal' });
+    expect(store.database.pragma('synchronous', { simple: true })).toBe(1);
+  });
+
+  it('rejects an unknown synchronous mode, naming the option', () => {
+    expect(() => openStore({ synchronous: 'off' as 'full' })).toThrow(/synchronous/);
+  });
+
+  it('keeps documents across close and reopen', async () => {
+    const path = join(root, 'reopen', 'troupe.db');
+    const first = openStore({}, path);
+    await first.ensureCollection('c');
+    await first.upsert('c', 'k', { version: 1 });
+    await first.close();
+    const second = openStore({}, path);
+    expect(await second.get('c', 'k')).toEqual({ _key: 'k', version: 1 });
+  });
+
+  it("':memory:' works without a file", async () => {
+    const store = openStore({}, ':memory:');
+    await store.upsert('c', 'k', { a: 1 });
+    expect(await store.count('c')).toBe(1);
+  });
+
+  it('stores documents as JSON rows of troupe_documents (the escape hatch)', async () => {
+    const store = openStore();
+    await store.upsert('companies', 'acme', { version: 2, name: 'Acme' });
+    const row = store.database
+      .prepare(
+        "SELECT json_extract(doc, '$.name') AS name FROM troupe_documents WHERE collection = ? AND key = ?",
+      )
+      .get('companies', 'acme');
+    expect(row).toEqual({ name: 'Acme' });
+  });
+});
+
+describe('SqliteStore: errors', () => {
+  it('a write blocked by another connection past busyTimeout is a TransientError', async () => {
+    const path = join(root, 'busy', 'troupe.db');
+    const holder = openStore({}, path);
+    const waiter = openStore({ busyTimeout: 50 }, path);
+    holder.database.exec('BEGIN IMMEDIATE');
+    try {
+      const error: unknown = await waiter.upsert('c', 'k', { a: 1 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TransientError);
+      expect((error as Error).message).toMatch(/SQLITE_BUSY/);
+      await expect(waiter.bulkUpsert('c', [{ key: 'k', document: {} }])).rejects.toBeInstanceOf(
+        TransientError,
+      );
+    } finally {
+      holder.database.exec('ROLLBACK');
+    }
+    expect(await waiter.upsert('c', 'k', { a: 1 })).toEqual({ written: true });
+  });
+
+  it.each(['', '1starts-with-digit', 'has space', 'a/b', 'x'.repeat(257)])(
+    'rejects the collection name %j with a PermanentError',
+    async (name) => {
+      const store = openStore();
+      await expect(store.ensureCollection(name)).rejects.toBeInstanceOf(PermanentError);
+      await expect(store.upsert(name, 'k', {})).rejects.toBeInstanceOf(PermanentError);
+    },
+  );
+
+  it('rejects a version field name that cannot be a JSON path', async () => {
+    const store = openStore();
+    await expect(store.upsert('c', 'k', { 'a"b': 1 }, { ifNewer: 'a"b' })).rejects.toBeInstanceOf(
+      PermanentError,
+    );
+  });
+
+  it('rejects a non-finite version', async () => {
+    const store = openStore();
+    await expect(
+      store.upsert('c', 'k', { version: Number.NaN }, { ifNewer: 'version' }),
+    ).rejects.toBeInstanceOf(PermanentError);
+  });
+
+  it('a document JSON cannot encode is a PermanentError', async () => {
+    const store = openStore();
+    await expect(store.upsert('c', 'k', { big: 1n })).rejects.toBeInstanceOf(PermanentError);
+  });
+
+  it('a closed store rejects with a PermanentError; close is idempotent', async () => {
+    const store = openStore();
+    await store.close();
+    await store.close();
+    await expect(store.upsert('c', 'k', {})).rejects.toBeInstanceOf(PermanentError);
+    await expect(store.get('c', 'k')).rejects.toBeInstanceOf(PermanentError);
+  });
+
+  it('a failed batch rolls back whole', async () => {
+    const store = openStore();
+    await store.ensureCollection('c');
+    store.database.exec(`
+      CREATE TRIGGER refuse BEFORE INSERT ON troupe_documents WHEN NEW.key = 'poison'
+      BEGIN SELECT RAISE(ABORT, 'refused'); END`);
+    await expect(
+      store.bulkUpsert('c', [
+        { key: 'a', document: {} },
+        { key: 'poison', document: {} },
+      ]),
+    ).rejects.toBeInstanceOf(PermanentError);
+    expect(await store.count('c')).toBe(0);
+  });
+});
