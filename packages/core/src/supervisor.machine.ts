@@ -105,6 +105,8 @@ export interface SupervisorContext {
   readonly restartTimes: readonly number[];
   /** The last backoff timer token handed out. */
   readonly timerSeq: number;
+  /** The last generation of each removed child id, should the id be started again. */
+  readonly retired: Readonly<Record<string, number>>;
   readonly exiting: 'shutdown' | 'failed' | undefined;
   readonly failure: string | undefined;
 }
@@ -231,8 +233,11 @@ class Step {
   }
 
   #remove(id: string): void {
-    const { [id]: _removed, ...rest } = this.draft.children;
+    const { [id]: removed, ...rest } = this.draft.children;
     this.draft.children = rest;
+    if (removed !== undefined) {
+      this.draft.retired = { ...this.draft.retired, [id]: removed.generation };
+    }
     this.draft.order = this.draft.order.filter((other) => other !== id);
     this.draft.startQueue = this.draft.startQueue.filter((other) => other !== id);
   }
@@ -259,7 +264,9 @@ class Step {
         spec: resolved,
         status: 'pending',
         ref: existing?.ref,
-        generation: existing?.generation ?? 0,
+        // Generations go on from a removed child of the same id, so that its pending
+        // timers (shutdown budget, stable period) do not match the new incarnation.
+        generation: existing?.generation ?? this.draft.retired[resolved.id] ?? 0,
         restarts: 0,
         totalRestarts: existing?.totalRestarts ?? 0,
         backoffTimer: undefined,
@@ -615,6 +622,7 @@ function resolveOptions(
   | 'stopQueue'
   | 'restartTimes'
   | 'timerSeq'
+  | 'retired'
   | 'exiting'
   | 'failure'
 > {
@@ -772,6 +780,7 @@ export const supervisorMachine = setup({
       stopQueue: [],
       restartTimes: [],
       timerSeq: 0,
+      retired: {},
       exiting: undefined,
       failure: undefined,
     };

@@ -630,6 +630,28 @@ describe('dynamic children', () => {
     expect(h.child('a').generation).toBe(1);
   });
 
+  it('a child cancelled, started again and cancelled again gets its whole shutdown budget', () => {
+    const journal: string[] = [];
+    const b = probe('b', journal, { drainsOnEvent: true, shutdown: 1000 });
+    const h = harness({ children: [probe('a', journal), b] });
+    journal.length = 0;
+
+    h.runtime.actor.send({ type: 'supervisor.cancel-child', id: 'b' }); // budget until 1000
+    h.clock.increment(100);
+    h.send('b', { type: 'drained' });
+    h.runtime.actor.send({ type: 'supervisor.start-child', spec: b });
+    h.clock.increment(100);
+    h.runtime.actor.send({ type: 'supervisor.cancel-child', id: 'b' }); // budget until 1200
+    expect(lifecycle(journal)).toEqual(['stop:b', 'start:b']);
+
+    h.clock.increment(999); // 1199: the first cancel's timer has fired; it is stale
+    expect(lifecycle(journal)).toEqual(['stop:b', 'start:b']);
+    expect(h.child('b').status).toBe('stopping');
+    h.clock.increment(1);
+    expect(lifecycle(journal)).toEqual(['stop:b', 'start:b', 'stop:b']);
+    expect(h.context().children.b).toBeUndefined();
+  });
+
   it('restarts a child on request, at once and without counting against intensity', () => {
     const journal: string[] = [];
     const h = harness({
