@@ -230,6 +230,24 @@ describe('AmqpTransport', () => {
     expect(transport.publishBacklog).toBe(0);
   });
 
+  it('respects back-pressure: publishes wait for drain in order, and all are confirmed', async () => {
+    await transport.ready();
+    // More frames than the channel's write buffer holds (amqplib: 1024 frames).
+    const count = 3000;
+    const body = new Uint8Array(256).fill(120);
+    const published = Array.from({ length: count }, (_, i) =>
+      transport.publish(exchange, 'company.updated', body, { messageId: String(i) }),
+    );
+    // The channel's buffer filled up: the rest wait in the backlog for `drain`.
+    expect(transport.publishBacklog).toBeGreaterThan(0);
+    await Promise.all(published);
+    expect(transport.publishBacklog).toBe(0);
+    expect(await admin.messageCount(queue)).toBe(count);
+    const first = await admin.get(queue);
+    expect(first?.properties.messageId).toBe('0');
+    expect(first?.content.byteLength).toBe(body.byteLength);
+  });
+
   it('declares quorum queues with a delivery limit and single-active-consumer', async () => {
     const quorum = uniqueName('quorum');
     const entries: QueueTopology[] = [
