@@ -3,6 +3,7 @@
 // requeued and taken by another worker); scaling up and down at run time; a worker
 // crash restarting the worker with the delivery redelivered; graceful shutdown.
 import { Scheduler, scalePool } from '@troupe/core';
+import { MemoryTransport } from '@troupe/memory';
 import { afterEach, describe, expect, it } from 'vitest';
 import { flush, orders, startPool, type PoolHarness } from './pool-harness.js';
 
@@ -274,6 +275,34 @@ describe('a worker crash', () => {
     await expect(h.runtime.exited).resolves.toMatchObject({ exit: 'failed' });
     // Nothing is lost: the delivery went back to the queue.
     expect(h.transport.peek('orders').map((message) => message.messageId)).toEqual(['x2']);
+  });
+});
+
+describe('a consumer that cannot subscribe', () => {
+  it('is restarted after its backoff, and the pool then consumes', async () => {
+    let refusals = 1;
+    const transport = new (class extends MemoryTransport {
+      override consume(...args: Parameters<MemoryTransport['consume']>) {
+        if (refusals > 0) {
+          refusals -= 1;
+          return Promise.reject(new Error('channel closed'));
+        }
+        return super.consume(...args);
+      }
+    })();
+    const h = await start({ concurrency: 2, transport });
+    expect(h.child('consumer')).toMatchObject({ status: 'backoff', totalRestarts: 1 });
+    // Workers are untouched (one-for-one), and nothing is consumed meanwhile.
+    expect(h.workers()).toEqual(['worker-1', 'worker-2']);
+    expect(h.child('worker-1').generation).toBe(1);
+    await h.publish(...orders(3));
+    expect(h.transport.stats('orders')).toMatchObject({ ready: 3, consumers: 0 });
+
+    h.clock.increment(100);
+    await flush();
+
+    expect(h.child('consumer')).toMatchObject({ status: 'running', generation: 2 });
+    expect(h.transport.acked).toBe(3);
   });
 });
 

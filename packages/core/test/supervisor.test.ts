@@ -146,7 +146,7 @@ describe('restart types', () => {
 
   for (const { restart, exit, restarted } of cases) {
     const kind = exit === 'finish' ? 'normal' : 'abnormal';
-    it(`a ${restart} child is ${restarted ? '' : 'not '}restarted after a ${kind} exit`, () => {
+    it(`a ${restart} child is ${restarted ? '' : 'not '}restarted after an exit that is ${kind}`, () => {
       const journal: string[] = [];
       const h = harness({ children: [probe('x', journal, { restart }), probe('y', journal)] });
       journal.length = 0;
