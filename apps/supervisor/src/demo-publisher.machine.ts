@@ -13,6 +13,32 @@ export interface DemoPublisherInput {
 
 const encoder = new TextEncoder();
 
+/**
+ * Event number `n` of the demo: mostly company updates (every 7th one stale), now and
+ * then an invalidation or a sync batch, and every 25th an invalid message that lands in
+ * a dead-letter queue.
+ */
+export function demoEvent(n: number): { routingKey: string; body: string } {
+  const id = `c-${n % 50}`;
+  if (n % 25 === 0) return { routingKey: 'company.updated', body: '{"id": "broken"' };
+  if (n % 20 === 0) {
+    const companies = Array.from({ length: 10 }, (_, i) => ({
+      id: `c-${(n + i) % 50}`,
+      name: `Company ${(n + i) % 50}`,
+      version: n,
+    }));
+    return { routingKey: 'company.sync', body: JSON.stringify({ companies }) };
+  }
+  if (n % 11 === 0) {
+    return { routingKey: 'company.invalidated', body: JSON.stringify({ id, reason: 'demo' }) };
+  }
+  const version = n % 7 === 0 ? 0 : n;
+  return {
+    routingKey: 'company.updated',
+    body: JSON.stringify({ id, name: `Company ${n % 50}`, version }),
+  };
+}
+
 export const demoPublisherMachine = setup({
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- XState's type declaration idiom
   types: {} as {
@@ -23,13 +49,9 @@ export const demoPublisherMachine = setup({
   delays: { interval: ({ context }) => context.intervalMs },
   actors: {
     publish: fromPromise<void, { transport: Transport; n: number }>(async ({ input }) => {
-      const { n } = input;
-      const body =
-        n % 25 === 0
-          ? '{"id": "broken"' // invalid JSON: goes to company.updated.dead
-          : JSON.stringify({ id: `c-${n % 50}`, name: `Company ${n % 50}`, version: n });
-      await input.transport.publish('companies', 'company.updated', encoder.encode(body), {
-        messageId: `demo-${n}`,
+      const { routingKey, body } = demoEvent(input.n);
+      await input.transport.publish('companies', routingKey, encoder.encode(body), {
+        messageId: `demo-${input.n}`,
         contentType: 'application/json',
       });
     }),

@@ -1,88 +1,45 @@
-// The composition root: configuration → logger → adapters → root supervisor → signals.
-// The only module that reads process.env. Until the AMQP and store adapters land, it
-// runs on the in-process broker and store with a demo publisher, so that
-// `npm start` shows a supervised pool at work on a fresh machine.
-import {
-  ConfigurationError,
-  createPool,
-  startSupervisor,
-  type ChildSpec,
-  type SupervisorOutput,
-} from '@troupe/core';
-import { MemoryStore, MemoryTransport } from '@troupe/memory';
+// The composition root: configuration → logger → app → signals → exit code. The only
+// module that reads process.env.
+//
+// Exit codes: 0 clean shutdown, 1 fatal error or the root supervisor gave up,
+// 2 bad configuration.
 import { pino, type Logger } from 'pino';
-import { companyUpdated } from './demo-processor.js';
-import { demoPublisherMachine } from './demo-publisher.machine.js';
+import { startApp } from './app.js';
+import { loadConfig, type Config } from './config.js';
 
-/** Exit codes, as documented in the README. */
 export const exitCodes = { clean: 0, fatal: 1, badConfiguration: 2 } as const;
-
-interface Config {
-  readonly logLevel: string;
-  readonly demoIntervalMs: number;
-  readonly pretty: boolean;
-}
-
-function readConfig(env: NodeJS.ProcessEnv): Config {
-  const logLevel = env.TROUPE_LOG_LEVEL ?? 'info';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
-    throw new ConfigurationError('TROUPE_LOG_LEVEL', `unknown level ${JSON.stringify(logLevel)}`);
-  }
-  const interval = Number(env.TROUPE_DEMO_INTERVAL_MS ?? '500');
-  if (!Number.isInteger(interval) || interval < 1) {
-    throw new ConfigurationError('TROUPE_DEMO_INTERVAL_MS', 'must be an integer >= 1');
-  }
-  return { logLevel, demoIntervalMs: interval, pretty: process.stdout.isTTY === true };
-}
 
 function createLogger(config: Config): Logger {
   return pino({
     level: config.logLevel,
     base: { app: 'troupe' },
-    redact: ['*.password', '*.url', 'url', 'password'],
-    ...(config.pretty ? { transport: { target: 'pino-pretty', options: { colorize: true } } } : {}),
+    // Credentials never reach the logs, whatever a caller passes.
+    redact: ['url', 'password', '*.url', '*.password', 'headers.authorization'],
+    ...(process.stdout.isTTY === true
+      ? { transport: { target: 'pino-pretty', options: { colorize: true } } }
+      : {}),
   });
 }
 
 async function main(): Promise<number> {
   let config: Config;
   try {
-    config = readConfig(process.env);
+    config = loadConfig(process.env);
   } catch (error) {
     process.stderr.write(`troupe: bad configuration: ${(error as Error).message}\n`);
     return exitCodes.badConfiguration;
   }
   const logger = createLogger(config);
-  const transport = new MemoryTransport();
-  const store = new MemoryStore();
-  await transport.declare([{ queue: companyUpdated.queue, bindings: companyUpdated.bindings }]);
-
-  const pool = createPool({ definition: companyUpdated, transport, store, logger });
-  const publisher: ChildSpec = {
-    id: 'demo-publisher',
-    kind: 'service',
-    start: () => ({
-      logic: demoPublisherMachine,
-      input: {
-        transport,
-        intervalMs: config.demoIntervalMs,
-        logger: logger.child({ actor: 'demo-publisher' }),
-      },
-    }),
-    shutdown: 'brutal',
-  };
-  const runtime = startSupervisor(
-    {
-      strategy: 'rest-for-one',
-      children: [pool.childSpec, publisher],
-      logger: logger.child({ actor: 'root' }),
-    },
-    { id: 'root' },
-  );
-  logger.info(
-    { processors: [companyUpdated.name], broker: 'in-process', store: 'memory' },
-    'troupe started',
-  );
+  let app: Awaited<ReturnType<typeof startApp>>;
+  try {
+    app = await startApp(config, logger);
+  } catch (error) {
+    const isConfig = (error as { code?: unknown }).code === 'CONFIGURATION';
+    process.stderr.write(
+      `troupe: ${isConfig ? 'bad configuration' : 'cannot start'}: ${(error as Error).message}\n`,
+    );
+    return isConfig ? exitCodes.badConfiguration : exitCodes.fatal;
+  }
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -93,26 +50,23 @@ async function main(): Promise<number> {
       process.exit(exitCodes.fatal);
     }
     logger.info({ signal }, 'draining');
-    runtime.actor.send({ type: 'shutdown' });
+    void app.stop();
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
-  let output: SupervisorOutput;
-  try {
-    output = await runtime.exited;
-  } catch {
-    return exitCodes.fatal;
-  }
-  const stored = await store.count('companies');
-  const dead = transport.peek(`${companyUpdated.queue}.dead`).length;
-  await transport.close();
-  await store.close();
+  // The root exits on its own only when it gave up (restart intensity exceeded).
+  const output = await app.runtime.exited.catch(
+    () => ({ exit: 'failed', reason: 'crashed' }) as const,
+  );
+  await app.stop();
   if (output.exit === 'failed') {
     logger.fatal({ reason: output.reason }, 'root supervisor gave up');
+    logger.flush();
     return exitCodes.fatal;
   }
-  logger.info({ stored, deadLettered: dead, acked: transport.acked }, 'drained; bye');
+  logger.info('drained; bye');
+  logger.flush();
   return exitCodes.clean;
 }
 

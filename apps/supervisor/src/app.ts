@@ -1,0 +1,156 @@
+// The app without the process around it: adapters chosen from the configuration, one
+// pool per processor under a rest-for-one root, the demo publisher when there is no
+// broker, and the operations server. `main.ts` adds signals and exit codes.
+import { AmqpTransport } from '@troupe/amqp';
+import {
+  ConfigurationError,
+  createPool,
+  Scheduler,
+  startSupervisor,
+  type ChildSpec,
+  type Store,
+  type SupervisorOutput,
+  type SupervisorRuntime,
+  type Transport,
+} from '@troupe/core';
+import { MemoryStore, MemoryTransport } from '@troupe/memory';
+import type { Logger } from 'pino';
+import { demoEnabled, type Config } from './config.js';
+import { demoPublisherMachine } from './demo-publisher.machine.js';
+import { startOperationsServer, type OperationsServer } from './http.js';
+import { Metrics } from './metrics.js';
+import { configuredProcessors } from './processors.js';
+
+export interface App {
+  readonly runtime: SupervisorRuntime;
+  readonly transport: Transport;
+  readonly store: Store;
+  readonly http: OperationsServer;
+  readonly metrics: Metrics;
+  /** Drains the supervision tree, then closes the broker, the store and the server. */
+  stop(): Promise<SupervisorOutput>;
+}
+
+function createStore(config: Config): Store {
+  if (config.store === 'memory:') return new MemoryStore();
+  throw new ConfigurationError(
+    'store',
+    `${config.store.split(':')[0] ?? ''}: stores are not available in this build yet; use memory:`,
+  );
+}
+
+function describeStore(config: Config): string {
+  return config.store.startsWith('arangodb')
+    ? config.store.replace(/\/\/[^@/]*@/, '//***@')
+    : config.store;
+}
+
+/** Starts the app. Configuration errors throw before anything is started. */
+export async function startApp(config: Config, logger: Logger): Promise<App> {
+  const definitions = configuredProcessors(config);
+  const store = createStore(config);
+  const transport: Transport & { readonly state?: string } =
+    config.amqp.url === undefined
+      ? new MemoryTransport()
+      : new AmqpTransport({
+          url: config.amqp.url,
+          heartbeatSeconds: config.amqp.heartbeatSeconds,
+          connectionName: config.amqp.connectionName,
+          logger,
+        });
+  await transport.declare(
+    definitions.map((definition) => ({
+      queue: definition.queue,
+      bindings: definition.bindings,
+      queueType: definition.queueType,
+      singleActiveConsumer: definition.singleActiveConsumer,
+    })),
+  );
+  const metrics = new Metrics();
+  const scheduler =
+    config.maxConcurrentHandlers === undefined
+      ? undefined
+      : new Scheduler({ capacity: config.maxConcurrentHandlers });
+  const pools = definitions.map((definition) =>
+    createPool({
+      definition,
+      transport,
+      store,
+      logger,
+      scheduler,
+      drainMs: config.drainMs,
+      observer: metrics.observer(definition.name),
+    }),
+  );
+  const children: ChildSpec[] = pools.map((pool) => pool.childSpec);
+  if (demoEnabled(config)) {
+    children.push({
+      id: 'demo-publisher',
+      kind: 'service',
+      shutdown: 'brutal',
+      start: () => ({
+        logic: demoPublisherMachine,
+        input: {
+          transport,
+          intervalMs: config.demo.intervalMs,
+          logger: logger.child({ actor: 'demo-publisher' }),
+        },
+      }),
+    });
+  }
+  const runtime = startSupervisor(
+    { strategy: 'rest-for-one', children, logger: logger.child({ actor: 'root' }) },
+    { id: 'root' },
+  );
+  const http = await startOperationsServer({
+    host: config.http.host,
+    port: config.http.port,
+    metrics: () => metrics.render(runtime.actor),
+    checks: [
+      {
+        name: 'broker',
+        check: () => transport.state === undefined || transport.state.startsWith('connected'),
+      },
+      { name: 'consumers', check: () => runtime.actor.getSnapshot().value === 'running' },
+      {
+        name: 'store',
+        check: async () => {
+          await store.count('companies');
+          return true;
+        },
+      },
+    ],
+  });
+  logger.info(
+    {
+      processors: definitions.map((definition) => definition.name),
+      broker: config.amqp.url === undefined ? 'in-process' : 'amqp',
+      store: describeStore(config),
+      http: `http://${config.http.host}:${http.port}`,
+      demo: demoEnabled(config),
+    },
+    'troupe started',
+  );
+  let stopping: Promise<SupervisorOutput> | undefined;
+  return {
+    runtime,
+    transport,
+    store,
+    http,
+    metrics,
+    stop: () => {
+      stopping ??= (async () => {
+        const output = await runtime.shutdown().catch((error: unknown): SupervisorOutput => ({
+          exit: 'failed',
+          reason: error instanceof Error ? error.message : String(error),
+        }));
+        await transport.close();
+        await store.close();
+        await http.close();
+        metrics.close();
+        return output;
+      })();
+      return stopping;
+    },
+  };
+}

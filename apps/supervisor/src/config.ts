@@ -1,0 +1,185 @@
+// Configuration: an optional JSON file (`troupe.config.json`, or the path in
+// TROUPE_CONFIG) overlaid with environment variables, validated once at start-up. Every
+// error names the field, and the variable it came from when it came from one.
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ConfigurationError } from '@troupe/core';
+import { z } from 'zod';
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const backoffSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('fixed'),
+    delayMs: z.int().min(0),
+    randomFactor: z.number().min(0).optional(),
+  }),
+  z.strictObject({
+    kind: z.literal('exponential'),
+    minMs: z.int().min(0),
+    maxMs: z.int().min(0),
+    randomFactor: z.number().min(0).optional(),
+  }),
+]);
+
+const processorSchema = z.strictObject({
+  /** Run this processor. @default true */
+  enabled: z.boolean().default(true),
+  /** Workers, and so the prefetch. @default the processor's own */
+  concurrency: z.int().min(1).max(10_000).optional(),
+  /** Share of the scheduler's permits. @default the processor's own */
+  weight: z.int().min(1).max(1000).optional(),
+  retry: z
+    .strictObject({
+      attempts: z.int().min(1).optional(),
+      backoff: backoffSchema.optional(),
+      onExhausted: z.enum(['dead-letter', 'escalate']).optional(),
+    })
+    .optional(),
+  timeoutMs: z.int().min(1).optional(),
+});
+
+export const configSchema = z.strictObject({
+  $schema: z.string().optional(),
+  /** Processors by name; those not listed run with their defaults. */
+  processors: z.record(z.string(), processorSchema).default({}),
+  /** RabbitMQ. Without a URL the app runs on the in-process broker. */
+  amqp: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://')
+        .optional(),
+      heartbeatSeconds: z.int().min(0).default(15),
+      connectionName: z.string().default('troupe'),
+    })
+    .default({ heartbeatSeconds: 15, connectionName: 'troupe' }),
+  /** `memory:`, `sqlite:PATH` or `arangodb://user:password@host:8529/database`. */
+  store: z
+    .string()
+    .regex(
+      /^(memory:|sqlite:.+|arangodbs?:\/\/.+)$/,
+      'must be memory:, sqlite:PATH or arangodb://…',
+    )
+    .default('memory:'),
+  http: z
+    .strictObject({
+      /** 0 picks a free port. */
+      port: z.int().min(0).max(65_535).default(9464),
+      host: z.string().min(1).default('127.0.0.1'),
+    })
+    .default({ port: 9464, host: '127.0.0.1' }),
+  logLevel: z.enum(logLevels).default('info'),
+  /** A global cap on concurrent handlers, shared by weight. Unset: no cap. */
+  maxConcurrentHandlers: z.int().min(1).optional(),
+  /** How long each worker may take to finish its delivery on shutdown. */
+  drainMs: z.int().min(0).default(10_000),
+  /** The demo publisher of company events. @default on without a broker, off with one */
+  demo: z
+    .strictObject({
+      enabled: z.boolean().optional(),
+      intervalMs: z.int().min(1).default(500),
+    })
+    .default({ intervalMs: 500 }),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+/** Environment variables and the config field each one sets. */
+export const environmentVariables = {
+  TROUPE_AMQP_URL: ['amqp', 'url'],
+  TROUPE_STORE: ['store'],
+  TROUPE_HTTP_PORT: ['http', 'port'],
+  TROUPE_HTTP_HOST: ['http', 'host'],
+  TROUPE_LOG_LEVEL: ['logLevel'],
+  TROUPE_MAX_CONCURRENT_HANDLERS: ['maxConcurrentHandlers'],
+  TROUPE_DRAIN_MS: ['drainMs'],
+  TROUPE_DEMO: ['demo', 'enabled'],
+  TROUPE_DEMO_INTERVAL_MS: ['demo', 'intervalMs'],
+} as const satisfies Record<string, readonly string[]>;
+
+const numeric = new Set([
+  'TROUPE_HTTP_PORT',
+  'TROUPE_MAX_CONCURRENT_HANDLERS',
+  'TROUPE_DRAIN_MS',
+  'TROUPE_DEMO_INTERVAL_MS',
+]);
+const booleanVariables = new Set(['TROUPE_DEMO']);
+
+function fromEnvironment(name: string, value: string): unknown {
+  if (numeric.has(name)) return value.trim() === '' ? Number.NaN : Number(value);
+  if (booleanVariables.has(name)) {
+    if (['1', 'true', 'on', 'yes'].includes(value)) return true;
+    if (['0', 'false', 'off', 'no'].includes(value)) return false;
+    return value;
+  }
+  return value;
+}
+
+function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  const last = path[path.length - 1];
+  if (last !== undefined) node[last] = value;
+}
+
+/** The configuration file's path, when there is one. */
+export function configPath(env: NodeJS.ProcessEnv, cwd: string): string | undefined {
+  if (env.TROUPE_CONFIG !== undefined) return resolve(cwd, env.TROUPE_CONFIG);
+  const fallback = resolve(cwd, 'troupe.config.json');
+  return existsSync(fallback) ? fallback : undefined;
+}
+
+/**
+ * Reads and validates the configuration.
+ *
+ * @throws ConfigurationError naming the field (and its environment variable)
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config {
+  const path = configPath(env, cwd);
+  let raw: Record<string, unknown> = {};
+  if (path !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (error) {
+      throw new ConfigurationError('TROUPE_CONFIG', `cannot read ${path}`, { cause: error });
+    }
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+        throw new Error('the file must hold a JSON object');
+      }
+      raw = parsed as Record<string, unknown>;
+    } catch (error) {
+      throw new ConfigurationError(path, `not valid JSON: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+  const sources = new Map<string, string>();
+  for (const [name, field] of Object.entries(environmentVariables)) {
+    const value = env[name];
+    if (value === undefined) continue;
+    setPath(raw, field, fromEnvironment(name, value));
+    sources.set(field.join('.'), name);
+  }
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const field = issue?.path.map(String).join('.') ?? '';
+    const variable = sources.get(field);
+    const name = variable === undefined ? field || '(root)' : `${variable} (${field})`;
+    throw new ConfigurationError(name, issue?.message ?? 'invalid');
+  }
+  return result.data;
+}
+
+/** The demo publisher runs when asked to, or by default when there is no broker. */
+export function demoEnabled(config: Config): boolean {
+  return config.demo.enabled ?? config.amqp.url === undefined;
+}

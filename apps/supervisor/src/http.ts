@@ -1,0 +1,85 @@
+// The operations endpoint: /healthz (the process answers), /readyz (broker connected,
+// consumers up, store reachable) and /metrics (Prometheus). Bound to loopback unless
+// configured otherwise.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** One readiness check: a name and whether it passes. */
+export interface ReadinessCheck {
+  readonly name: string;
+  check(): Promise<boolean> | boolean;
+}
+
+export interface OperationsServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly checks: readonly ReadinessCheck[];
+  readonly metrics: () => string;
+}
+
+export interface OperationsServer {
+  readonly server: Server;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+async function readiness(checks: readonly ReadinessCheck[]): Promise<Record<string, boolean>> {
+  const results: Record<string, boolean> = {};
+  for (const { name, check } of checks) {
+    try {
+      results[name] = await check();
+    } catch {
+      results[name] = false;
+    }
+  }
+  return results;
+}
+
+/** Starts the operations server; resolves once it listens. */
+export async function startOperationsServer(
+  options: OperationsServerOptions,
+): Promise<OperationsServer> {
+  const server = createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0] ?? '/';
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      response.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    switch (path) {
+      case '/healthz':
+        response.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+        return;
+      case '/readyz':
+        void readiness(options.checks).then((results) => {
+          const ready = Object.values(results).every(Boolean);
+          response
+            .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
+            .end(`${JSON.stringify({ ready, checks: results })}\n`);
+        });
+        return;
+      case '/metrics':
+        response
+          .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
+          .end(options.metrics());
+        return;
+      default:
+        response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

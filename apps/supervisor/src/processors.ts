@@ -1,0 +1,61 @@
+// The processors this app can run, and their configuration overrides. A team adds its
+// processor package to package.json and to this list.
+import {
+  ConfigurationError,
+  resolveRetryPolicy,
+  type AnyProcessorDefinition,
+  type RetryOptions,
+} from '@troupe/core';
+import { companyInvalidated } from '@troupe/processor-company-invalidated';
+import { companySync } from '@troupe/processor-company-sync';
+import { companyUpdated } from '@troupe/processor-company-updated';
+import type { Config } from './config.js';
+
+/** Drops the fields a configuration left out (zod reports them as undefined). */
+function definedOnly<T extends object>(
+  value: T,
+): Partial<{ [K in keyof T]: Exclude<T[K], undefined> }> {
+  return Object.fromEntries(
+    Object.entries(value).filter(([, field]) => field !== undefined),
+  ) as Partial<{ [K in keyof T]: Exclude<T[K], undefined> }>;
+}
+
+export const availableProcessors: readonly AnyProcessorDefinition[] = [
+  companyUpdated,
+  companyInvalidated,
+  companySync,
+];
+
+/** The enabled processors with their configured overrides applied, in start order. */
+export function configuredProcessors(config: Config): AnyProcessorDefinition[] {
+  const known = new Set(availableProcessors.map((definition) => definition.name));
+  for (const name of Object.keys(config.processors)) {
+    if (!known.has(name)) {
+      throw new ConfigurationError(
+        `processors.${name}`,
+        `unknown processor; known: ${[...known].join(', ')}`,
+      );
+    }
+  }
+  const selected: AnyProcessorDefinition[] = [];
+  for (const definition of availableProcessors) {
+    const overrides = config.processors[definition.name];
+    if (overrides?.enabled === false) continue;
+    const field = `processors.${definition.name}`;
+    selected.push({
+      ...definition,
+      concurrency: overrides?.concurrency ?? definition.concurrency,
+      weight: overrides?.weight ?? definition.weight,
+      timeoutMs: overrides?.timeoutMs ?? definition.timeoutMs,
+      retry:
+        overrides?.retry === undefined
+          ? definition.retry
+          : resolveRetryPolicy(
+              // zod has checked the shape; resolveRetryPolicy checks the values again.
+              { ...definition.retry, ...(definedOnly(overrides.retry) as RetryOptions) },
+              `${field}.retry`,
+            ),
+    });
+  }
+  return selected;
+}

@@ -1,0 +1,106 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { demoEnabled, loadConfig } from '../src/config.js';
+import { configJsonSchema, schemaFile } from '../src/json-schema.js';
+import { configuredProcessors } from '../src/processors.js';
+
+const emptyDir = (): string => mkdtempSync(join(tmpdir(), 'troupe-config-'));
+
+function withFile(config: unknown): string {
+  const dir = emptyDir();
+  writeFileSync(join(dir, 'troupe.config.json'), JSON.stringify(config));
+  return dir;
+}
+
+describe('configuration', () => {
+  it('defaults to the embedded broker and store, with the demo on', () => {
+    const config = loadConfig({}, emptyDir());
+    expect(config.amqp.url).toBeUndefined();
+    expect(config.store).toBe('memory:');
+    expect(config.http).toEqual({ port: 9464, host: '127.0.0.1' });
+    expect(demoEnabled(config)).toBe(true);
+    expect(configuredProcessors(config).map((p) => p.name)).toEqual([
+      'company-updated',
+      'company-invalidated',
+      'company-sync',
+    ]);
+  });
+
+  it('reads the file and lets environment variables override it', () => {
+    const dir = withFile({
+      http: { port: 1234 },
+      processors: { 'company-sync': { enabled: false } },
+    });
+    const config = loadConfig(
+      { TROUPE_HTTP_PORT: '5678', TROUPE_AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672' },
+      dir,
+    );
+    expect(config.http.port).toBe(5678);
+    expect(config.amqp.url).toBe('amqp://guest:guest@127.0.0.1:5672');
+    expect(demoEnabled(config)).toBe(false);
+    expect(configuredProcessors(config).map((p) => p.name)).not.toContain('company-sync');
+  });
+
+  it.each([
+    [{ TROUPE_HTTP_PORT: 'eighty' }, 'TROUPE_HTTP_PORT (http.port)'],
+    [{ TROUPE_HTTP_PORT: '70000' }, 'TROUPE_HTTP_PORT (http.port)'],
+    [{ TROUPE_LOG_LEVEL: 'loud' }, 'TROUPE_LOG_LEVEL (logLevel)'],
+    [{ TROUPE_AMQP_URL: 'http://broker' }, 'TROUPE_AMQP_URL (amqp.url)'],
+    [{ TROUPE_STORE: 'postgres://x' }, 'TROUPE_STORE (store)'],
+    [{ TROUPE_DEMO: 'maybe' }, 'TROUPE_DEMO (demo.enabled)'],
+  ])('names the variable at fault: %o', (env, field) => {
+    expect(() => loadConfig(env, emptyDir())).toThrow(
+      expect.objectContaining({ code: 'CONFIGURATION', field }),
+    );
+  });
+
+  it('names the file field at fault', () => {
+    const dir = withFile({ processors: { 'company-updated': { concurrency: 0 } } });
+    expect(() => loadConfig({}, dir)).toThrow(
+      expect.objectContaining({ field: 'processors.company-updated.concurrency' }),
+    );
+    expect(() => loadConfig({}, withFile({ drainMs: 10, typo: true }))).toThrow(/typo/);
+  });
+
+  it('rejects an unknown processor and a bad retry override by name', () => {
+    expect(() =>
+      configuredProcessors(loadConfig({}, withFile({ processors: { nope: {} } }))),
+    ).toThrow(expect.objectContaining({ field: 'processors.nope' }));
+    const config = loadConfig(
+      {},
+      withFile({
+        processors: {
+          'company-updated': {
+            retry: { backoff: { kind: 'exponential', minMs: 500, maxMs: 100 } },
+          },
+        },
+      }),
+    );
+    expect(() => configuredProcessors(config)).toThrow(
+      expect.objectContaining({ field: 'processors.company-updated.retry.backoff.maxMs' }),
+    );
+  });
+
+  it('applies overrides to the processor definitions', () => {
+    const config = loadConfig(
+      {},
+      withFile({ processors: { 'company-updated': { concurrency: 9, retry: { attempts: 2 } } } }),
+    );
+    const [updated] = configuredProcessors(config);
+    expect(updated?.concurrency).toBe(9);
+    expect(updated?.retry.attempts).toBe(2);
+    expect(updated?.retry.backoff).toEqual({ kind: 'fixed', delayMs: 3000 });
+  });
+
+  it('reports a file that is not JSON', () => {
+    const dir = emptyDir();
+    writeFileSync(join(dir, 'troupe.config.json'), '{ nope');
+    expect(() => loadConfig({}, dir)).toThrow(/not valid JSON/);
+  });
+
+  it('keeps the committed JSON Schema in step with the code (pnpm --filter @troupe/supervisor schema)', () => {
+    expect(JSON.parse(readFileSync(schemaFile, 'utf8'))).toEqual(configJsonSchema());
+  });
+});
