@@ -14,6 +14,7 @@ import {
   type Transport,
 } from '@troupe/core';
 import { MemoryStore, MemoryTransport } from '@troupe/memory';
+import { SqliteStore } from '@troupe/sqlite';
 import type { Logger } from 'pino';
 import { demoEnabled, type Config } from './config.js';
 import { demoPublisherMachine } from './demo-publisher.machine.js';
@@ -33,9 +34,12 @@ export interface App {
 
 function createStore(config: Config): Store {
   if (config.store === 'memory:') return new MemoryStore();
+  if (config.store.startsWith('sqlite:')) {
+    return new SqliteStore({ path: config.store.slice('sqlite:'.length) });
+  }
   throw new ConfigurationError(
     'store',
-    `${config.store.split(':')[0] ?? ''}: stores are not available in this build yet; use memory:`,
+    `${config.store.split(':')[0] ?? ''}: this store is not available in this build; use sqlite:PATH or memory:`,
   );
 }
 

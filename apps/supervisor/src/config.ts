@@ -61,7 +61,7 @@ export const configSchema = z.strictObject({
       /^(memory:|sqlite:.+|arangodbs?:\/\/.+)$/,
       'must be memory:, sqlite:PATH or arangodb://…',
     )
-    .default('memory:'),
+    .default('sqlite:./data/troupe.db'),
   http: z
     .strictObject({
       /** 0 picks a free port. */

@@ -18,7 +18,7 @@ describe('configuration', () => {
   it('defaults to the embedded broker and store, with the demo on', () => {
     const config = loadConfig({}, emptyDir());
     expect(config.amqp.url).toBeUndefined();
-    expect(config.store).toBe('memory:');
+    expect(config.store).toBe('sqlite:./data/troupe.db');
     expect(config.http).toEqual({ port: 9464, host: '127.0.0.1' });
     expect(demoEnabled(config)).toBe(true);
     expect(configuredProcessors(config).map((p) => p.name)).toEqual([
