@@ -8,6 +8,7 @@ import {
   startSupervisor,
   TransientError,
   type ChildRecord,
+  type ChildSpec,
   type Pool,
   type PoolOptions,
   type RetryOptions,
@@ -91,8 +92,9 @@ export interface PoolHarnessOptions {
   readonly transport?: MemoryTransport;
   readonly store?: MemoryStore;
   readonly pool?: Partial<PoolOptions>;
-  /** Runs the pool as the first child of a root supervisor with these options. */
+  /** Runs the pool as a child of a root supervisor with these options (after `before`). */
   readonly underRoot?: Partial<SupervisorOptions>;
+  readonly before?: readonly ChildSpec[];
   /** Where `hold` handlers wait, oldest first; share one between pools to release across them. */
   readonly holds?: Hold[];
 }
@@ -203,7 +205,7 @@ export async function startPool(options: PoolHarnessOptions = {}): Promise<PoolH
             logger: silentLogger,
             clock: { now: () => clock.now() },
             ...root,
-            children: [pool.childSpec, ...(root.children ?? [])],
+            children: [...(options.before ?? []), pool.childSpec, ...(root.children ?? [])],
           },
           { actorClock: clock, id: 'root' },
         );

@@ -2,7 +2,8 @@
 // processed, stored and acked; a busy worker cancelled (handler aborted, delivery
 // requeued and taken by another worker); scaling up and down at run time; a worker
 // crash restarting the worker with the delivery redelivered; graceful shutdown.
-import { Scheduler, scalePool } from '@troupe/core';
+import { Scheduler, scalePool, type ChildSpec } from '@troupe/core';
+import { setup } from 'xstate';
 import { MemoryTransport } from '@troupe/memory';
 import { afterEach, describe, expect, it } from 'vitest';
 import { flush, orders, startPool, type PoolHarness } from './pool-harness.js';
@@ -345,6 +346,80 @@ describe('a pool under a root supervisor', () => {
     expect(h.transport.acked).toBe(1);
     await h.publish(...orders(5));
     expect(h.transport.acked).toBe(6);
+  });
+});
+
+/** A stand-in for the broker connection: ready once `up`, fails on `drop`. */
+const connectionMachine = setup({
+  // The assertion is XState's way to declare types; it is not redundant.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
+  types: {} as {
+    events: { type: 'up' } | { type: 'drop' } | { type: 'shutdown' };
+    output: { exit: 'failed'; reason: string } | { exit: 'shutdown' };
+  },
+}).createMachine({
+  initial: 'connecting',
+  states: {
+    connecting: { on: { up: 'connected', shutdown: 'closed' } },
+    connected: { on: { drop: 'lost', shutdown: 'closed' } },
+    lost: { type: 'final' },
+    closed: { type: 'final' },
+  },
+  output: ({ self }) =>
+    self.getSnapshot().value === 'lost'
+      ? { exit: 'failed', reason: 'connection lost' }
+      : { exit: 'shutdown' },
+});
+
+describe('a pool under a rest-for-one root, after the broker connection', () => {
+  it('is stopped when the connection dies and started again once it is back', async () => {
+    const connection: ChildSpec = {
+      id: 'connection',
+      start: () => ({ logic: connectionMachine }),
+      isReady: (snapshot) => (snapshot as { value?: unknown }).value === 'connected',
+      isDrained: () => false,
+    };
+    const h = await start({
+      concurrency: 2,
+      before: [connection],
+      underRoot: {
+        strategy: 'rest-for-one',
+        restartBackoff: { backoff: { kind: 'fixed', delayMs: 200 }, resetAfterMs: 10_000 },
+      },
+    });
+    const root = () => h.runtime.actor.getSnapshot().context;
+    const poolId = h.pool.childSpec.id;
+    // Ordered start: the pool waits for the connection.
+    expect(root().children[poolId]?.status).toBe('pending');
+    root().children.connection?.ref?.send({ type: 'up' });
+    await flush();
+    expect(root().children[poolId]?.status).toBe('running');
+    await h.publish(...orders(2, 'h', 'hold'));
+    expect(h.running.size).toBe(2);
+
+    root().children.connection?.ref?.send({ type: 'drop' });
+    await flush();
+    // The pool is asked to stop: consumer first, then the workers drain their deliveries.
+    expect(root().children[poolId]?.status).toBe('stopping');
+    h.release('h-1');
+    h.release('h-2');
+    await flush();
+    expect(h.transport.acked).toBe(2);
+    // Both wait out one backoff together.
+    expect(root().children.connection?.status).toBe('backoff');
+    expect(root().children[poolId]?.status).toBe('backoff');
+    expect(h.transport.stats('orders').consumers).toBe(0);
+
+    h.clock.increment(200);
+    await flush();
+    // The connection is back but not ready: the pool still waits.
+    expect(root().children.connection?.status).toBe('starting');
+    expect(root().children[poolId]?.status).toBe('pending');
+    root().children.connection?.ref?.send({ type: 'up' });
+    await flush();
+    expect(root().children[poolId]).toMatchObject({ status: 'running', generation: 2 });
+    await h.publish(...orders(3));
+    expect(h.transport.acked).toBe(5);
   });
 });
 
