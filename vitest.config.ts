@@ -32,7 +32,11 @@ export default defineConfig({
       {
         test: {
           name: 'serial',
-          include: ['packages/*/test/**/*.serial.test.ts', 'test/serial/**/*.test.ts'],
+          include: [
+            'packages/*/test/**/*.serial.test.ts',
+            'test/serial/**/*.test.ts',
+            'test/e2e/**/*.test.ts',
+          ],
           fileParallelism: false,
           sequence: { groupOrder: 1 },
           testTimeout: 60_000,

@@ -1,0 +1,133 @@
+// The app end to end on the real RabbitMQ: a child process per replica, events published
+// with amqplib, an audit of the embedded store and the dead-letter queues afterwards.
+// These suites start and kill processes, so they run in the `serial` project.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  AppProcess,
+  companyEvents,
+  eventually,
+  expectedCompanies,
+  RawBroker,
+  storedVersions,
+  tempStorePath,
+  Vhost,
+  type TestEvent,
+} from './harness.js';
+
+describe('the supervisor app on RabbitMQ', () => {
+  let vhost: Vhost;
+  let broker: RawBroker;
+  let store: { path: string; dispose(): void };
+  const apps: AppProcess[] = [];
+
+  const start = async (): Promise<AppProcess> => {
+    const app = new AppProcess({
+      TROUPE_AMQP_URL: vhost.url,
+      TROUPE_STORE: `sqlite:${store.path}`,
+    });
+    apps.push(app);
+    await app.started();
+    return app;
+  };
+
+  /** Every valid event's effect is in the store, every invalid one in the DLQ, queues empty. */
+  const audit = async (events: readonly TestEvent[]): Promise<void> => {
+    const expected = expectedCompanies(events);
+    const invalid = events.filter((event) => !event.valid).map((event) => event.messageId);
+    await eventually(
+      async () => (await broker.depth('company.updated')) === 0,
+      60_000,
+      'company.updated to be empty',
+    );
+    await eventually(
+      async () => (await broker.depth('company.updated.dead')) >= invalid.length,
+      30_000,
+      'the invalid messages to be dead-lettered',
+    );
+    for (const app of apps) {
+      if (app.child.exitCode === null && app.child.signalCode === null) {
+        app.kill('SIGTERM');
+        expect((await app.exited).code).toBe(0);
+      }
+    }
+    const dead = await broker.drain('company.updated.dead');
+    expect(dead.map((message) => message.messageId).sort()).toEqual([...invalid].sort());
+    for (const message of dead) {
+      expect(String(message.headers['x-troupe-reason'])).toMatch(/^INVALID_MESSAGE: /);
+    }
+    const { versions, count } = await storedVersions(store.path, expected.keys());
+    expect(count).toBe(expected.size);
+    expect(Object.fromEntries(versions)).toEqual(Object.fromEntries(expected));
+  };
+
+  beforeEach(async () => {
+    vhost = new Vhost();
+    await vhost.create();
+    broker = new RawBroker(vhost.url);
+    store = tempStorePath();
+  });
+
+  afterEach(async () => {
+    for (const app of apps.splice(0)) {
+      if (app.child.exitCode === null && app.child.signalCode === null) app.kill('SIGKILL');
+      await app.exited;
+    }
+    await broker.close();
+    await vhost.dispose();
+    store.dispose();
+  });
+
+  it('processes thousands of events: exact store, exact dead letters', async () => {
+    await start();
+    const events = companyEvents(3000);
+    await broker.publish(events);
+    await audit(events);
+  });
+
+  it('SIGKILL mid-stream and a restart lose nothing', async () => {
+    const first = await start();
+    const events = companyEvents(4000);
+    await broker.publish(events);
+    await eventually(
+      async () => (await broker.depth('company.updated')) < 3500,
+      30_000,
+      'the app to be consuming',
+    );
+    first.kill('SIGKILL');
+    await first.exited;
+    await start();
+    await audit(events);
+  });
+
+  it('two replicas share the queues; one killed, nothing lost', async () => {
+    const [one] = await Promise.all([start(), start()]);
+    const events = companyEvents(4000);
+    await broker.publish(events);
+    await eventually(
+      async () => (await broker.depth('company.updated')) < 3500,
+      30_000,
+      'the replicas to be consuming',
+    );
+    one?.kill('SIGKILL');
+    await one?.exited;
+    await audit(events);
+  });
+
+  it('SIGTERM under load drains with exit code 0 and loses nothing', async () => {
+    const app = await start();
+    const events = companyEvents(4000);
+    await broker.publish(events);
+    await eventually(
+      async () => (await broker.depth('company.updated')) < 3800,
+      30_000,
+      'the app to be consuming',
+    );
+    app.kill('SIGTERM');
+    const exit = await app.exited;
+    expect(exit.code).toBe(0);
+    expect(app.logged('drained; bye')).toHaveLength(1);
+    // What it did not get to stays in the queue for the next process.
+    await start();
+    await audit(events);
+  });
+});

@@ -1,0 +1,230 @@
+// End-to-end harness: the supervisor app as a child process on the real RabbitMQ, in a
+// vhost of its own (the app's queue names are fixed, so isolation is by vhost), with
+// an embedded store in a temporary directory. Events are published with amqplib
+// directly — not with Troupe's publisher — and the audit reads the broker and the store.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { SqliteStore } from '@troupe/sqlite';
+import { connect, type ChannelModel } from 'amqplib';
+
+const run = promisify(execFile);
+const appDir = fileURLToPath(new URL('../../apps/supervisor/', import.meta.url));
+const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
+
+/** A vhost for one test, with guest's permissions; removed by `dispose`. */
+export class Vhost {
+  readonly name = `troupe-e2e-${randomUUID().slice(0, 8)}`;
+  readonly url = `amqp://guest:guest@127.0.0.1:5672/${this.name}`;
+
+  async create(): Promise<void> {
+    await run('rabbitmqctl', ['add_vhost', this.name]);
+    await run('rabbitmqctl', ['set_permissions', '-p', this.name, 'guest', '.*', '.*', '.*']);
+  }
+
+  async dispose(): Promise<void> {
+    await run('rabbitmqctl', ['delete_vhost', this.name]).catch(() => undefined);
+  }
+}
+
+/** One running app process. */
+export class AppProcess {
+  readonly child: ChildProcess;
+  readonly output: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  #started: Promise<void>;
+
+  constructor(env: Record<string, string>) {
+    this.child = spawn(tsx, ['src/main.ts'], {
+      cwd: appDir,
+      env: { ...process.env, TROUPE_HTTP_PORT: '0', TROUPE_LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => resolve({ code, signal }));
+    });
+    this.#started = new Promise((resolve, reject) => {
+      let buffer = '';
+      this.child.stdout?.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString();
+        const lines = buffer.split('\n');
+        buffer = lines.pop() ?? '';
+        for (const line of lines) {
+          this.output.push(line);
+          if (line.includes('"msg":"troupe started"')) resolve();
+        }
+      });
+      this.child.stderr?.on('data', (chunk: Buffer) => this.output.push(chunk.toString()));
+      void this.exited.then(({ code }) =>
+        reject(
+          new Error(`app exited (${String(code)}) before starting:\n${this.output.join('\n')}`),
+        ),
+      );
+    });
+    this.#started.catch(() => undefined);
+  }
+
+  started(): Promise<void> {
+    return this.#started;
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
+  /** Log lines with this message. */
+  logged(msg: string): Record<string, unknown>[] {
+    return this.output
+      .filter((line) => line.includes(`"msg":"${msg}"`))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+}
+
+/** A temporary directory with the store's file. */
+export function tempStorePath(): { path: string; dispose(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'troupe-e2e-'));
+  return {
+    path: join(dir, 'troupe.db'),
+    dispose: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** A company event the test publishes, and what it should leave behind. */
+export interface TestEvent {
+  readonly routingKey: string;
+  readonly body: string;
+  readonly messageId: string;
+  readonly valid: boolean;
+}
+
+/**
+ * `count` company.updated events over `companies` ids with rising versions, some
+ * repeated verbatim (duplicates), some older than what came before (stale), and every
+ * `invalidEvery`-th one invalid.
+ */
+export function companyEvents(count: number, companies = 100, invalidEvery = 50): TestEvent[] {
+  const events: TestEvent[] = [];
+  for (let n = 1; n <= count; n += 1) {
+    const id = `c-${n % companies}`;
+    if (n % invalidEvery === 0) {
+      const body = n % (invalidEvery * 2) === 0 ? '{"id":' : JSON.stringify({ id, version: n });
+      events.push({ routingKey: 'company.updated', body, messageId: `e-${n}`, valid: false });
+      continue;
+    }
+    // Every 9th event is stale: a version older than one this id already had.
+    const version = n % 9 === 0 && n > companies ? n - companies : n;
+    const body = JSON.stringify({ id, name: `name-${version}`, version });
+    events.push({ routingKey: 'company.updated', body, messageId: `e-${n}`, valid: true });
+    // Every 13th event is delivered twice.
+    if (n % 13 === 0) events.push({ ...events[events.length - 1]!, messageId: `e-${n}-dup` });
+  }
+  return events;
+}
+
+/** What the store must hold after `events`: the highest version per id. */
+export function expectedCompanies(events: readonly TestEvent[]): Map<string, number> {
+  const expected = new Map<string, number>();
+  for (const event of events) {
+    if (!event.valid) continue;
+    const { id, version } = JSON.parse(event.body) as { id: string; version: number };
+    expected.set(id, Math.max(expected.get(id) ?? -1, version));
+  }
+  return expected;
+}
+
+/** amqplib, used directly: a publisher and a broker inspector that are not Troupe. */
+export class RawBroker {
+  #model: ChannelModel | undefined;
+  constructor(readonly url: string) {}
+
+  async #connection(): Promise<ChannelModel> {
+    this.#model ??= await connect(this.url);
+    return this.#model;
+  }
+
+  /** Publishes with publisher confirms, many in flight. */
+  async publish(events: readonly TestEvent[]): Promise<void> {
+    const channel = await (await this.#connection()).createConfirmChannel();
+    await channel.assertExchange('companies', 'topic', { durable: true });
+    for (const event of events) {
+      const ok = channel.publish('companies', event.routingKey, Buffer.from(event.body), {
+        persistent: true,
+        contentType: 'application/json',
+        messageId: event.messageId,
+      });
+      if (!ok) await new Promise<void>((resolve) => channel.once('drain', () => resolve()));
+    }
+    await channel.waitForConfirms();
+    await channel.close();
+  }
+
+  /** Ready and unacknowledged counts of a queue (0 when it does not exist). */
+  async depth(queue: string): Promise<number> {
+    const channel = await (await this.#connection()).createChannel();
+    channel.on('error', () => undefined);
+    try {
+      const { messageCount } = await channel.checkQueue(queue);
+      return messageCount;
+    } catch {
+      return 0;
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+
+  /** Takes every message of a queue (acking them). */
+  async drain(queue: string): Promise<{ messageId: string; headers: Record<string, unknown> }[]> {
+    const channel = await (await this.#connection()).createChannel();
+    const messages: { messageId: string; headers: Record<string, unknown> }[] = [];
+    for (;;) {
+      const message = await channel.get(queue, { noAck: true });
+      if (message === false) break;
+      messages.push({
+        messageId: String(message.properties.messageId),
+        headers: message.properties.headers ?? {},
+      });
+    }
+    await channel.close();
+    return messages;
+  }
+
+  async close(): Promise<void> {
+    await this.#model?.close().catch(() => undefined);
+  }
+}
+
+/** Polls `check` until it holds or `timeoutMs` passes (broker-side effects have no event). */
+export async function eventually(
+  check: () => Promise<boolean>,
+  timeoutMs = 60_000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Reads what the store holds for `ids`: version per company id, and the total count. */
+export async function storedVersions(
+  path: string,
+  ids: Iterable<string>,
+): Promise<{ versions: Map<string, number>; count: number }> {
+  const store = new SqliteStore({ path });
+  try {
+    const versions = new Map<string, number>();
+    for (const id of ids) {
+      const doc = await store.get('companies', id);
+      if (doc !== undefined) versions.set(id, Number(doc['version']));
+    }
+    return { versions, count: await store.count('companies') };
+  } finally {
+    await store.close();
+  }
+}
