@@ -64,8 +64,21 @@ export interface Pool {
  */
 const prefetchOf = new WeakMap<Pool, { size: number }>();
 
-const isIdle = (snapshot: Snapshot<unknown>): boolean =>
-  (snapshot as { value?: unknown }).value === 'idle';
+/**
+ * A worker has nothing to finish when it is idle, or when it still waits for a
+ * scheduler permit: its handler has not started, so stopping it (which withdraws the
+ * request and requeues the delivery) loses no work. Without the second case a
+ * draining worker sat out its whole drain budget waiting for a permit.
+ */
+const isWorkerDrained = (snapshot: Snapshot<unknown>): boolean => {
+  const value = (snapshot as { value?: unknown }).value;
+  return (
+    value === 'idle' ||
+    (typeof value === 'object' &&
+      value !== null &&
+      (value as { consuming?: unknown }).consuming === 'admitting')
+  );
+};
 const isConsuming = (snapshot: Snapshot<unknown>): boolean =>
   (snapshot as { value?: unknown }).value === 'consuming';
 
@@ -87,7 +100,7 @@ export function createPool(options: PoolOptions): Pool {
       kind: 'worker',
       restart: 'permanent',
       shutdown: options.drainMs ?? 10_000,
-      isDrained: isIdle,
+      isDrained: isWorkerDrained,
       // A worker whose chart errored (a bug: an action or guard threw) keeps its
       // in-flight guard running forever, so its delivery would stay unacked and its
       // permit taken. Release them as the guard's cleanup would have.
