@@ -20,7 +20,7 @@ import { connect, type ChannelModel, type ConsumeMessage, type Options } from 'a
 import type { Logger } from 'pino';
 import { createActor, type Actor, type SnapshotFrom } from 'xstate';
 import { resolveConnection, type AmqpConnectionOptions } from './connection-options.js';
-import { connectionMachine } from './connection.machine.js';
+import { connectionMachine, type ConnectionInput } from './connection.machine.js';
 import {
   AmqpConsumer,
   deadLetterHeaders,
@@ -84,7 +84,9 @@ export class AmqpTransport implements Transport {
   readonly #topology = new Map<string, QueueTopology>();
   readonly #consumers = new Set<AmqpConsumer>();
   readonly #publisher: Publisher;
-  readonly #actor: Actor<typeof connectionMachine>;
+  readonly #connectionInput: ConnectionInput;
+  #actor: Actor<typeof connectionMachine>;
+  #generationBase = 0;
   readonly #host: ConsumerHost;
   readonly #redactedUrl: string;
   /** The live connection, from the moment it opened (during its setup too) until it closes. */
@@ -115,24 +117,46 @@ export class AmqpTransport implements Transport {
       channelLost: (consumer, model) => this.#channelLost(consumer, model),
       forget: (consumer) => this.#consumers.delete(consumer),
     };
-    this.#actor = createActor(connectionMachine, {
-      id: 'amqp-connection',
-      input: {
-        open: (signal) => this.#open(resolved.connect, resolved.socket, signal),
-        backoff: options.reconnectBackoff ?? defaultBackoff,
-        logger,
-        ...(options.maxReconnectAttempts === undefined
-          ? {}
-          : { maxAttempts: options.maxReconnectAttempts }),
-        ...(options.random === undefined ? {} : { random: options.random }),
-      },
-    });
-    this.#actor.subscribe({
-      next: (snapshot) => this.#onSnapshot(snapshot),
-      error: (err: unknown) => logger.error({ err }, 'connection actor failed'),
-    });
+    this.#connectionInput = {
+      open: (signal) => this.#open(resolved.connect, resolved.socket, signal),
+      backoff: options.reconnectBackoff ?? defaultBackoff,
+      logger,
+      ...(options.maxReconnectAttempts === undefined
+        ? {}
+        : { maxAttempts: options.maxReconnectAttempts }),
+      ...(options.random === undefined ? {} : { random: options.random }),
+    };
     logger.info({ broker: this.#redactedUrl }, 'amqp connecting');
-    this.#actor.start();
+    this.#actor = this.#startActor();
+  }
+
+  #startActor(): Actor<typeof connectionMachine> {
+    const actor = createActor(connectionMachine, {
+      id: 'amqp-connection',
+      input: this.#connectionInput,
+    });
+    actor.subscribe({
+      next: (snapshot) => {
+        if (this.#actor === actor) this.#onSnapshot(snapshot);
+      },
+      error: (err: unknown) => this.#logger.error({ err }, 'connection actor failed'),
+    });
+    this.#actor = actor;
+    actor.start();
+    return actor;
+  }
+
+  /**
+   * Starts a fresh connection actor if the last one gave up reconnecting (`failed`):
+   * what a supervisor does when it restarts the connection. Topology, consumers and
+   * the publisher carry over. A no-op in any other state, and after {@link close}.
+   */
+  restart(): void {
+    if (this.#closing !== undefined || this.#actor.getSnapshot().value !== 'failed') return;
+    this.#generationBase += this.#actor.getSnapshot().context.generation;
+    this.#publisher.reopen();
+    this.#logger.info({ broker: this.#redactedUrl }, 'amqp connecting again');
+    this.#startActor();
   }
 
   /** The connection actor, for inspection (`subscribe` to follow its chart). */
@@ -147,7 +171,7 @@ export class AmqpTransport implements Transport {
 
   /** Connections made so far: 1 after the first connect, one more per reconnect. */
   get generation(): number {
-    return this.#actor.getSnapshot().context.generation;
+    return this.#generationBase + this.#actor.getSnapshot().context.generation;
   }
 
   /** Publishes waiting for a channel or for the socket to drain. */

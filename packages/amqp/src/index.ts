@@ -1,6 +1,8 @@
 // @troupe/amqp: the transport port on RabbitMQ through amqplib.
 export { AmqpTransport } from './amqp-transport.js';
 export type { AmqpTransportOptions, ConnectionSnapshot } from './amqp-transport.js';
+export { connectionChildSpec, connectionWatchMachine } from './connection-child.js';
+export type { ConnectionChildOptions } from './connection-child.js';
 export { redactUrl, resolveConnection } from './connection-options.js';
 export type {
   AmqpConnectionOptions,

@@ -116,7 +116,12 @@ export class BrokerAdmin {
     const channel = await this.#ch();
     for (const queue of this.#queues) await channel.deleteQueue(queue);
     for (const exchange of this.#exchanges) await channel.deleteExchange(exchange);
-    await this.#model?.close();
+    this.#queues.clear();
+    this.#exchanges.clear();
+    const model = this.#model;
+    this.#model = undefined;
+    this.#channel = undefined;
+    await model?.close();
   }
 }
 

@@ -1,11 +1,13 @@
-// A pool consuming from RabbitMQ while the broker closes the connection twice: the
-// consumer resumes by itself (the pool is not restarted), work in flight on the dead
+// A pool under a root supervisor, after the connection (rest-for-one), consuming from
+// RabbitMQ while the broker closes the connection twice: the consumer resumes by
+// itself (nothing is restarted), work in flight on the dead
 // channel is redelivered and stored again idempotently, nothing is lost, and no
 // delivery is ever settled on a channel other than its own (no channel error).
 import { createPool, defineProcessor, startSupervisor, type QueueTopology } from '@troupe/core';
 import { MemoryStore } from '@troupe/memory';
 import { afterEach, expect, it } from 'vitest';
 import { z } from 'zod';
+import { connectionChildSpec } from '../src/index.js';
 import {
   BrokerAdmin,
   bytes,
@@ -54,7 +56,11 @@ it('a pool keeps consuming across broker-side connection closes and loses nothin
     concurrency: 8,
   });
   const pool = createPool({ definition, transport, store, logger });
-  const runtime = startSupervisor(pool.supervisorOptions(), { id: 'items-pool' });
+  const runtime = startSupervisor({
+    strategy: 'rest-for-one',
+    children: [connectionChildSpec(transport), pool.childSpec],
+    logger,
+  });
   const ids = Array.from({ length: 3000 }, (_, i) => `i-${i}`);
   await Promise.all(
     ids.map((id) =>
@@ -83,8 +89,11 @@ it('a pool keeps consuming across broker-side connection closes and loses nothin
     (count) => count === 0,
   );
 
-  // The pool was never restarted: its consumer resumed with the transport.
-  expect(runtime.actor.getSnapshot().context.children['consumer']?.totalRestarts).toBe(0);
+  // Nothing was restarted: the connection recovered by itself and the pool's consumer
+  // resumed with the transport.
+  const children = runtime.actor.getSnapshot().context.children;
+  expect(children['amqp-connection']?.totalRestarts).toBe(0);
+  expect(children['pool:items']?.totalRestarts).toBe(0);
   expect(logs.filter((log) => log.msg === 'channel error')).toEqual([]);
   expect(logs.filter((log) => log.msg === 'consumer channel lost; resuming')).toEqual([]);
   const output = await runtime.shutdown();

@@ -86,6 +86,11 @@ export class Publisher {
     for (const pending of backlog) pending.reject(error);
   }
 
+  /** Accepts publishes again after {@link close} (the connection is being restarted). */
+  reopen(): void {
+    this.#closed = undefined;
+  }
+
   #flush(): void {
     while (this.#backlog.length > 0 && !this.#draining && this.#channel !== undefined) {
       this.#send(this.#channel, this.#backlog.shift() as PendingPublish);
