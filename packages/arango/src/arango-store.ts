@@ -1,0 +1,279 @@
+// The ArangoDB store: keyed, version-guarded writes through arangojs. Every write is one
+// AQL query, so the version guard is evaluated by ArangoDB inside the query's transaction
+// (never read in Node and written back), and a batch is one query too.
+import {
+  PermanentError,
+  type BulkWriteResult,
+  type KeyedDocument,
+  type Store,
+  type StoredDocument,
+  type UpsertOptions,
+  type WriteResult,
+} from '@troupe/core';
+import { Database } from 'arangojs';
+import { classifyArangoError } from './classify.js';
+import { resolveConnection, type ArangoStoreOptions } from './connection.js';
+
+/** What {@link ArangoStore.health} found. */
+export type ArangoHealth =
+  | {
+      readonly healthy: true;
+      /** `arango`. */
+      readonly server: string;
+      /** e.g. `3.12.4`. */
+      readonly version: string;
+      readonly latencyMs: number;
+    }
+  | { readonly healthy: false; readonly error: Error; readonly latencyMs: number };
+
+const keyPattern = /^[\w\-:.@()+,=;$!*'%]+$/;
+const collectionPattern = /^[A-Za-z_][\w-]{0,255}$/;
+
+/** Validates a document key with ArangoDB's rules before a request is made. */
+function validKey(key: string): string {
+  if (typeof key !== 'string' || key.length > 254 || !keyPattern.test(key)) {
+    throw new PermanentError(`invalid document key ${JSON.stringify(key)}`);
+  }
+  return key;
+}
+
+/** Validates a collection name with ArangoDB's rules before a request is made. */
+function validCollection(name: string): string {
+  if (typeof name !== 'string' || !collectionPattern.test(name)) {
+    throw new PermanentError(`invalid collection name ${JSON.stringify(name)}`);
+  }
+  return name;
+}
+
+function checkVersion(document: Readonly<Record<string, unknown>>, field: string): void {
+  const version = document[field];
+  if (typeof version !== 'number' || !Number.isFinite(version)) {
+    throw new PermanentError(`version field ${JSON.stringify(field)} must be a finite number`);
+  }
+}
+
+/** A document as ArangoDB should store it: JSON (no shared references), keyed by `key`. */
+function encode(key: string, document: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  let copy: Record<string, unknown>;
+  try {
+    copy = JSON.parse(JSON.stringify(document)) as Record<string, unknown>;
+  } catch (error) {
+    throw new PermanentError(`document ${JSON.stringify(key)} is not JSON`, { cause: error });
+  }
+  delete copy['_id'];
+  delete copy['_rev'];
+  return { ...copy, _key: key };
+}
+
+/** ArangoDB's duplicate-name error: the collection exists already. */
+const duplicateName = 1207;
+
+/**
+ * The AQL of every keyed write: one query for one document or a batch. With a version
+ * field, the stored document is read and the write filtered inside the query's
+ * transaction: a concurrent write to the same key makes one of the two fail with a
+ * write-write conflict (1200), which is retried, so the higher version always wins.
+ * `overwriteMode: "replace"` makes the insert an insert-or-replace by `_key`.
+ */
+export const upsertQuery = `LET written = (
+  FOR d IN @docs
+    INSERT d INTO @@collection OPTIONS { overwriteMode: "replace" }
+    RETURN 1
+)
+RETURN LENGTH(written)`;
+
+/** {@link upsertQuery} with the version guard (`@field`) evaluated by ArangoDB. */
+export const upsertIfNewerQuery = `LET written = (
+  FOR d IN @docs
+    LET old = DOCUMENT(@@collection, d._key)
+    FILTER old == null || !IS_NUMBER(old[@field]) || old[@field] < d[@field]
+    INSERT d INTO @@collection OPTIONS { overwriteMode: "replace" }
+    RETURN 1
+)
+RETURN LENGTH(written)`;
+
+/** Insert, or merge the top-level fields into the stored document (nested objects replaced). */
+export const patchQuery = `INSERT @doc INTO @@collection
+  OPTIONS { overwriteMode: "update", mergeObjects: false, keepNull: true }
+RETURN 1`;
+
+export const getQuery = `LET d = DOCUMENT(@@collection, @key)
+RETURN d == null ? null : UNSET(d, "_id", "_rev")`;
+
+export const removeQuery = `LET d = DOCUMENT(@@collection, @key)
+FILTER d != null
+REMOVE d IN @@collection
+RETURN 1`;
+
+export const countQuery = 'RETURN LENGTH(@@collection)';
+
+/**
+ * A {@link Store} on ArangoDB through arangojs 10. Create it with
+ * {@link ArangoStore.connect}, which checks the server and creates the collections.
+ *
+ * @example
+ * const store = await ArangoStore.connect({
+ *   url: 'https://troupe:secret@arango.internal:8529/troupe',
+ *   ca: readFileSync('/etc/troupe/arango-ca.pem'),
+ *   collections: ['companies'],
+ * });
+ * await store.upsert('companies', id, company, { ifNewer: 'version' });
+ */
+export class ArangoStore implements Store {
+  readonly #db: Database;
+  readonly #ensured = new Set<string>();
+  readonly #queryOptions: { readonly retryOnConflict?: number; readonly timeout?: number };
+
+  /** Builds the store without a request; {@link ArangoStore.connect} also checks and prepares. */
+  constructor(options: ArangoStoreOptions) {
+    const { config } = resolveConnection(options);
+    this.#db = new Database(config);
+    // arangojs's `query()` sends its own (undefined) `retryOnConflict` and `timeout`,
+    // which hide the connection-wide defaults: pass them with every query.
+    this.#queryOptions = {
+      ...(config.retryOnConflict === undefined ? {} : { retryOnConflict: config.retryOnConflict }),
+      ...(config.timeout === undefined ? {} : { timeout: config.timeout }),
+    };
+  }
+
+  /**
+   * Connects: checks that the server answers (a {@link TransientError} when it does not)
+   * and creates `options.collections` when absent.
+   */
+  static async connect(options: ArangoStoreOptions): Promise<ArangoStore> {
+    const store = new ArangoStore(options);
+    try {
+      await store.#run(() => store.#db.version());
+      for (const collection of options.collections ?? []) await store.ensureCollection(collection);
+      return store;
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+  }
+
+  /**
+   * The arangojs `Database`: an escape hatch (raw AQL, transactions, indexes) for
+   * processors that accept being tied to ArangoDB. Its errors are not classified.
+   */
+  get database(): Database {
+    return this.#db;
+  }
+
+  /** Runs a request and classifies what it throws. */
+  async #run<T>(request: () => Promise<T>): Promise<T> {
+    try {
+      return await request();
+    } catch (error) {
+      throw classifyArangoError(error);
+    }
+  }
+
+  async #one<T>(query: string, bindVars: Record<string, unknown>): Promise<T | undefined> {
+    return this.#run(async () => {
+      const cursor = await this.#db.query<T>(query, bindVars, this.#queryOptions);
+      const [first] = await cursor.all();
+      return first;
+    });
+  }
+
+  /** Health: the server's version and the round trip, without throwing. */
+  async health(): Promise<ArangoHealth> {
+    const started = performance.now();
+    try {
+      const { server, version } = await this.#run(() => this.#db.version());
+      return { healthy: true, server, version, latencyMs: performance.now() - started };
+    } catch (error) {
+      return {
+        healthy: false,
+        error: error instanceof Error ? error : new Error(String(error)),
+        latencyMs: performance.now() - started,
+      };
+    }
+  }
+
+  /** Creates the collection (a document collection) unless it exists. */
+  async ensureCollection(collection: string): Promise<void> {
+    validCollection(collection);
+    if (this.#ensured.has(collection)) return;
+    await this.#run(async () => {
+      try {
+        await this.#db.createCollection(collection);
+      } catch (error) {
+        const errorNum = (error as { errorNum?: unknown } | null)?.errorNum;
+        if (errorNum !== duplicateName) throw error;
+      }
+    });
+    this.#ensured.add(collection);
+  }
+
+  async get(collection: string, key: string): Promise<StoredDocument | undefined> {
+    validCollection(collection);
+    if (typeof key !== 'string' || key.length > 254 || !keyPattern.test(key)) return undefined;
+    const document = await this.#one<StoredDocument | null>(getQuery, {
+      '@collection': collection,
+      key,
+    });
+    return document ?? undefined;
+  }
+
+  async upsert(
+    collection: string,
+    key: string,
+    document: Readonly<Record<string, unknown>>,
+    options?: UpsertOptions,
+  ): Promise<WriteResult> {
+    const { written } = await this.bulkUpsert(collection, [{ key, document }], options);
+    return { written: written > 0 };
+  }
+
+  async patch(
+    collection: string,
+    key: string,
+    patch: Readonly<Record<string, unknown>>,
+  ): Promise<WriteResult> {
+    validCollection(collection);
+    validKey(key);
+    await this.#one(patchQuery, { '@collection': collection, doc: encode(key, patch) });
+    return { written: true };
+  }
+
+  async remove(collection: string, key: string): Promise<boolean> {
+    validCollection(collection);
+    if (typeof key !== 'string' || key.length > 254 || !keyPattern.test(key)) return false;
+    const removed = await this.#one<number>(removeQuery, { '@collection': collection, key });
+    return removed === 1;
+  }
+
+  async bulkUpsert(
+    collection: string,
+    documents: readonly KeyedDocument[],
+    options?: UpsertOptions,
+  ): Promise<BulkWriteResult> {
+    validCollection(collection);
+    const field = options?.ifNewer;
+    const docs = documents.map(({ key, document }) => {
+      validKey(key);
+      if (field !== undefined) checkVersion(document, field);
+      return encode(key, document);
+    });
+    if (docs.length === 0) return { written: 0, skipped: 0 };
+    const written =
+      field === undefined
+        ? await this.#one<number>(upsertQuery, { '@collection': collection, docs })
+        : await this.#one<number>(upsertIfNewerQuery, { '@collection': collection, docs, field });
+    const count = written ?? 0;
+    return { written: count, skipped: docs.length - count };
+  }
+
+  async count(collection: string): Promise<number> {
+    validCollection(collection);
+    return (await this.#one<number>(countQuery, { '@collection': collection })) ?? 0;
+  }
+
+  /** Closes the connections. Idempotent. */
+  close(): Promise<void> {
+    this.#db.close();
+    return Promise.resolve();
+  }
+}

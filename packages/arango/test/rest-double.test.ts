@@ -1,0 +1,205 @@
+// ArangoStore against a REST double of ArangoDB's documented HTTP API — not a live
+// ArangoDB (see rest-double.ts for what that checks and what it cannot). The live suite,
+// live.int.test.ts, runs the same contract against a real server when ARANGO_URL is set.
+import { PermanentError, TransientError } from '@troupe/core';
+import { describeStoreContract } from '@troupe/store-contract';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ArangoStore, upsertIfNewerQuery, upsertQuery } from '../src/index.js';
+import { ArangoRestDouble } from './rest-double.js';
+
+const double = new ArangoRestDouble({
+  database: 'troupe',
+  username: 'troupe',
+  password: 's3cr:et',
+});
+let base = '';
+let url = '';
+
+beforeAll(async () => {
+  base = await double.start();
+  url = base.replace('http://', 'http://troupe:s3cr%3Aet@') + '/troupe';
+});
+
+afterAll(async () => {
+  await double.stop();
+  expect(double.violations).toEqual([]);
+});
+
+describeStoreContract(
+  "ArangoStore against a REST double of ArangoDB's documented API (not a live ArangoDB)",
+  () => new ArangoStore({ url }),
+);
+
+describe("ArangoStore requests, checked by a REST double of ArangoDB's documented API (not a live ArangoDB)", () => {
+  const stores: ArangoStore[] = [];
+  const open = (
+    options: Partial<ConstructorParameters<typeof ArangoStore>[0]> = {},
+  ): ArangoStore => {
+    const store = new ArangoStore({ url, ...options });
+    stores.push(store);
+    return store;
+  };
+  const since = (): (() => typeof double.requests) => {
+    const start = double.requests.length;
+    return () => double.requests.slice(start);
+  };
+
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((store) => store.close()));
+    double.cursorFaults.length = 0;
+    double.delayMs = 0;
+    expect(double.violations).toEqual([]);
+  });
+
+  it('connect() asks GET /_db/<db>/_api/version, then creates the collections (POST /_api/collection)', async () => {
+    const requests = since();
+    const store = await ArangoStore.connect({ url, collections: ['companies', 'people'] });
+    stores.push(store);
+    expect(requests().map((r) => `${r.method} ${r.path}`)).toEqual([
+      'GET /_db/troupe/_api/version',
+      'POST /_db/troupe/_api/collection',
+      'POST /_db/troupe/_api/collection',
+    ]);
+    expect(requests()[1]?.body).toMatchObject({ name: 'companies' });
+    expect(requests()[2]?.body).toMatchObject({ name: 'people' });
+  });
+
+  it('takes the credentials and the database from the URL (Basic auth, /_db/<name>/ paths)', async () => {
+    const requests = since();
+    await open().health();
+    const [request] = requests();
+    expect(request?.path).toBe('/_db/troupe/_api/version');
+    expect(request?.headers.authorization).toBe(
+      `Basic ${Buffer.from('troupe:s3cr:et').toString('base64')}`,
+    );
+  });
+
+  it('ensureCollection ignores "duplicate name" (1207): the collection exists', async () => {
+    const store = open();
+    await store.ensureCollection('dupe');
+    await open().ensureCollection('dupe');
+    expect(double.collections.has('dupe')).toBe(true);
+  });
+
+  it('a versioned upsert is one cursor request: the guard travels as AQL with bind parameters', async () => {
+    const store = open();
+    await store.ensureCollection('guarded');
+    const requests = since();
+    await store.upsert('guarded', 'acme', { version: 3, name: 'Acme' }, { ifNewer: 'version' });
+    const cursor = double.cursorRequests.at(-1);
+    expect(requests()).toHaveLength(1);
+    expect(cursor?.query).toBe(upsertIfNewerQuery);
+    expect(cursor?.bindVars).toEqual({
+      '@collection': 'guarded',
+      field: 'version',
+      docs: [{ _key: 'acme', version: 3, name: 'Acme' }],
+    });
+  });
+
+  it('a bulk upsert of 100 documents is one cursor request', async () => {
+    const store = open();
+    await store.ensureCollection('bulk');
+    const requests = since();
+    const documents = Array.from({ length: 100 }, (_, i) => ({ key: `k${i}`, document: { i } }));
+    expect(await store.bulkUpsert('bulk', documents)).toEqual({ written: 100, skipped: 0 });
+    expect(requests()).toHaveLength(1);
+    expect(double.cursorRequests.at(-1)?.query).toBe(upsertQuery);
+    expect((double.cursorRequests.at(-1)?.bindVars['docs'] as unknown[]).length).toBe(100);
+  });
+
+  it('system attributes are neither sent nor returned', async () => {
+    const store = open();
+    await store.ensureCollection('system');
+    await store.upsert('system', 'k', { _id: 'other/x', _rev: '_abc', a: 1 });
+    expect(double.cursorRequests.at(-1)?.bindVars['docs']).toEqual([{ _key: 'k', a: 1 }]);
+    expect(double.collections.get('system')?.get('k')).toMatchObject({ _id: 'system/k' });
+    expect(await store.get('system', 'k')).toEqual({ _key: 'k', a: 1 });
+  });
+
+  it('an invalid key is refused before any request (PermanentError)', async () => {
+    const store = open();
+    const requests = since();
+    await expect(store.upsert('c', 'a/b', {})).rejects.toBeInstanceOf(PermanentError);
+    expect(requests()).toHaveLength(0);
+  });
+
+  it('a write-write conflict (409, errorNum 1200) is retried by arangojs (retryOnConflict)', async () => {
+    const store = open();
+    await store.ensureCollection('conflicts');
+    const conflict = { status: 409, errorNum: 1200, errorMessage: 'write-write conflict' };
+    double.cursorFaults.push(conflict, conflict);
+    expect(await store.upsert('conflicts', 'k', { version: 1 }, { ifNewer: 'version' })).toEqual({
+      written: true,
+    });
+  });
+
+  it('a conflict that outlasts retryOnConflict is a TransientError', async () => {
+    const store = open({ retryOnConflict: 1 });
+    await store.ensureCollection('conflicts2');
+    const conflict = { status: 409, errorNum: 1200, errorMessage: 'write-write conflict' };
+    double.cursorFaults.push(conflict, conflict, conflict);
+    const error: unknown = await store.upsert('conflicts2', 'k', {}).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransientError);
+    expect((error as Error).message).toMatch(/1200/);
+  });
+
+  it('503 service unavailable is a TransientError', async () => {
+    const store = open();
+    await store.ensureCollection('unavailable');
+    double.cursorFaults.push({ status: 503, errorNum: 503, errorMessage: 'service unavailable' });
+    await expect(store.count('unavailable')).rejects.toBeInstanceOf(TransientError);
+  });
+
+  it('an unknown collection (404, errorNum 1203) is a PermanentError', async () => {
+    const error: unknown = await open()
+      .upsert('never_created', 'k', {})
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PermanentError);
+    expect((error as Error).message).toMatch(/1203/);
+  });
+
+  it('a unique constraint violation (409, errorNum 1210) is a PermanentError', async () => {
+    const store = open();
+    await store.ensureCollection('unique');
+    double.cursorFaults.push({
+      status: 409,
+      errorNum: 1210,
+      errorMessage: 'unique constraint violated',
+    });
+    await expect(store.upsert('unique', 'k', {})).rejects.toBeInstanceOf(PermanentError);
+  });
+
+  it('wrong credentials (401, errorNum 11) are a PermanentError', async () => {
+    const store = open({ password: 'wrong' });
+    await expect(store.count('c')).rejects.toBeInstanceOf(PermanentError);
+  });
+
+  it('a server that does not answer within `timeout` is a TransientError', async () => {
+    const store = open({ timeout: 100 });
+    await store.ensureCollection('slow');
+    double.delayMs = 500;
+    await expect(store.count('slow')).rejects.toBeInstanceOf(TransientError);
+  });
+
+  it('health() reports the server and version, without throwing', async () => {
+    const health = await open().health();
+    expect(health).toMatchObject({ healthy: true, server: 'arango', version: '3.12.4' });
+  });
+});
+
+describe('ArangoStore with no server listening', () => {
+  it('ECONNREFUSED is a TransientError; health() reports it; connect() rejects', async () => {
+    const closed = new ArangoRestDouble();
+    const deadUrl = await closed.start();
+    await closed.stop();
+    const store = new ArangoStore({ url: deadUrl, timeout: 2000 });
+    const error: unknown = await store.count('c').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransientError);
+    const health = await store.health();
+    expect(health.healthy).toBe(false);
+    await store.close();
+    await expect(ArangoStore.connect({ url: deadUrl, timeout: 2000 })).rejects.toBeInstanceOf(
+      TransientError,
+    );
+  });
+});
