@@ -6,6 +6,7 @@ import {
   createPool,
   defineProcessor,
   startSupervisor,
+  TransientError,
   type QueueTopology,
   type SupervisorRuntime,
 } from '@troupe/core';
@@ -124,6 +125,56 @@ describe('a pool on RabbitMQ', () => {
     const output = await runtime.shutdown();
     runtime = undefined;
     expect(output.exit).toBe('shutdown');
+  });
+
+  it('retries transient failures inline, and dead-letters when the attempts run out', async () => {
+    const calls = new Map<string, number>();
+    const definition = defineProcessor({
+      name: 'flaky',
+      queue,
+      bindings: [{ exchange, routingKey: 'item.#' }],
+      schema: z.object({ id: z.string(), failures: z.number() }),
+      handle: (item) => {
+        const call = (calls.get(item.id) ?? 0) + 1;
+        calls.set(item.id, call);
+        if (call <= item.failures) throw new TransientError(`flaky ${item.id} (${call})`);
+        return { collection: 'items', key: item.id, document: item };
+      },
+      retry: { attempts: 3, backoff: { kind: 'fixed', delayMs: 20 } },
+      concurrency: 2,
+    });
+    const pool = createPool({ definition, transport, store, logger: testLogger });
+    runtime = startSupervisor(pool.supervisorOptions(), { id: 'flaky-pool' });
+    for (const [id, failures] of [
+      ['recovers', 2],
+      ['doomed', 5],
+    ] as const) {
+      await transport.publish(exchange, 'item.x', bytes(JSON.stringify({ id, failures })), {
+        messageId: id,
+        contentType: 'application/json',
+      });
+    }
+    await eventually(
+      () => store.count('items'),
+      (count) => count === 1,
+    );
+    expect(await store.get('items', 'recovers')).toBeDefined();
+    const dead = await eventually(
+      () => admin.get(`${queue}.dead`),
+      (message) => message !== undefined,
+    );
+    expect(dead?.properties.messageId).toBe('doomed');
+    expect(dead?.properties.headers).toMatchObject({
+      'x-troupe-processor': 'flaky',
+      'x-troupe-attempts': 3,
+    });
+    expect(String(dead?.properties.headers?.['x-troupe-reason'])).toMatch(/TRANSIENT/);
+    expect(calls.get('recovers')).toBe(3);
+    expect(calls.get('doomed')).toBe(3);
+    await eventually(
+      () => admin.messageCount(queue),
+      (count) => count === 0,
+    );
   });
 
   it('shuts down under load and loses nothing: each message is stored or back in the queue', async () => {
