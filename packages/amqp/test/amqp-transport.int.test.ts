@@ -2,7 +2,7 @@
 // with their reason headers, requeue and redelivery, and guarded settlement (twice, or
 // after the channel closed, is a no-op that never closes a channel).
 import type { Delivery, QueueTopology } from '@troupe/core';
-import type { Channel } from 'amqplib';
+import type { Channel, Message } from 'amqplib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AmqpTransport } from '../src/index.js';
 import {
@@ -180,6 +180,26 @@ describe('AmqpTransport', () => {
       (count) => count === 0,
     );
     expect(await admin.messageCount(`${queue}.dead`)).toBe(0);
+  });
+
+  it('recovers from a channel error (PRECONDITION_FAILED) without restarting the connection', async () => {
+    const collector = new Collector();
+    await transport.consume(queue, { prefetch: 1 }, collector.onDelivery);
+    await transport.publish(exchange, 'company.updated', bytes('x'), { messageId: 'tagged' });
+    await collector.until(1);
+    const first = collector.deliveries[0] as Delivery;
+    // The classic failure, provoked on purpose: an unknown delivery tag closes the channel.
+    channelOf(first).ack({ fields: { deliveryTag: 999_999 } } as unknown as Message);
+    collector.onEach = (delivery) => delivery.ack();
+    await collector.until(2);
+    first.ack(); // its channel is gone: a no-op
+    expect(collector.deliveries[1]).toMatchObject({ messageId: 'tagged', redelivered: true });
+    await eventually(
+      () => admin.messageCount(queue),
+      (count) => count === 0,
+    );
+    expect(transport.generation).toBe(1);
+    expect(transport.state).toBe('connected.flowing');
   });
 
   it('recovers a consumer whose queue was deleted, on the same connection', async () => {
