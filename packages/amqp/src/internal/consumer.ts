@@ -261,7 +261,12 @@ export class AmqpConsumer implements Subscription {
     }
     if (this.#cancelled) {
       // In flight when we cancelled: not ours to handle any more.
-      if (state.open) state.channel.nack(message, false, true);
+      if (!state.open) return;
+      try {
+        state.channel.nack(message, false, true);
+      } catch (err) {
+        this.host.logger.debug({ err }, 'requeue on a closing channel ignored');
+      }
       return;
     }
     const delivery = new AmqpDelivery(message, state, this);
