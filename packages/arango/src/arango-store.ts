@@ -252,18 +252,31 @@ export class ArangoStore implements Store {
   ): Promise<BulkWriteResult> {
     validCollection(collection);
     const field = options?.ifNewer;
-    const docs = documents.map(({ key, document }) => {
+    // One document per key: whether a query reads its own earlier writes to the same key
+    // is not something to rely on, so the batch keeps, per key, the document that would
+    // have won applied in order — the highest version, or without a guard the last one.
+    const byKey = new Map<string, Record<string, unknown>>();
+    for (const { key, document } of documents) {
       validKey(key);
       if (field !== undefined) checkVersion(document, field);
-      return encode(key, document);
-    });
+      const doc = encode(key, document);
+      const previous = byKey.get(key);
+      if (
+        previous === undefined ||
+        field === undefined ||
+        (doc[field] as number) > (previous[field] as number)
+      ) {
+        byKey.set(key, doc);
+      }
+    }
+    const docs = [...byKey.values()];
     if (docs.length === 0) return { written: 0, skipped: 0 };
     const written =
       field === undefined
         ? await this.#one<number>(upsertQuery, { '@collection': collection, docs })
         : await this.#one<number>(upsertIfNewerQuery, { '@collection': collection, docs, field });
     const count = written ?? 0;
-    return { written: count, skipped: docs.length - count };
+    return { written: count, skipped: documents.length - count };
   }
 
   async count(collection: string): Promise<number> {

@@ -248,6 +248,25 @@ export function describeStoreContract(
         expect(await store.get(col, 'd')).toEqual({ _key: 'd', version: 1, s: 'new' });
       });
 
+      it('the same key twice in one batch: the highest version (or, unguarded, the last) stays', async () => {
+        await store.bulkUpsert(
+          col,
+          [
+            { key: 'd', document: { version: 2, s: 'two' } },
+            { key: 'd', document: { version: 3, s: 'three' } },
+            { key: 'd', document: { version: 1, s: 'one' } },
+          ],
+          { ifNewer: 'version' },
+        );
+        expect(await store.get(col, 'd')).toEqual({ _key: 'd', version: 3, s: 'three' });
+        await store.bulkUpsert(col, [
+          { key: 'e', document: { s: 'first' } },
+          { key: 'e', document: { s: 'last' } },
+        ]);
+        expect(await store.get(col, 'e')).toEqual({ _key: 'e', s: 'last' });
+        expect(await store.count(col)).toBe(2);
+      });
+
       it('an invalid key rejects the batch with a PermanentError and writes nothing', async () => {
         await expect(
           store.bulkUpsert(col, [
