@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import {
   ConfigurationError,
   TransientError,
+  type ActorClock,
   type Backoff,
   type ConsumeOptions,
   type DeadLetterInfo,
@@ -18,7 +19,7 @@ import {
 } from '@troupe/core';
 import { connect, type ChannelModel, type ConsumeMessage, type Options } from 'amqplib';
 import type { Logger } from 'pino';
-import { createActor, type Actor, type SnapshotFrom } from 'xstate';
+import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import { resolveConnection, type AmqpConnectionOptions } from './connection-options.js';
 import { connectionMachine, type ConnectionInput } from './connection.machine.js';
 import {
@@ -53,6 +54,10 @@ export interface AmqpTransportOptions extends AmqpConnectionOptions {
   readonly maxReconnectAttempts?: number;
   /** Random source of the backoff jitter. @default Math.random */
   readonly random?: RandomSource;
+  /** Receives the connection actor's inspection events (e.g. `InspectionHub.inspect`). */
+  readonly inspect?: (event: InspectionEvent) => void;
+  /** The clock of the connection actor's delays (a `SimulatedClock` in tests). */
+  readonly actorClock?: ActorClock;
 }
 
 /** The connection actor's snapshot. */
@@ -85,6 +90,8 @@ export class AmqpTransport implements Transport {
   readonly #consumers = new Set<AmqpConsumer>();
   readonly #publisher: Publisher;
   readonly #connectionInput: ConnectionInput;
+  readonly #inspect: ((event: InspectionEvent) => void) | undefined;
+  readonly #actorClock: ActorClock | undefined;
   #actor: Actor<typeof connectionMachine>;
   #generationBase = 0;
   readonly #host: ConsumerHost;
@@ -126,6 +133,8 @@ export class AmqpTransport implements Transport {
         : { maxAttempts: options.maxReconnectAttempts }),
       ...(options.random === undefined ? {} : { random: options.random }),
     };
+    this.#inspect = options.inspect;
+    this.#actorClock = options.actorClock;
     logger.info({ broker: this.#redactedUrl }, 'amqp connecting');
     this.#actor = this.#startActor();
   }
@@ -134,6 +143,8 @@ export class AmqpTransport implements Transport {
     const actor = createActor(connectionMachine, {
       id: 'amqp-connection',
       input: this.#connectionInput,
+      ...(this.#inspect === undefined ? {} : { inspect: this.#inspect }),
+      ...(this.#actorClock === undefined ? {} : { clock: this.#actorClock }),
     });
     actor.subscribe({
       next: (snapshot) => {

@@ -48,6 +48,15 @@ describe('AmqpTransport', () => {
     expect(transport.generation).toBe(1);
   });
 
+  it('feeds the connection chart to an inspector', async () => {
+    const events: string[] = [];
+    const inspected = createTransport({ inspect: (event) => events.push(event.type) });
+    await inspected.ready();
+    await inspected.close();
+    expect(events).toContain('@xstate.actor');
+    expect(events).toContain('@xstate.snapshot');
+  });
+
   it('publishes through the topic exchange, consumes and acks', async () => {
     const collector = new Collector();
     collector.onEach = (delivery) => delivery.ack();
