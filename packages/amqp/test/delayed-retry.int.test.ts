@@ -89,6 +89,25 @@ describe('retryLater', () => {
     expect(await admin.messageCount(other)).toBe(1);
   });
 
+  it('adds a quorum queue delivery count to the retry attempts', async () => {
+    const quorum = uniqueName('quorum');
+    const entries: QueueTopology[] = [{ queue: quorum, bindings: [], queueType: 'quorum' }];
+    admin.track(entries);
+    admin.track([{ queue: retryQueueName(quorum, 100), bindings: [] }]);
+    await transport.declare(entries);
+    const collector = new Collector();
+    collector.onEach = (delivery) => {
+      const round = collector.deliveries.length;
+      if (round === 1) delivery.retryLater?.(100, 3);
+      else if (round === 2) delivery.requeue();
+      else delivery.ack();
+    };
+    await transport.consume(quorum, { prefetch: 1 }, collector.onDelivery);
+    await transport.publish('', quorum, bytes('q'), { messageId: 'q' });
+    await collector.until(3);
+    expect(collector.deliveries.map((d) => d.previousAttempts)).toEqual([0, 3, 4]);
+  });
+
   it('settles at most once: after ack, retryLater is a no-op', async () => {
     const collector = new Collector();
     collector.onEach = (delivery) => {

@@ -87,10 +87,10 @@ class AmqpDelivery implements Delivery {
     this.body = message.content;
     this.headers = properties.headers ?? {};
     this.redelivered = fields.redelivered;
-    // Attempts made before a delayed retry republished the message, or else the
-    // deliveries a quorum queue counted (it sets x-delivery-count on redeliveries).
+    // Attempts made before a delayed retry republished the message, plus the earlier
+    // deliveries of this copy a quorum queue counted (x-delivery-count, on redeliveries).
     this.previousAttempts =
-      positiveNumber(this.headers[retryAttemptsHeader]) ||
+      positiveNumber(this.headers[retryAttemptsHeader]) +
       positiveNumber(this.headers['x-delivery-count']);
   }
 
