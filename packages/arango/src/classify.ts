@@ -48,6 +48,25 @@ const transientNetworkCodes: ReadonlySet<string> = new Set([
   'UND_ERR_CLOSED',
 ]);
 
+/**
+ * TLS verification failures: the server's certificate is not trusted (a missing `ca`),
+ * expired or for another host. Retrying cannot help: the configuration must change.
+ */
+const permanentTlsCodes: ReadonlySet<string> = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 /** Error names arangojs gives failures of the request itself (no answer from the server). */
 const transientNetworkNames: ReadonlySet<string> = new Set([
   'ResponseTimeoutError',
@@ -86,6 +105,9 @@ function fromStatus(status: number, message: string, error: unknown): TroupeErro
  * - an `ArangoError` by its `errorNum` ({@link transientErrorNums}, {@link permanentErrorNums}),
  *   else by its HTTP status (5xx, 408 and 429 transient, other 4xx permanent);
  * - an `HttpError` (an answer without an ArangoDB error body, e.g. from a proxy) by status;
+ * - a certificate that TLS could not verify (`DEPTH_ZERO_SELF_SIGNED_CERT`,
+ *   `CERT_HAS_EXPIRED`, `ERR_TLS_CERT_ALTNAME_INVALID`…) anywhere in the `cause` chain as
+ *   permanent: the configuration (`ca`) must change;
  * - a timeout, an aborted or failed fetch, and a refused, reset or unreachable connection
  *   anywhere in the `cause` chain (`ECONNREFUSED`, `ECONNRESET`, `ETIMEDOUT`, `UND_ERR_*`…)
  *   as transient;
@@ -109,6 +131,9 @@ export function classifyArangoError(error: unknown): TroupeError {
   }
   for (const link of chain) {
     const code = link['code'];
+    if (typeof code === 'string' && permanentTlsCodes.has(code)) {
+      return new PermanentError(`arangodb: TLS: ${code}: ${message}`, { cause: error });
+    }
     if (typeof code === 'string' && transientNetworkCodes.has(code)) {
       return new TransientError(`arangodb: ${code}: ${message}`, { cause: error });
     }

@@ -103,6 +103,21 @@ describe('classifyArangoError: the network', () => {
     expect(error.message).toContain(code);
   });
 
+  it.each([
+    'DEPTH_ZERO_SELF_SIGNED_CERT',
+    'SELF_SIGNED_CERT_IN_CHAIN',
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'CERT_HAS_EXPIRED',
+    'ERR_TLS_CERT_ALTNAME_INVALID',
+  ])('%s (TLS verification) is permanent: the configuration must change', (code) => {
+    const fetchFailed = new TypeError('fetch failed', { cause: systemError(code) });
+    const error = classifyArangoError(
+      new FetchFailedError(undefined, request, { cause: fetchFailed }),
+    );
+    expect(error).toBeInstanceOf(PermanentError);
+    expect(error.message).toContain(code);
+  });
+
   it("arangojs's response timeout is transient", () => {
     expect(classifyArangoError(new ResponseTimeoutError(undefined, request))).toBeInstanceOf(
       TransientError,

@@ -6,6 +6,7 @@
 // queries — and only those — on documents held in memory. What it cannot check is that
 // ArangoDB runs those AQL texts the same way: the live suite does (ARANGO_URL).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import {
   countQuery,
@@ -75,20 +76,33 @@ export class ArangoRestDouble {
   #rev = 0;
   #collectionId = 1000;
 
-  constructor(options: { database?: string; username?: string; password?: string } = {}) {
+  readonly #tls: { readonly key: string | Buffer; readonly cert: string | Buffer } | undefined;
+
+  constructor(
+    options: {
+      database?: string;
+      username?: string;
+      password?: string;
+      /** Serve https with this key and certificate. */
+      tls?: { key: string | Buffer; cert: string | Buffer };
+    } = {},
+  ) {
     this.database = options.database ?? 'troupe';
     this.username = options.username ?? 'troupe';
     this.password = options.password ?? 'secret';
+    this.#tls = options.tls;
   }
 
   async start(): Promise<string> {
-    const server = createServer((request, response) => {
+    const handler = (request: IncomingMessage, response: ServerResponse): void => {
       void this.#handle(request, response);
-    });
+    };
+    const server: Server =
+      this.#tls === undefined ? createServer(handler) : createTlsServer(this.#tls, handler);
     this.#server = server;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
-    return `http://127.0.0.1:${port}`;
+    return `${this.#tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
   }
 
   async stop(): Promise<void> {
