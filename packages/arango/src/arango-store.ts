@@ -137,14 +137,20 @@ export class ArangoStore implements Store {
   }
 
   /**
-   * Connects: checks that the server answers (a {@link TransientError} when it does not)
-   * and creates `options.collections` when absent.
+   * Connects: checks that the server answers (a `TransientError` when it does not),
+   * creates `options.collections` when absent and ensures `options.indexes`.
    */
   static async connect(options: ArangoStoreOptions): Promise<ArangoStore> {
     const store = new ArangoStore(options);
     try {
       await store.#run(() => store.#db.version());
       for (const collection of options.collections ?? []) await store.ensureCollection(collection);
+      for (const [collection, indexes] of Object.entries(options.indexes ?? {})) {
+        await store.ensureCollection(collection);
+        for (const index of indexes) {
+          await store.#run(() => store.#db.collection(collection).ensureIndex(index));
+        }
+      }
       return store;
     } catch (error) {
       await store.close();

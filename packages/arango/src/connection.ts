@@ -1,6 +1,7 @@
 // Turns ArangoStore's options (a URL that may carry the credentials and the database,
 // TLS trust, pool sizes) into arangojs's configuration.
 import type { ConfigOptions } from 'arangojs/configuration';
+import type { EnsureIndexOptions } from 'arangojs/indexes';
 import { ConfigurationError } from '@troupe/core';
 
 /** Options of {@link ArangoStore}. */
@@ -63,6 +64,12 @@ export interface ArangoStoreOptions {
   readonly retryOnConflict?: number;
   /** Collections created by {@link ArangoStore.connect} when absent. */
   readonly collections?: readonly string[];
+  /**
+   * Indexes ensured by {@link ArangoStore.connect}, by collection (created when absent,
+   * left as they are when an identical one exists), for queries through the escape hatch.
+   * @example { companies: [{ type: 'persistent', fields: ['country', 'name'] }] }
+   */
+  readonly indexes?: Readonly<Record<string, readonly EnsureIndexOptions[]>>;
 }
 
 /** What the URL says, and what arangojs needs. */

@@ -64,6 +64,21 @@ describe("ArangoStore requests, checked by a REST double of ArangoDB's documente
     expect(requests()[2]?.body).toMatchObject({ name: 'people' });
   });
 
+  it('connect() ensures indexes (POST /_api/index?collection=<name>), idempotently', async () => {
+    const options = {
+      url,
+      indexes: { indexed: [{ type: 'persistent' as const, fields: ['country', 'name'] }] },
+    };
+    stores.push(await ArangoStore.connect(options));
+    const requests = since();
+    stores.push(await ArangoStore.connect(options));
+    const index = requests().find((r) => r.path === '/_db/troupe/_api/index');
+    expect(index?.method).toBe('POST');
+    expect(index?.search).toBe('?collection=indexed');
+    expect(index?.body).toEqual({ type: 'persistent', fields: ['country', 'name'] });
+    expect(double.indexes.get('indexed')).toHaveLength(1);
+  });
+
   it('takes the credentials and the database from the URL (Basic auth, /_db/<name>/ paths)', async () => {
     const requests = since();
     await open().health();

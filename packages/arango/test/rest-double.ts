@@ -162,6 +162,9 @@ export class ArangoRestDouble {
         case 'POST /_api/collection':
           this.#reply(response, 200, this.#createCollection(body));
           return;
+        case 'POST /_api/index':
+          this.#reply(response, 201, this.#ensureIndex(url.searchParams.get('collection'), body));
+          return;
         case 'POST /_api/cursor':
           this.#reply(response, 201, this.#cursor(body));
           return;
@@ -220,6 +223,32 @@ export class ArangoRestDouble {
       status: 3,
       isSystem: false,
       waitForSync: false,
+    };
+  }
+
+  /** Indexes ensured, by collection (POST /_api/index?collection=<name>). */
+  readonly indexes = new Map<string, Doc[]>();
+
+  /** POST /_api/index?collection=<name>: `{ type, fields, … }` → the index's description. */
+  #ensureIndex(collection: string | null, body: unknown): Doc {
+    if (collection === null || !this.collections.has(collection)) {
+      throw new ArangoFailure(404, 1203, `collection or view not found: ${String(collection)}`);
+    }
+    const index = (body ?? {}) as Doc;
+    if (typeof index['type'] !== 'string' || !Array.isArray(index['fields'])) {
+      this.violations.push('POST /_api/index without type and fields');
+      throw new ArangoFailure(400, 10, 'bad parameter');
+    }
+    const existing = this.indexes.get(collection) ?? [];
+    const same = existing.find((i) => JSON.stringify(i) === JSON.stringify(index));
+    if (same === undefined) existing.push(index);
+    this.indexes.set(collection, existing);
+    return {
+      ...index,
+      id: `${collection}/${existing.indexOf(same ?? index) + 1}`,
+      isNewlyCreated: same === undefined,
+      error: false,
+      code: same === undefined ? 201 : 200,
     };
   }
 
