@@ -1,0 +1,209 @@
+// The inspector's model from a real supervision tree (a pool on the in-memory ports):
+// the tree and kinds, worker states as messages flow, restarts, bounded event logs,
+// stopped actors pruned, and nothing kept when it is not attached.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { TreeNode } from '../src/index.js';
+import { flush, startInspectedPool, type InspectedPool } from './helpers.js';
+
+let current: InspectedPool | undefined;
+afterEach(async () => {
+  await current?.stop();
+  current = undefined;
+});
+
+async function start(...args: Parameters<typeof startInspectedPool>): Promise<InspectedPool> {
+  current = await startInspectedPool(...args);
+  return current;
+}
+
+function find(nodes: readonly TreeNode[], path: string): TreeNode | undefined {
+  for (const node of nodes) {
+    if (node.path === path) return node;
+    const inner = find(node.children, path);
+    if (inner !== undefined) return inner;
+  }
+  return undefined;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+describe('the supervision tree', () => {
+  it('shows root → pool → workers and consumer, with kinds, statuses and states', async () => {
+    const h = await start({ concurrency: 2 });
+    const tree = h.inspector.tree();
+    expect(tree).toHaveLength(1);
+    const [root] = tree;
+    expect(root).toMatchObject({
+      id: 'root',
+      kind: 'supervisor',
+      status: 'active',
+      state: 'running',
+    });
+    const pool = find(tree, 'root/pool:orders');
+    expect(pool).toMatchObject({
+      kind: 'supervisor',
+      state: 'running',
+      childStatus: 'running',
+      restarts: 0,
+    });
+    expect(
+      pool?.children.map((child) => [child.id, child.kind, child.state, child.childStatus]),
+    ).toEqual([
+      ['worker-1', 'worker', 'idle', 'running'],
+      ['worker-2', 'worker', 'idle', 'running'],
+      ['consumer', 'consumer', 'consuming', 'running'],
+    ]);
+    // Invoked callback and promise actors are not machines: not in the tree.
+    expect(
+      h.inspector
+        .actors()
+        .map((actor) => actor.machine)
+        .sort(),
+    ).toEqual(['consumer', 'processor', 'processor', 'supervisor', 'supervisor']);
+  });
+
+  it('follows a worker through a message: in flight while handling, idle after, events logged', async () => {
+    const h = await start({ concurrency: 1 });
+    await h.publish({ id: 'm-1', behaviour: 'hold' });
+    const worker = find(h.inspector.tree(), 'root/pool:orders/worker-1');
+    expect(worker).toMatchObject({ state: 'consuming.handling', messageId: 'm-1', attempt: 1 });
+    expect(h.inspector.inFlight()).toEqual([
+      expect.objectContaining({
+        messageId: 'm-1',
+        path: 'root/pool:orders/worker-1',
+        state: 'consuming.handling',
+      }),
+    ]);
+
+    h.release('m-1');
+    await flush();
+    expect(find(h.inspector.tree(), 'root/pool:orders/worker-1')?.state).toBe('idle');
+    expect(h.inspector.inFlight()).toEqual([]);
+
+    const events = h.inspector.events({ messageId: 'm-1' });
+    expect(events.map((event) => [event.type, event.from, event.to])).toEqual([
+      ['delivery.received', 'idle', 'consuming.handling'],
+      ['handler.succeeded', 'consuming.handling', 'persisting'],
+      ['persist.succeeded', 'persisting', 'idle'],
+    ]);
+    expect(events[0]?.transitions).toEqual([
+      { source: 'idle', event: 'delivery.received', targets: ['consuming.handling'] },
+    ]);
+    // Only scalars are kept: no delivery, no body.
+    expect(events[0]?.data).toBeUndefined();
+    expect(events[1]?.data).toEqual({ run: 1 });
+    const detail = h.inspector.actor('root/pool:orders/worker-1');
+    expect(detail?.lastTransition).toMatchObject({ type: 'persist.succeeded', to: 'idle' });
+    expect(JSON.stringify(detail)).not.toContain('"body"');
+  });
+
+  it('records a worker restart in the pool supervisor and the tree', async () => {
+    const h = await start({ concurrency: 1 });
+    const before = h.inspector.actor('root/pool:orders/worker-1')?.actor.sessionId;
+    await h.publish({ id: 'boom', behaviour: 'crash' });
+    // Backoff of 10 ms, then the worker restarts and takes the redelivered message.
+    for (let i = 0; i < 50 && (await h.store.count('orders')) === 0; i += 1) await sleep(10);
+    await flush();
+    const restarts = h.inspector.restarts();
+    expect(restarts).toEqual([expect.objectContaining({ child: 'worker-1', total: 1 })]);
+    const worker = find(h.inspector.tree(), 'root/pool:orders/worker-1');
+    expect(worker).toMatchObject({ restarts: 1, status: 'active', state: 'idle' });
+    expect(worker?.sessionId).not.toBe(before);
+    // The old incarnation is kept (bounded) as stopped, with its error.
+    const old = h.inspector.actors().find((actor) => actor.sessionId === before);
+    expect(old).toMatchObject({ status: 'error' });
+    const pool = h.inspector.actor('root/pool:orders');
+    expect(pool?.restarts).toHaveLength(1);
+    expect(pool?.children?.find((child) => child.id === 'worker-1')?.totalRestarts).toBe(1);
+  });
+});
+
+describe('bounded memory', () => {
+  it('keeps at most `eventsPerActor` events per actor', async () => {
+    const h = await start({ concurrency: 1, inspector: { eventsPerActor: 5 } });
+    await h.publish(
+      ...Array.from({ length: 10 }, (_, i) => ({ id: `o-${i}`, behaviour: 'ok' as const })),
+    );
+    expect(await h.store.count('orders')).toBe(10);
+    const events = h.inspector.actor('root/pool:orders/worker-1')?.events ?? [];
+    expect(events).toHaveLength(5);
+    // The newest are kept.
+    expect(events.at(-1)).toMatchObject({ type: 'persist.succeeded', messageId: 'o-9' });
+    expect(h.inspector.events({ actor: 'root/pool:orders/worker-1', limit: 2 })).toHaveLength(2);
+  });
+
+  it('forgets stopped actors after `retainStoppedMs`, and keeps at most `maxStopped`', async () => {
+    let now = 1_000;
+    const h = await start({
+      concurrency: 3,
+      inspector: { now: () => now, retainStoppedMs: 5_000, maxStopped: 2 },
+    });
+    for (const id of ['worker-2', 'worker-3']) {
+      h.runtime.actor.getSnapshot().context.children['pool:orders']?.ref?.send({
+        type: 'supervisor.cancel-child',
+        id,
+      });
+    }
+    await flush();
+    expect(h.inspector.size()).toEqual({ live: 4, stopped: 2 });
+    expect(
+      h.inspector
+        .actors()
+        .filter((a) => a.status === 'stopped')
+        .map((a) => a.id)
+        .sort(),
+    ).toEqual(['worker-2', 'worker-3']);
+    // Cancelled children are gone from the pool's records, and from the tree.
+    expect(find(h.inspector.tree(), 'root/pool:orders')?.children.map((c) => c.id)).toEqual([
+      'worker-1',
+      'consumer',
+    ]);
+
+    now += 5_000;
+    expect(h.inspector.size()).toEqual({ live: 4, stopped: 0 });
+
+    // Past maxStopped, the oldest go first.
+    await h.stop();
+    expect(h.inspector.size()).toEqual({ live: 0, stopped: 2 });
+  });
+
+  it('computes nothing when the inspector is not attached', async () => {
+    const h = await start({ attach: false });
+    await h.publish({ id: 'x', behaviour: 'ok' });
+    expect(h.inspector.tree()).toEqual([]);
+    expect(h.inspector.size()).toEqual({ live: 0, stopped: 0 });
+  });
+
+  it('learns a running tree when attached late', async () => {
+    const h = await start({ attach: false, concurrency: 1 });
+    h.hub.subscribe(h.inspector.listener);
+    await h.publish({ id: 'late', behaviour: 'ok' });
+    expect(h.inspector.actor('root/pool:orders/worker-1')?.actor).toMatchObject({
+      kind: 'worker',
+      state: 'idle',
+      messageId: 'late',
+    });
+    expect(find(h.inspector.tree(), 'root/pool:orders/worker-1')).toBeDefined();
+  });
+});
+
+describe('the live stream', () => {
+  it('batches updates: one per throttle period, with the tree and the new events', async () => {
+    const h = await start({ concurrency: 1, inspector: { throttleMs: 50 } });
+    const updates: { events: number; tree: number }[] = [];
+    const unsubscribe = h.inspector.subscribe((update) =>
+      updates.push({ events: update.events.length, tree: update.tree.length }),
+    );
+    await h.publish(
+      ...Array.from({ length: 5 }, (_, i) => ({ id: `s-${i}`, behaviour: 'ok' as const })),
+    );
+    await sleep(120);
+    unsubscribe();
+    expect(updates.length).toBeGreaterThanOrEqual(1);
+    expect(updates.length).toBeLessThanOrEqual(2);
+    expect(updates.reduce((sum, u) => sum + u.events, 0)).toBeGreaterThanOrEqual(15);
+    expect(updates[0]?.tree).toBe(1);
+  });
+});
