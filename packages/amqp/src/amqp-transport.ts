@@ -30,6 +30,7 @@ import {
 } from './internal/consumer.js';
 import { Publisher } from './internal/publisher.js';
 import {
+  deadQueueName,
   declareTopology,
   retryQueueArguments,
   retryQueueName,
@@ -94,6 +95,8 @@ export class AmqpTransport implements Transport {
   readonly #actorClock: ActorClock | undefined;
   #actor: Actor<typeof connectionMachine>;
   #generationBase = 0;
+  /** Dead queues known to exist, per connection. */
+  readonly #deadQueuesEnsured = new WeakMap<ChannelModel, Set<string>>();
   readonly #host: ConsumerHost;
   readonly #redactedUrl: string;
   /** The live connection, from the moment it opened (during its setup too) until it closes. */
@@ -404,7 +407,35 @@ export class AmqpTransport implements Transport {
     }
   }
 
-  #publishDeadLetter(queue: string, message: ConsumeMessage, info: DeadLetterInfo): Promise<void> {
+  /**
+   * Publishes a dead letter of `queue`. Its dead queue is declared first, once per
+   * connection: a dead letter with nowhere to go would be confirmed and dropped by the
+   * broker, and the original acked — lost (a queue consumed without `declare`, say).
+   */
+  async #publishDeadLetter(
+    queue: string,
+    message: ConsumeMessage,
+    info: DeadLetterInfo,
+  ): Promise<void> {
+    const model = await this.#whenConnected();
+    let ensured = this.#deadQueuesEnsured.get(model);
+    if (ensured === undefined) {
+      ensured = new Set();
+      this.#deadQueuesEnsured.set(model, ensured);
+    }
+    if (!ensured.has(queue)) {
+      const channel = await model.createChannel();
+      channel.on('error', (err: Error) => this.#logger.warn({ err }, 'topology channel error'));
+      try {
+        const { deadLetterExchange } = this.#topologyOptions;
+        await channel.assertExchange(deadLetterExchange, 'direct', { durable: true });
+        await channel.assertQueue(deadQueueName(queue), { durable: true });
+        await channel.bindQueue(deadQueueName(queue), deadLetterExchange, queue);
+        ensured.add(queue);
+      } finally {
+        channel.close().catch(() => undefined);
+      }
+    }
     const options = copyOptions(message, {
       [deadLetterHeaders.reason]: info.reason,
       [deadLetterHeaders.processor]: info.processor,

@@ -122,6 +122,26 @@ describe('AmqpTransport', () => {
     expect(collector.deliveries).toHaveLength(1);
   });
 
+  it('dead-letters from a queue it never declared, declaring its dead queue first', async () => {
+    const foreign = uniqueName('foreign');
+    admin.track([{ queue: foreign, bindings: [] }]);
+    await admin.assertQueue(foreign);
+    const collector = new Collector();
+    collector.onEach = (delivery) =>
+      delivery.deadLetter({ reason: 'PERMANENT: no', processor: 'p', attempts: 1 });
+    await transport.consume(foreign, { prefetch: 1 }, collector.onDelivery);
+    await transport.publish('', foreign, bytes('x'), { messageId: 'f-1' });
+    const dead = await eventually(
+      () => admin.get(`${foreign}.dead`).catch(() => undefined),
+      (message) => message !== undefined,
+    );
+    expect(dead?.properties.messageId).toBe('f-1');
+    await eventually(
+      () => admin.messageCount(foreign),
+      (count) => count === 0,
+    );
+  });
+
   it('requeues, and the broker redelivers with redelivered = true', async () => {
     const collector = new Collector();
     collector.onEach = (delivery) => {

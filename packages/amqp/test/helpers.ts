@@ -74,6 +74,10 @@ export class BrokerAdmin {
     }
   }
 
+  async assertQueue(queue: string): Promise<void> {
+    await (await this.#ch()).assertQueue(queue, { durable: true });
+  }
+
   async messageCount(queue: string): Promise<number> {
     return (await (await this.#ch()).checkQueue(queue)).messageCount;
   }
