@@ -44,6 +44,11 @@ export interface SqliteStoreOptions {
   readonly busyTimeout?: number;
 }
 
+/** What {@link SqliteStore.health} found. */
+export type SqliteHealth =
+  | { readonly healthy: true; readonly path: string; readonly journalMode: string }
+  | { readonly healthy: false; readonly path: string; readonly error: Error };
+
 const keyPattern = /^[\w\-:.@()+,=;$!*'%]+$/;
 const collectionPattern = /^[A-Za-z_][\w-]{0,255}$/;
 const fieldPattern = /^[^"\\]{1,256}$/;
@@ -215,6 +220,21 @@ export class SqliteStore implements Store {
    */
   get database(): Database.Database {
     return this.#db;
+  }
+
+  /** Health: a trivial query on the connection, without throwing (for readiness checks). */
+  health(): Promise<SqliteHealth> {
+    try {
+      this.#db.prepare('SELECT 1').get();
+      const journalMode = String(this.#db.pragma('journal_mode', { simple: true }));
+      return Promise.resolve({ healthy: true, path: this.path, journalMode });
+    } catch (error) {
+      return Promise.resolve({
+        healthy: false,
+        path: this.path,
+        error: classifySqliteError(error),
+      });
+    }
   }
 
   ensureCollection(collection: string): Promise<void> {

@@ -60,6 +60,14 @@ describe('SqliteStore: the file', () => {
     expect(await second.get('c', 'k')).toEqual({ _key: 'k', version: 1 });
   });
 
+  it('health() reports the file and WAL mode, and a closed store as unhealthy', async () => {
+    const store = openStore();
+    expect(await store.health()).toEqual({ healthy: true, path: store.path, journalMode: 'wal' });
+    await store.close();
+    const health = await store.health();
+    expect(health.healthy).toBe(false);
+  });
+
   it("':memory:' works without a file", async () => {
     const store = openStore({}, ':memory:');
     await store.upsert('c', 'k', { a: 1 });
