@@ -32,6 +32,33 @@ export default tseslint.config(
       ],
     },
   },
+  // Store adapters implement core's port and never import each other (nor the broker's).
+  {
+    files: ['packages/sqlite/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: ['amqplib', 'arangojs', '@troupe/amqp', '@troupe/arango', '@troupe/memory'] },
+      ],
+    },
+  },
+  {
+    files: ['packages/arango/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            'amqplib',
+            'better-sqlite3',
+            '@troupe/amqp',
+            '@troupe/sqlite',
+            '@troupe/memory',
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ['**/test/**/*.ts', 'test/**/*.ts', 'apps/**/*.ts'],
     rules: {
