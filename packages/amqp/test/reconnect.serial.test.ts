@@ -123,6 +123,46 @@ describe('AmqpTransport when the broker closes the connection', () => {
     expect(logs.map((log) => log.msg)).toContain('amqp connection lost; reconnecting');
   });
 
+  it('writes publishes in flight when the connection dropped again on the next one: none lost', async () => {
+    const total = 40_000;
+    const body = bytes('y'.repeat(256));
+    let confirmed = 0;
+    const published = Array.from({ length: total }, (_, i) =>
+      transport.publish(exchange, 'company.bulk', body, { messageId: `p${i}` }).then(() => {
+        confirmed += 1;
+      }),
+    );
+    await eventually(
+      () => Promise.resolve(confirmed),
+      (count) => count > 0,
+    );
+    let confirmedWhenLost = -1;
+    const watch = transport.connection.subscribe(() => {
+      if (transport.state === 'recovering' && confirmedWhenLost < 0) confirmedWhenLost = confirmed;
+    });
+    expect(await closeConnectionsNamed(connectionName)).toBe(1);
+    await Promise.all(published);
+    watch.unsubscribe();
+    expect(transport.generation).toBe(2);
+    // The connection dropped mid-stream.
+    expect(confirmedWhenLost).toBeGreaterThan(0);
+    expect(confirmedWhenLost).toBeLessThan(total);
+    // Every message reached the queue at least once (a rewrite may duplicate one).
+    const ids = new Set<string>();
+    const collector = new Collector();
+    collector.onEach = (delivery) => {
+      ids.add(delivery.messageId);
+      delivery.ack();
+    };
+    await transport.consume(queue, { prefetch: 500 }, collector.onDelivery);
+    await eventually(
+      () => Promise.resolve(ids.size),
+      (size) => size === total,
+      30_000,
+    );
+    expect(collector.deliveries.length).toBeGreaterThanOrEqual(total);
+  });
+
   it('shows its state through the connection actor: connected → recovering → connected', async () => {
     await transport.ready();
     const states: string[] = [];
