@@ -25,3 +25,5 @@ export type {
   TreeNode,
 } from './inspector.js';
 export { toMermaid, transitionLabel } from './mermaid.js';
+export { inspectorRoutes } from './routes.js';
+export type { InspectorRequestHandler, InspectorRoutesOptions } from './routes.js';

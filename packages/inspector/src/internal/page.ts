@@ -1,0 +1,504 @@
+// The inspector's web page: one HTML document with its CSS and JS inline, so it works
+// offline and behind a strict Content-Security-Policy. It draws the supervision tree,
+// the selected actor's chart as nested boxes with SVG arrows (its active states lit,
+// its last transition marked), the event log filtered by actor and message id, and
+// restart counts; it follows the server-sent event stream for live updates.
+
+const style = String.raw`
+:root { --bg:#fafafa; --fg:#1d2330; --muted:#6b7280; --line:#d6dae1; --panel:#fff;
+  --lit:#16a34a; --lit-bg:#dcfce7; --last:#ea580c; --warn:#b91c1c; --accent:#2563eb; }
+* { box-sizing: border-box; }
+body { margin:0; font:13px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; background:var(--bg); color:var(--fg); }
+header { display:flex; gap:16px; align-items:center; padding:8px 16px; background:#111827; color:#f9fafb; }
+header h1 { font-size:15px; margin:0; font-weight:600; }
+.conn { font-size:12px; padding:2px 8px; border-radius:10px; background:#374151; }
+.conn.live { background:#166534; }
+.conn.down { background:#991b1b; }
+#inflight { font-size:12px; color:#d1d5db; }
+main { display:grid; grid-template-columns: minmax(260px, 340px) 1fr; grid-template-rows: auto auto; gap:12px; padding:12px; }
+section { background:var(--panel); border:1px solid var(--line); border-radius:6px; padding:8px 12px; min-width:0; }
+h2 { font-size:13px; margin:4px 0 8px; text-transform:uppercase; letter-spacing:.04em; color:var(--muted); }
+#log-pane { grid-column: 1 / span 2; }
+#tree ul { list-style:none; margin:0; padding-left:14px; }
+#tree > ul { padding-left:0; }
+.node { display:flex; gap:6px; align-items:baseline; padding:2px 4px; border-radius:4px; cursor:pointer; white-space:nowrap; }
+.node:hover { background:#f3f4f6; }
+.node.selected { background:#dbeafe; }
+.node.status-absent, .node.status-stopped, .node.status-error, .node.status-done { opacity:.6; }
+.badge { font-size:10px; padding:0 5px; border-radius:3px; background:#e5e7eb; color:#374151; text-transform:uppercase; }
+.kind-supervisor .badge { background:#ede9fe; color:#5b21b6; }
+.kind-worker .badge { background:#e0f2fe; color:#075985; }
+.kind-consumer .badge { background:#fef3c7; color:#92400e; }
+.node .name { font-weight:600; }
+.node .st { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size:12px; color:var(--lit); }
+.node.status-absent .st, .node.status-error .st { color:var(--warn); }
+.chip { font-size:11px; padding:0 5px; border-radius:8px; background:#f3f4f6; color:#374151; }
+.chip.msg { background:#fff7ed; color:#9a3412; }
+.chip.rs { background:#fee2e2; color:#991b1b; }
+#actor-head { display:flex; flex-wrap:wrap; gap:8px 24px; align-items:baseline; }
+#actor-title { font-size:15px; text-transform:none; letter-spacing:0; color:var(--fg); margin:0; }
+#facts { display:flex; flex-wrap:wrap; gap:4px 16px; margin:0; }
+#facts div { display:flex; gap:4px; }
+#facts dt { color:var(--muted); }
+#facts dd { margin:0; font-family: ui-monospace, Menlo, monospace; }
+#controls { display:flex; gap:6px; align-items:center; }
+#controls button { font:inherit; padding:2px 8px; }
+#controls input { width:56px; }
+#control-result { color:var(--muted); font-size:12px; }
+#chart-wrap { position:relative; overflow:auto; margin-top:8px; padding:8px; border:1px dashed var(--line); border-radius:6px; min-height:120px; }
+#arrows { position:absolute; left:0; top:0; pointer-events:none; overflow:visible; }
+.state { position:relative; border:1.5px solid #9ca3af; border-radius:10px; padding:6px 10px 8px; background:#fff; min-width:90px; }
+.state.root { border-style:dashed; background:transparent; }
+.state-title { font-weight:600; font-size:12px; }
+.state .meta { font-size:11px; color:var(--muted); }
+.state.type-final { border-width:3px; border-style:double; }
+.state.initial::before { content:""; position:absolute; left:-14px; top:10px; width:8px; height:8px; border-radius:50%; background:#111827; }
+.substates { display:flex; flex-wrap:wrap; gap:40px 56px; margin-top:8px; padding:4px 4px 4px 18px; align-items:flex-start; }
+.substates.parallel { gap:12px; }
+.substates.parallel > .state { border-style:dotted; }
+.state.active { border-color:var(--lit); background:var(--lit-bg); box-shadow:0 0 0 3px rgba(22,163,74,.25); }
+.state.root.active { background:transparent; box-shadow:none; border-color:#9ca3af; }
+.state.last-source { outline:2px dashed var(--last); outline-offset:2px; }
+.internal { list-style:none; padding:0; margin:4px 0 0; font-size:11px; color:var(--muted); }
+.internal li.last { color:var(--last); font-weight:600; }
+#arrows path { fill:none; stroke:#9ca3af; stroke-width:1.2; }
+#arrows path.last { stroke:var(--last); stroke-width:2.5; }
+#arrows text { font-size:10px; fill:#4b5563; paint-order:stroke; stroke:#fafafa; stroke-width:3px; }
+#arrows text.last { fill:var(--last); font-weight:600; }
+table { border-collapse:collapse; width:100%; font-size:12px; }
+th, td { text-align:left; padding:2px 6px; border-bottom:1px solid #f0f1f3; vertical-align:top; }
+th { color:var(--muted); font-weight:500; position:sticky; top:0; background:var(--panel); }
+td.mono, .mono { font-family: ui-monospace, Menlo, monospace; }
+#log-scroll { max-height:320px; overflow:auto; }
+.filters { display:flex; gap:8px; align-items:center; margin-bottom:6px; flex-wrap:wrap; }
+.filters input[type=text] { font:inherit; padding:2px 6px; width:220px; }
+a.msg { color:var(--accent); cursor:pointer; text-decoration:underline dotted; }
+#restarts table { max-width:520px; }
+.empty { color:var(--muted); font-style:italic; }
+`;
+
+const script = String.raw`
+(function () {
+  'use strict';
+  var params = new URLSearchParams(location.search);
+  var token = params.get('token');
+  var base = location.pathname.replace(/\/+$/, '');
+  var S = {
+    tree: [], inFlight: [], controls: false,
+    selected: params.get('actor'), detail: null, renderedChart: null,
+    lit: '', last: null, log: [], maxLog: 500
+  };
+
+  function api(path) {
+    var url = base + '/api' + path;
+    if (token) url += (url.indexOf('?') < 0 ? '?' : '&') + 'token=' + encodeURIComponent(token);
+    return url;
+  }
+  function getJSON(path) {
+    return fetch(api(path), { headers: { accept: 'application/json' } }).then(function (r) {
+      if (!r.ok) throw new Error(path + ': HTTP ' + r.status);
+      return r.json();
+    });
+  }
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    if (attrs) Object.keys(attrs).forEach(function (k) {
+      var v = attrs[k];
+      if (v === undefined || v === null || v === false) return;
+      if (k === 'text') node.textContent = v;
+      else if (k === 'onclick') node.addEventListener('click', v);
+      else node.setAttribute(k, v === true ? '' : String(v));
+    });
+    (children || []).forEach(function (c) {
+      if (c === null || c === undefined) return;
+      node.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
+    });
+    return node;
+  }
+  function byId(id) { return document.getElementById(id); }
+  function walk(nodes, fn) { nodes.forEach(function (n) { fn(n); walk(n.children || [], fn); }); }
+  function findNode(key) {
+    var found = null;
+    walk(S.tree, function (n) { if (!found && (n.path === key || n.sessionId === key)) found = n; });
+    return found;
+  }
+  function time(ms) {
+    var d = new Date(ms);
+    function p(n, w) { return String(n).padStart(w || 2, '0'); }
+    return p(d.getHours()) + ':' + p(d.getMinutes()) + ':' + p(d.getSeconds()) + '.' + p(d.getMilliseconds(), 3);
+  }
+
+  // -- tree ------------------------------------------------------------------------
+  function renderTree() {
+    var host = byId('tree');
+    host.textContent = '';
+    if (S.tree.length === 0) { host.appendChild(el('p', { 'class': 'empty', text: 'no actors yet' })); return; }
+    host.appendChild(el('ul', null, S.tree.map(treeItem)));
+    var inflight = S.inFlight.length;
+    byId('inflight').textContent = inflight === 0 ? 'no message in flight'
+      : inflight + ' in flight: ' + S.inFlight.map(function (m) { return m.messageId + ' @ ' + m.path.split('/').slice(-2).join('/'); }).join(', ');
+  }
+  function treeItem(n) {
+    var selected = S.selected !== null && (n.path === S.selected || n.sessionId === S.selected);
+    var row = el('div', {
+      'class': 'node kind-' + n.kind + ' status-' + n.status + (selected ? ' selected' : ''),
+      'data-path': n.path, 'data-kind': n.kind, 'data-state': n.state || '', 'data-status': n.status,
+      title: n.path + (n.sessionId ? ' (' + n.sessionId + ')' : ''),
+      onclick: function () { if (n.sessionId) select(n.path); }
+    }, [
+      el('span', { 'class': 'badge', text: n.kind }),
+      el('span', { 'class': 'name', text: n.id }),
+      el('span', { 'class': 'st', text: n.status === 'active' ? n.state : (n.childStatus || n.status) }),
+      n.messageId && n.state && n.state !== 'idle' ? el('span', { 'class': 'chip msg', text: n.messageId }) : null,
+      n.restarts ? el('span', { 'class': 'chip rs', title: 'restarts', text: '\u21bb ' + n.restarts }) : null
+    ]);
+    var li = el('li', null, [row]);
+    if (n.children && n.children.length) li.appendChild(el('ul', null, n.children.map(treeItem)));
+    return li;
+  }
+
+  // -- selected actor ----------------------------------------------------------------
+  function select(key) {
+    S.selected = key;
+    var url = new URL(location.href);
+    url.searchParams.set('actor', key);
+    history.replaceState(null, '', url);
+    if (byId('f-follow').checked) { byId('f-actor').value = key; loadLog(); }
+    renderTree();
+    loadDetail();
+  }
+  function loadDetail() {
+    if (!S.selected) return;
+    var key = S.selected;
+    getJSON('/actors/' + encodeURIComponent(key)).then(function (detail) {
+      if (key !== S.selected) return;
+      S.detail = detail;
+      S.last = detail.lastTransition || null;
+      renderDetail();
+    }).catch(function (e) { byId('actor-title').textContent = key + ': ' + e.message; });
+  }
+  function renderDetail() {
+    var d = S.detail; if (!d) return;
+    var a = d.actor;
+    var node = findNode(S.selected);
+    var live = node && node.sessionId ? node : a;
+    byId('actor-title').textContent = a.path;
+    var facts = byId('facts'); facts.textContent = '';
+    [['kind', a.kind], ['machine', a.machine], ['session', live.sessionId], ['status', live.status],
+     ['state', live.state], ['message', live.messageId], ['attempt', live.attempt],
+     ['restarts', node ? node.restarts : undefined], ['last error', live.lastError]]
+      .forEach(function (f) {
+        if (f[1] === undefined || f[1] === null || f[1] === '') return;
+        facts.appendChild(el('div', null, [el('dt', { text: f[0] }), el('dd', { 'data-fact': f[0], text: String(f[1]) })]));
+      });
+    renderControls(a);
+    if (d.chart && S.renderedChart !== d.chart.id) { renderChart(d.chart); S.renderedChart = d.chart.id; }
+    if (!d.chart) { byId('chart').textContent = ''; S.renderedChart = null; }
+    light(live.state || '', S.last);
+    renderTransitions(d.chart);
+    renderRestarts(d);
+  }
+  function renderControls(a) {
+    var host = byId('controls'); host.textContent = '';
+    if (!S.controls) return;
+    var parent = a.parent ? true : false;
+    function post(action, query) {
+      fetch(api('/actors/' + encodeURIComponent(a.path) + '/' + action + (query || '')), { method: 'POST' })
+        .then(function (r) { return r.json().then(function (b) { byId('control-result').textContent = r.status + ' ' + (b.error || action + ' sent'); }); });
+    }
+    if (parent) {
+      host.appendChild(el('button', { text: 'Restart', onclick: function () { post('restart'); } }));
+      host.appendChild(el('button', { text: 'Cancel', onclick: function () { if (confirm('Cancel ' + a.path + '?')) post('cancel'); } }));
+    }
+    if (a.kind === 'supervisor' && a.id.indexOf('pool:') === 0) {
+      var size = el('input', { type: 'number', min: '0', max: '1024', value: '2', 'aria-label': 'pool size' });
+      host.appendChild(size);
+      host.appendChild(el('button', { text: 'Scale', onclick: function () { post('scale', '?size=' + encodeURIComponent(size.value)); } }));
+    }
+    host.appendChild(el('span', { id: 'control-result' }));
+  }
+
+  // -- chart -------------------------------------------------------------------------
+  function label(t) {
+    var trigger = t.kind === 'after' ? 'after ' + (typeof t.delay === 'number' ? t.delay + 'ms' : t.delay)
+      : t.kind === 'always' ? 'always'
+      : t.event.indexOf('xstate.done.actor.') === 0 ? 'done ' + t.event.slice(18)
+      : t.event.indexOf('xstate.error.actor.') === 0 ? 'error ' + t.event.slice(19)
+      : t.event;
+    return t.guard ? trigger + ' [' + t.guard + ']' : trigger;
+  }
+  function stateBox(s, chart, initial) {
+    var isRoot = s.path === '';
+    var box = el('div', {
+      'class': 'state type-' + s.type + (isRoot ? ' root' : '') + (initial ? ' initial' : ''),
+      'data-state-path': s.path
+    }, [el('div', { 'class': 'state-title', text: isRoot ? chart.id : s.key + (s.type === 'final' ? ' \u25c9' : '') })]);
+    if (s.entry.length) box.appendChild(el('div', { 'class': 'meta', text: 'entry / ' + s.entry.join(', ') }));
+    if (s.invoke.length) box.appendChild(el('div', { 'class': 'meta', text: 'invoke / ' + s.invoke.join(', ') }));
+    var inner = s.transitions.filter(function (t) { return t.targets.length === 0 || (t.targets.length === 1 && t.targets[0] === s.path); });
+    if (inner.length) box.appendChild(el('ul', { 'class': 'internal' }, inner.map(function (t) {
+      return el('li', { 'data-edge': s.path + '->' + (t.targets[0] === undefined ? '' : t.targets[0]), 'data-event': t.event, text: label(t) + (t.actions.length ? ' / ' + t.actions.join(', ') : '') });
+    })));
+    if (s.states.length) {
+      box.appendChild(el('div', { 'class': 'substates' + (s.type === 'parallel' ? ' parallel' : '') },
+        s.states.map(function (c) { return stateBox(c, chart, s.initial === c.path); })));
+    }
+    return box;
+  }
+  function renderChart(chart) {
+    var host = byId('chart'); host.textContent = '';
+    host.appendChild(stateBox(chart.root, chart, false));
+    S.edges = [];
+    var pairs = {};
+    (function collect(s) {
+      s.transitions.forEach(function (t) {
+        t.targets.forEach(function (target) {
+          if (target === t.source) return;
+          var key = t.source + '->' + target;
+          if (!pairs[key]) { pairs[key] = { source: t.source, target: target, labels: [], events: [] }; S.edges.push(pairs[key]); }
+          pairs[key].labels.push(label(t)); pairs[key].events.push(t.event);
+        });
+      });
+      s.states.forEach(collect);
+    })(chart.root);
+    requestAnimationFrame(drawArrows);
+  }
+  function boxOf(path) { return byId('chart').querySelector('[data-state-path="' + CSS.escape(path) + '"]'); }
+  function drawArrows() {
+    var svg = byId('arrows'); var wrap = byId('chart-wrap');
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    var NS = 'http://www.w3.org/2000/svg';
+    var w = wrap.scrollWidth, h = wrap.scrollHeight;
+    svg.setAttribute('width', w); svg.setAttribute('height', h);
+    var defs = document.createElementNS(NS, 'defs');
+    ['gray', 'last'].forEach(function (name) {
+      var m = document.createElementNS(NS, 'marker');
+      m.setAttribute('id', 'arrow-' + name); m.setAttribute('viewBox', '0 0 10 10'); m.setAttribute('refX', '9'); m.setAttribute('refY', '5');
+      m.setAttribute('markerWidth', '7'); m.setAttribute('markerHeight', '7'); m.setAttribute('orient', 'auto-start-reverse');
+      var p = document.createElementNS(NS, 'path'); p.setAttribute('d', 'M0,0 L10,5 L0,10 z');
+      p.setAttribute('fill', name === 'last' ? '#ea580c' : '#9ca3af'); m.appendChild(p); defs.appendChild(m);
+    });
+    svg.appendChild(defs);
+    var origin = wrap.getBoundingClientRect();
+    var lastEdges = lastEdgeKeys();
+    (S.edges || []).forEach(function (edge, index) {
+      var a = boxOf(edge.source), b = boxOf(edge.target);
+      if (!a || !b) return;
+      var ra = a.getBoundingClientRect(), rb = b.getBoundingClientRect();
+      function c(r) { return { x: r.left - origin.left + wrap.scrollLeft + r.width / 2, y: r.top - origin.top + wrap.scrollTop + r.height / 2, w: r.width / 2, h: r.height / 2 }; }
+      var A = c(ra), B = c(rb);
+      function edgePoint(P, Q) {
+        var dx = Q.x - P.x, dy = Q.y - P.y;
+        if (dx === 0 && dy === 0) return { x: P.x, y: P.y - P.h };
+        var sx = dx === 0 ? Infinity : P.w / Math.abs(dx), sy = dy === 0 ? Infinity : P.h / Math.abs(dy);
+        var s = Math.min(sx, sy);
+        return { x: P.x + dx * s, y: P.y + dy * s };
+      }
+      // A box inside the other: leave from / arrive at the top edge.
+      var p1 = edgePoint(A, B), p2 = edgePoint(B, A);
+      var inside = (ra.left <= rb.left && ra.right >= rb.right && ra.top <= rb.top && ra.bottom >= rb.bottom) ||
+                   (rb.left <= ra.left && rb.right >= ra.right && rb.top <= ra.top && rb.bottom >= ra.bottom);
+      if (inside) { p1 = { x: A.x, y: A.y - A.h }; p2 = { x: B.x + 10, y: B.y - B.h }; }
+      var mx = (p1.x + p2.x) / 2, my = (p1.y + p2.y) / 2;
+      var dx = p2.x - p1.x, dy = p2.y - p1.y, len = Math.sqrt(dx * dx + dy * dy) || 1;
+      var bend = 18 + (index % 3) * 10;
+      var cx = mx - dy / len * bend, cy = my + dx / len * bend;
+      var isLast = lastEdges.indexOf(edge.source + '->' + edge.target) >= 0;
+      var path = document.createElementNS(NS, 'path');
+      path.setAttribute('d', 'M' + p1.x + ',' + p1.y + ' Q' + cx + ',' + cy + ' ' + p2.x + ',' + p2.y);
+      path.setAttribute('marker-end', 'url(#arrow-' + (isLast ? 'last' : 'gray') + ')');
+      path.setAttribute('data-edge', edge.source + '->' + edge.target);
+      if (isLast) path.setAttribute('class', 'last');
+      svg.appendChild(path);
+      var text = document.createElementNS(NS, 'text');
+      text.setAttribute('x', (p1.x + 2 * cx + p2.x) / 4); text.setAttribute('y', (p1.y + 2 * cy + p2.y) / 4);
+      text.setAttribute('text-anchor', 'middle');
+      if (isLast) text.setAttribute('class', 'last');
+      edge.labels.slice(0, 3).forEach(function (l, i) {
+        var span = document.createElementNS(NS, 'tspan');
+        span.setAttribute('x', text.getAttribute('x')); span.setAttribute('dy', i === 0 ? '0' : '1.1em');
+        span.textContent = l; text.appendChild(span);
+      });
+      if (edge.labels.length > 3) { var more = document.createElementNS(NS, 'tspan'); more.setAttribute('x', text.getAttribute('x')); more.setAttribute('dy', '1.1em'); more.textContent = '+' + (edge.labels.length - 3) + ' more'; text.appendChild(more); }
+      svg.appendChild(text);
+    });
+  }
+  function lastEdgeKeys() {
+    var last = S.last; if (!last) return [];
+    if (last.transitions && last.transitions.length) {
+      var keys = [];
+      last.transitions.forEach(function (t) { t.targets.forEach(function (target) { keys.push(t.source + '->' + target); }); });
+      return keys;
+    }
+    return [];
+  }
+  function light(stateString, last) {
+    var active = { '': true };
+    stateString.split(',').forEach(function (p) {
+      if (!p) return;
+      var parts = p.split('.');
+      for (var i = 1; i <= parts.length; i++) active[parts.slice(0, i).join('.')] = true;
+    });
+    var chart = byId('chart');
+    chart.querySelectorAll('[data-state-path]').forEach(function (box) {
+      box.classList.toggle('active', !!active[box.getAttribute('data-state-path')]);
+      box.classList.remove('last-source');
+    });
+    chart.querySelectorAll('li.last').forEach(function (li) { li.classList.remove('last'); });
+    if (last) {
+      (last.transitions || []).forEach(function (t) {
+        var src = boxOf(t.source); if (src) src.classList.add('last-source');
+        if (t.targets.length === 0 || t.targets[0] === t.source) {
+          chart.querySelectorAll('li[data-event="' + CSS.escape(t.event) + '"]').forEach(function (li) { li.classList.add('last'); });
+        }
+      });
+      if (!last.transitions && last.from) { var f = boxOf(last.from.split(',')[0]); if (f) f.classList.add('last-source'); }
+    }
+    S.lit = stateString;
+    requestAnimationFrame(drawArrows);
+    var lt = byId('last-transition');
+    lt.textContent = last ? 'last: ' + last.type + (last.messageId ? ' (' + last.messageId + ')' : '') + '  ' + (last.from || '\u2205') + ' \u2192 ' + last.to + '  at ' + time(last.at) : '';
+  }
+  function renderTransitions(chart) {
+    var body = byId('transitions'); body.textContent = '';
+    if (!chart) return;
+    var rows = [];
+    (function collect(s) { s.transitions.forEach(function (t) { rows.push(t); }); s.states.forEach(collect); })(chart.root);
+    body.appendChild(el('tr', null, ['from', 'on', 'to', 'actions'].map(function (h) { return el('th', { text: h }); })));
+    rows.forEach(function (t) {
+      body.appendChild(el('tr', null, [el('td', { 'class': 'mono', text: t.source || '(any)' }), el('td', { 'class': 'mono', text: label(t) }),
+        el('td', { 'class': 'mono', text: t.targets.join(', ') || '\u2014' }), el('td', { 'class': 'mono', text: t.actions.join(', ') })]));
+    });
+  }
+  function renderRestarts(d) {
+    var host = byId('restarts'); host.textContent = '';
+    if (!d.children) return;
+    host.appendChild(el('h2', { text: 'Children and restarts' }));
+    var table = el('table', null, [el('tr', null, ['child', 'kind', 'status', 'restarts'].map(function (h) { return el('th', { text: h }); }))]);
+    d.children.forEach(function (c) {
+      table.appendChild(el('tr', null, [el('td', { text: c.id }), el('td', { text: c.kind }), el('td', { text: c.status }), el('td', { 'data-restarts': c.id, text: String(c.totalRestarts) })]));
+    });
+    host.appendChild(table);
+    if (d.restarts && d.restarts.length) {
+      host.appendChild(el('p', { 'class': 'meta', text: 'recent: ' + d.restarts.slice(-10).map(function (r) { return r.child + ' #' + r.total + ' at ' + time(r.at); }).join(', ') }));
+    }
+  }
+
+  // -- event log ---------------------------------------------------------------------
+  function matches(e) {
+    var actor = byId('f-actor').value.trim(), msg = byId('f-msg').value.trim();
+    if (actor && e.path !== actor && e.actor !== actor && e.path.indexOf(actor + '/') !== 0) return false;
+    if (msg && e.messageId !== msg) return false;
+    return true;
+  }
+  function loadLog() {
+    var q = [];
+    var actor = byId('f-actor').value.trim(), msg = byId('f-msg').value.trim();
+    if (actor) q.push('actor=' + encodeURIComponent(actor));
+    if (msg) q.push('messageId=' + encodeURIComponent(msg));
+    q.push('limit=300');
+    getJSON('/events?' + q.join('&')).then(function (body) { S.log = body.events; renderLog(); });
+  }
+  function logRow(e) {
+    var data = e.data ? Object.keys(e.data).map(function (k) { return k + '=' + e.data[k]; }).join(' ') : '';
+    var msgCell = el('td', { 'class': 'mono' });
+    if (e.messageId) msgCell.appendChild(el('a', { 'class': 'msg', text: e.messageId, onclick: function () { byId('f-msg').value = e.messageId; loadLog(); } }));
+    return el('tr', { 'data-seq': e.seq }, [el('td', { 'class': 'mono', text: time(e.at) }), el('td', { 'class': 'mono', text: e.path }),
+      el('td', { 'class': 'mono', text: e.type }), msgCell, el('td', { 'class': 'mono', text: (e.from || '\u2205') + ' \u2192 ' + e.to }), el('td', { 'class': 'mono', text: data })]);
+  }
+  function renderLog() {
+    var body = byId('log-body'); body.textContent = '';
+    S.log.slice(-S.maxLog).reverse().forEach(function (e) { body.appendChild(logRow(e)); });
+    if (S.log.length === 0) body.appendChild(el('tr', null, [el('td', { colspan: '6', 'class': 'empty', text: 'no events match' })]));
+  }
+
+  // -- live updates ------------------------------------------------------------------
+  function applyTree(body) {
+    S.tree = body.tree; S.inFlight = body.inFlight || []; if (body.controls !== undefined) S.controls = body.controls;
+    renderTree();
+  }
+  function onUpdate(u) {
+    var before = S.selected ? findNode(S.selected) : null;
+    applyTree(u);
+    var fresh = u.events.filter(matches);
+    if (fresh.length) {
+      S.log = S.log.concat(fresh).slice(-S.maxLog);
+      var body = byId('log-body');
+      if (body.querySelector('.empty')) body.textContent = '';
+      fresh.forEach(function (e) { body.insertBefore(logRow(e), body.firstChild); });
+      while (body.children.length > S.maxLog) body.removeChild(body.lastChild);
+    }
+    if (!S.selected) return;
+    var node = findNode(S.selected);
+    if (!node || !S.detail) return;
+    if (!before || before.sessionId !== node.sessionId || before.status !== node.status || before.restarts !== node.restarts) { loadDetail(); return; }
+    var mine = u.events.filter(function (e) { return e.actor === node.sessionId && (e.from !== e.to || (e.transitions && e.transitions.some(function (t) { return t.targets.length; }))); });
+    if (mine.length) S.last = mine[mine.length - 1];
+    S.detail.actor = Object.assign({}, S.detail.actor, { state: node.state, messageId: node.messageId, attempt: node.attempt });
+    renderDetail();
+  }
+  function connect() {
+    var conn = byId('conn');
+    var source = new EventSource(api('/stream'));
+    source.addEventListener('open', function () { conn.textContent = 'live'; conn.className = 'conn live'; });
+    source.addEventListener('error', function () { conn.textContent = 'reconnecting'; conn.className = 'conn down'; });
+    source.addEventListener('tree', function (m) { applyTree(JSON.parse(m.data)); if (S.selected) loadDetail(); });
+    source.addEventListener('update', function (m) { onUpdate(JSON.parse(m.data)); });
+  }
+
+  byId('f-actor').addEventListener('change', loadLog);
+  byId('f-msg').addEventListener('change', loadLog);
+  byId('f-clear').addEventListener('click', function () { byId('f-actor').value = ''; byId('f-msg').value = ''; byId('f-follow').checked = false; loadLog(); });
+  window.addEventListener('resize', function () { requestAnimationFrame(drawArrows); });
+  getJSON('/tree').then(function (body) {
+    applyTree(body);
+    if (!S.selected) {
+      var first = null;
+      walk(S.tree, function (n) { if (!first && n.kind === 'worker' && n.sessionId) first = n.path; });
+      if (!first && S.tree[0]) first = S.tree[0].path;
+      if (first) select(first); else loadLog();
+    } else select(S.selected);
+    connect();
+  }).catch(function (e) { byId('conn').textContent = e.message; byId('conn').className = 'conn down'; });
+})();
+`;
+
+const body = String.raw`
+<header>
+  <h1>Troupe inspector</h1>
+  <span id="conn" class="conn">connecting…</span>
+  <span id="inflight"></span>
+</header>
+<main>
+  <section id="tree-pane"><h2>Supervision tree</h2><div id="tree" role="tree"></div></section>
+  <section id="detail-pane">
+    <div id="actor-head"><h2 id="actor-title">Select an actor</h2><dl id="facts"></dl><div id="controls"></div></div>
+    <div id="last-transition" class="mono"></div>
+    <div id="chart-wrap"><div id="chart"></div><svg id="arrows" xmlns="http://www.w3.org/2000/svg"></svg></div>
+    <details><summary>Transitions</summary><table id="transitions"></table></details>
+    <div id="restarts"></div>
+  </section>
+  <section id="log-pane">
+    <h2>Events</h2>
+    <div class="filters">
+      <input id="f-actor" type="text" placeholder="actor path or session id" aria-label="actor filter">
+      <input id="f-msg" type="text" placeholder="message id" aria-label="message id filter">
+      <label><input id="f-follow" type="checkbox" checked> follow the selected actor</label>
+      <button id="f-clear" type="button">show all</button>
+    </div>
+    <div id="log-scroll"><table><thead><tr><th>time</th><th>actor</th><th>event</th><th>message</th><th>from → to</th><th>data</th></tr></thead><tbody id="log-body"></tbody></table></div>
+  </section>
+</main>
+`;
+
+/** The page, built once per routes instance. */
+export function inspectorPage(): string {
+  return [
+    '<!doctype html>',
+    '<html lang="en"><head><meta charset="utf-8">',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    '<title>Troupe inspector</title>',
+    `<style>${style}</style>`,
+    `</head><body>${body}<script>${script}</script></body></html>`,
+  ].join('\n');
+}
