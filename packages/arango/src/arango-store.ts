@@ -68,6 +68,12 @@ function encode(key: string, document: Readonly<Record<string, unknown>>): Recor
 /** ArangoDB's duplicate-name error: the collection exists already. */
 const duplicateName = 1207;
 
+/** ArangoDB's "collection or view not found" (1203), once classified. */
+function isCollectionNotFound(error: unknown): boolean {
+  const cause = error instanceof PermanentError ? error.cause : undefined;
+  return (cause as { errorNum?: unknown } | null | undefined)?.errorNum === 1203;
+}
+
 /**
  * The AQL of every keyed write: one query for one document or a batch. With a version
  * field, the stored document is read and the write filtered inside the query's
@@ -183,6 +189,31 @@ export class ArangoStore implements Store {
     });
   }
 
+  /**
+   * Runs a write; when its collection does not exist (1203), creates it and runs the write
+   * once more — collections are created on first write, as in the other stores.
+   */
+  async #write<T>(collection: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      if (!isCollectionNotFound(error)) throw error;
+      this.#ensured.delete(collection);
+      await this.ensureCollection(collection);
+      return write();
+    }
+  }
+
+  /** Runs a read; an unknown collection (1203) holds nothing, as in the other stores. */
+  async #read<T>(read: () => Promise<T>, empty: T): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      if (isCollectionNotFound(error)) return empty;
+      throw error;
+    }
+  }
+
   /** Health: the server's version and the round trip, without throwing. */
   async health(): Promise<ArangoHealth> {
     const started = performance.now();
@@ -216,10 +247,10 @@ export class ArangoStore implements Store {
   async get(collection: string, key: string): Promise<StoredDocument | undefined> {
     validCollection(collection);
     if (typeof key !== 'string' || key.length > 254 || !keyPattern.test(key)) return undefined;
-    const document = await this.#one<StoredDocument | null>(getQuery, {
-      '@collection': collection,
-      key,
-    });
+    const document = await this.#read(
+      () => this.#one<StoredDocument | null>(getQuery, { '@collection': collection, key }),
+      undefined,
+    );
     return document ?? undefined;
   }
 
@@ -240,14 +271,18 @@ export class ArangoStore implements Store {
   ): Promise<WriteResult> {
     validCollection(collection);
     validKey(key);
-    await this.#one(patchQuery, { '@collection': collection, doc: encode(key, patch) });
+    const doc = encode(key, patch);
+    await this.#write(collection, () => this.#one(patchQuery, { '@collection': collection, doc }));
     return { written: true };
   }
 
   async remove(collection: string, key: string): Promise<boolean> {
     validCollection(collection);
     if (typeof key !== 'string' || key.length > 254 || !keyPattern.test(key)) return false;
-    const removed = await this.#one<number>(removeQuery, { '@collection': collection, key });
+    const removed = await this.#read(
+      () => this.#one<number>(removeQuery, { '@collection': collection, key }),
+      undefined,
+    );
     return removed === 1;
   }
 
@@ -279,15 +314,23 @@ export class ArangoStore implements Store {
     if (docs.length === 0) return { written: 0, skipped: 0 };
     const written =
       field === undefined
-        ? await this.#one<number>(upsertQuery, { '@collection': collection, docs })
-        : await this.#one<number>(upsertIfNewerQuery, { '@collection': collection, docs, field });
+        ? await this.#write(collection, () =>
+            this.#one<number>(upsertQuery, { '@collection': collection, docs }),
+          )
+        : await this.#write(collection, () =>
+            this.#one<number>(upsertIfNewerQuery, { '@collection': collection, docs, field }),
+          );
     const count = written ?? 0;
     return { written: count, skipped: documents.length - count };
   }
 
   async count(collection: string): Promise<number> {
     validCollection(collection);
-    return (await this.#one<number>(countQuery, { '@collection': collection })) ?? 0;
+    const count = await this.#read(
+      () => this.#one<number>(countQuery, { '@collection': collection }),
+      undefined,
+    );
+    return count ?? 0;
   }
 
   /** Closes the connections. Idempotent. */

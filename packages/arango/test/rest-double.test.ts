@@ -165,10 +165,23 @@ describe("ArangoStore requests, checked by a REST double of ArangoDB's documente
     await expect(store.count('unavailable')).rejects.toBeInstanceOf(TransientError);
   });
 
-  it('an unknown collection (404, errorNum 1203) is a PermanentError', async () => {
-    const error: unknown = await open()
-      .upsert('never_created', 'k', {})
-      .catch((e: unknown) => e);
+  it('a write to an unknown collection (404, errorNum 1203) creates it and writes again', async () => {
+    const requests = since();
+    expect(await open().upsert('created_on_write', 'k', { a: 1 })).toEqual({ written: true });
+    expect(requests().map((r) => `${r.method} ${r.path}`)).toEqual([
+      'POST /_db/troupe/_api/cursor',
+      'POST /_db/troupe/_api/collection',
+      'POST /_db/troupe/_api/cursor',
+    ]);
+    expect(double.collections.get('created_on_write')?.get('k')).toMatchObject({ a: 1 });
+  });
+
+  it('1203 that persists after the collection was created is a PermanentError', async () => {
+    const store = open();
+    await store.ensureCollection('vanishing');
+    const missing = { status: 404, errorNum: 1203, errorMessage: 'collection or view not found' };
+    double.cursorFaults.push(missing, missing);
+    const error: unknown = await store.upsert('vanishing', 'k', {}).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PermanentError);
     expect((error as Error).message).toMatch(/1203/);
   });

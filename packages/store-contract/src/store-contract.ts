@@ -77,6 +77,24 @@ export function describeStoreContract(
         expect(await store.get(col, 'a')).toEqual({ _key: 'a', n: 1 });
       });
 
+      it('a collection never ensured holds nothing, and is created by a first write', async () => {
+        const fresh = uniqueCollection();
+        expect(await store.get(fresh, 'a')).toBeUndefined();
+        expect(await store.count(fresh)).toBe(0);
+        expect(await store.remove(fresh, 'a')).toBe(false);
+        expect(await store.upsert(fresh, 'a', { n: 1 })).toEqual({ written: true });
+        expect(await store.get(fresh, 'a')).toEqual({ _key: 'a', n: 1 });
+        const other = uniqueCollection();
+        expect(await store.patch(other, 'p', { n: 2 })).toEqual({ written: true });
+        expect(await store.count(other)).toBe(1);
+        const third = uniqueCollection();
+        expect(
+          await store.bulkUpsert(third, [{ key: 'b', document: { version: 1 } }], {
+            ifNewer: 'version',
+          }),
+        ).toEqual({ written: 1, skipped: 0 });
+      });
+
       it('collections are separate', async () => {
         const other = uniqueCollection();
         await store.ensureCollection(other);
