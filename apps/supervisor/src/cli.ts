@@ -1,0 +1,261 @@
+// The `troupe` command line (from the repository root: `pnpm troupe <verb> …`).
+//
+// Exit codes: 0 success, 1 the operation failed (broker or store unreachable, not
+// found), 2 usage or configuration error.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { AmqpTransport, deadLetterHeaders } from '@troupe/amqp';
+import { ConfigurationError, type Store } from '@troupe/core';
+import { SqliteStore } from '@troupe/sqlite';
+import { connect } from 'amqplib';
+import { pino } from 'pino';
+import { loadConfig, type Config } from './config.js';
+import { configuredProcessors } from './processors.js';
+
+export const cliExitCodes = { ok: 0, failed: 1, usage: 2 } as const;
+
+class UsageError extends Error {}
+
+interface Verb {
+  readonly usage: string;
+  readonly summary: string;
+  readonly options?: Record<string, { type: 'string' | 'boolean'; short?: string }>;
+  run(positionals: string[], values: Record<string, string | boolean | undefined>): Promise<void>;
+}
+
+const out = (text: string): void => {
+  process.stdout.write(`${text}\n`);
+};
+
+function config(): Config {
+  return loadConfig(process.env);
+}
+
+function brokerUrl(values: Record<string, string | boolean | undefined>): string {
+  const url = typeof values.url === 'string' ? values.url : config().amqp.url;
+  if (url === undefined) {
+    throw new ConfigurationError(
+      'TROUPE_AMQP_URL',
+      'no broker configured: set TROUPE_AMQP_URL or pass --url (the in-process broker lives inside a running app)',
+    );
+  }
+  return url;
+}
+
+function openStore(): Store {
+  const { store } = config();
+  if (store.startsWith('sqlite:')) return new SqliteStore({ path: store.slice('sqlite:'.length) });
+  throw new ConfigurationError(
+    'TROUPE_STORE',
+    `the CLI reads sqlite:PATH stores; ${store.split(':')[0] ?? store} is not supported here`,
+  );
+}
+
+function readBody(argument: string): Buffer {
+  const text = argument.startsWith('@') ? readFileSync(argument.slice(1), 'utf8') : argument;
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`the message is not valid JSON: ${(error as Error).message}`);
+  }
+  return Buffer.from(text);
+}
+
+const urlOption = { url: { type: 'string' as const } };
+
+const verbs: Record<string, Verb> = {
+  start: {
+    usage: 'troupe start',
+    summary:
+      'Run the supervisor app (same as `npm start`); configuration from troupe.config.json and TROUPE_*',
+    run: async () => {
+      await import('./main.js');
+    },
+  },
+  publish: {
+    usage: 'troupe publish <routing-key> <json|@file> [--exchange companies] [--url amqp://…]',
+    summary: 'Publish one JSON message with publisher confirms',
+    options: { exchange: { type: 'string' }, ...urlOption },
+    run: async ([routingKey, payload], values) => {
+      if (routingKey === undefined || payload === undefined)
+        throw new UsageError('expected <routing-key> <json|@file>');
+      const body = readBody(payload);
+      const transport = new AmqpTransport({
+        url: brokerUrl(values),
+        logger: pino({ level: 'silent' }),
+        maxReconnectAttempts: 3,
+      });
+      try {
+        // The same topology the app declares, so that a message published before the
+        // app first ran is routed to its queue, not dropped.
+        await transport.declare(
+          configuredProcessors(config()).map((definition) => ({
+            queue: definition.queue,
+            bindings: definition.bindings,
+            queueType: definition.queueType,
+            singleActiveConsumer: definition.singleActiveConsumer,
+          })),
+        );
+        const exchange = typeof values.exchange === 'string' ? values.exchange : 'companies';
+        await transport.publish(exchange, routingKey, body, { contentType: 'application/json' });
+        out(`published to ${exchange} with routing key ${routingKey} (confirmed)`);
+      } finally {
+        await transport.close();
+      }
+    },
+  },
+  store: {
+    usage: 'troupe store get <collection> <key> | troupe store count <collection>',
+    summary: 'Read the configured store (TROUPE_STORE)',
+    run: async ([action, collection, key]) => {
+      if (collection === undefined) throw new UsageError('expected a collection');
+      const store = openStore();
+      try {
+        if (action === 'count') {
+          out(String(await store.count(collection)));
+        } else if (action === 'get') {
+          if (key === undefined) throw new UsageError('expected <collection> <key>');
+          const document = await store.get(collection, key);
+          if (document === undefined) {
+            process.stderr.write(`troupe: ${collection}/${key} not found\n`);
+            process.exitCode = cliExitCodes.failed;
+            return;
+          }
+          out(JSON.stringify(document, null, 2));
+        } else {
+          throw new UsageError(
+            `unknown store action ${JSON.stringify(action)}; expected get or count`,
+          );
+        }
+      } finally {
+        await store.close();
+      }
+    },
+  },
+  dlq: {
+    usage:
+      'troupe dlq list <queue> [--limit 50] | troupe dlq replay <queue> [--limit N] [--url amqp://…]',
+    summary: "List a queue's dead letters with their reasons, or replay them to the queue",
+    options: { limit: { type: 'string' }, ...urlOption },
+    run: async ([action, queue], values) => {
+      if (queue === undefined || (action !== 'list' && action !== 'replay')) {
+        throw new UsageError('expected list <queue> or replay <queue>');
+      }
+      const limit = values.limit === undefined ? Infinity : Number(values.limit);
+      if (!(limit > 0)) throw new UsageError('--limit must be a positive number');
+      const dead = queue.endsWith('.dead') ? queue : `${queue}.dead`;
+      const target = dead.slice(0, -'.dead'.length);
+      const model = await connect(brokerUrl(values));
+      // A failed check closes the channel with an error event; the awaited call reports it.
+      model.on('error', () => undefined);
+      try {
+        const channel = await model.createConfirmChannel();
+        channel.on('error', () => undefined);
+        await channel.checkQueue(dead).catch((error: unknown) => {
+          throw new Error(`no dead-letter queue ${dead}`, { cause: error });
+        });
+        let count = 0;
+        const held = [];
+        while (count < limit) {
+          const message = await channel.get(dead, { noAck: false });
+          if (message === false) break;
+          count += 1;
+          const headers = message.properties.headers ?? {};
+          if (action === 'list') {
+            held.push(message);
+            out(
+              JSON.stringify({
+                messageId: message.properties.messageId as unknown,
+                reason: headers[deadLetterHeaders.reason] as unknown,
+                processor: headers[deadLetterHeaders.processor] as unknown,
+                attempts: headers[deadLetterHeaders.attempts] as unknown,
+                routingKey: headers[deadLetterHeaders.routingKey] as unknown,
+                body: message.content.toString('utf8').slice(0, 200),
+              }),
+            );
+          } else {
+            // Replayed as it first arrived: the dead-letter headers go, the rest stays.
+            const replayed = Object.fromEntries(
+              Object.entries(headers).filter(
+                ([name]) => !name.startsWith('x-troupe-') && !name.startsWith('x-death'),
+              ),
+            );
+            channel.sendToQueue(target, message.content, {
+              ...message.properties,
+              headers: replayed,
+            });
+            await channel.waitForConfirms();
+            channel.ack(message);
+          }
+        }
+        // Listing takes nothing away: every message goes back to the dead-letter queue.
+        for (const message of held) channel.nack(message, false, true);
+        await channel.close();
+        out(
+          action === 'list'
+            ? `${count} dead letter(s) in ${dead}`
+            : `replayed ${count} message(s) from ${dead} to ${target}`,
+        );
+      } finally {
+        await model.close().catch(() => undefined);
+      }
+    },
+  },
+};
+
+function help(): string {
+  const lines = ['Usage: troupe <verb> [options]   (troupe <verb> --help for more)', ''];
+  for (const [name, verb] of Object.entries(verbs))
+    lines.push(`  ${name.padEnd(8)} ${verb.summary}`);
+  lines.push('', 'Exit codes: 0 success, 1 operation failed, 2 usage or configuration error.');
+  return lines.join('\n');
+}
+
+export async function cli(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    out(help());
+    return name === undefined ? cliExitCodes.usage : cliExitCodes.ok;
+  }
+  const verb = verbs[name];
+  if (verb === undefined) {
+    process.stderr.write(`troupe: unknown verb ${JSON.stringify(name)}\n\n${help()}\n`);
+    return cliExitCodes.usage;
+  }
+  try {
+    const { positionals, values } = parseArgs({
+      args: [...rest],
+      allowPositionals: true,
+      options: { help: { type: 'boolean', short: 'h' }, ...verb.options },
+    });
+    if (values.help === true) {
+      out(`Usage: ${verb.usage}\n\n${verb.summary}`);
+      return cliExitCodes.ok;
+    }
+    await verb.run(positionals, values);
+    return typeof process.exitCode === 'number' ? process.exitCode : cliExitCodes.ok;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (
+      error instanceof UsageError ||
+      (error as { code?: unknown }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
+    ) {
+      process.stderr.write(`troupe ${name}: ${message}\nUsage: ${verb.usage}\n`);
+      return cliExitCodes.usage;
+    }
+    if (error instanceof ConfigurationError) {
+      process.stderr.write(`troupe ${name}: bad configuration: ${message}\n`);
+      return cliExitCodes.usage;
+    }
+    process.stderr.write(`troupe ${name}: ${message}\n`);
+    return cliExitCodes.failed;
+  }
+}
+
+if (
+  process.argv[1] !== undefined &&
+  import.meta.url.endsWith(process.argv[1].split('/').pop() ?? '')
+) {
+  const code = await cli(process.argv.slice(2));
+  if (process.argv[2] !== 'start') process.exitCode = code;
+}

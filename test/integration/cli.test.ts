@@ -1,0 +1,127 @@
+// The `troupe` CLI as a user runs it (a child process), against the real RabbitMQ in a
+// vhost of its own and an embedded store in a temporary directory.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { SqliteStore } from '@troupe/sqlite';
+import { connect } from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RawBroker, tempStorePath, Vhost } from '../e2e/harness.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
+
+function troupe(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      tsx,
+      ['apps/supervisor/src/cli.ts', ...args],
+      { cwd: root, env: { ...process.env, ...env } },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+describe('troupe CLI', () => {
+  const vhost = new Vhost();
+  const store = tempStorePath();
+  let broker: RawBroker;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    await vhost.create();
+    broker = new RawBroker(vhost.url);
+    env = { TROUPE_AMQP_URL: vhost.url, TROUPE_STORE: `sqlite:${store.path}` };
+  });
+  afterAll(async () => {
+    await broker.close();
+    await vhost.dispose();
+    store.dispose();
+  });
+
+  it('publishes with confirms into the declared topology', async () => {
+    const result = await troupe(
+      ['publish', 'company.updated', '{"id":"c1","name":"Acme","version":1}'],
+      env,
+    );
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(await broker.depth('company.updated')).toBe(1);
+  });
+
+  it('lists dead letters without taking them, then replays them without their headers', async () => {
+    const model = await connect(vhost.url);
+    const channel = await model.createConfirmChannel();
+    for (const id of ['d1', 'd2']) {
+      channel.sendToQueue('company.updated.dead', Buffer.from('{"id":'), {
+        messageId: id,
+        headers: {
+          'x-troupe-reason': 'INVALID_MESSAGE: body is not valid JSON',
+          'x-troupe-processor': 'company-updated',
+          'x-troupe-attempts': 1,
+          'x-troupe-original-routing-key': 'company.updated',
+        },
+      });
+    }
+    await channel.waitForConfirms();
+    await model.close();
+
+    const listed = await troupe(['dlq', 'list', 'company.updated'], env);
+    expect(listed.code).toBe(0);
+    const lines = listed.stdout.trim().split('\n');
+    expect(lines.slice(0, 2).map((line) => JSON.parse(line) as Record<string, unknown>)).toEqual([
+      expect.objectContaining({
+        messageId: 'd1',
+        reason: 'INVALID_MESSAGE: body is not valid JSON',
+      }),
+      expect.objectContaining({ messageId: 'd2', processor: 'company-updated', attempts: 1 }),
+    ]);
+    expect(await broker.depth('company.updated.dead')).toBe(2);
+
+    const before = await broker.depth('company.updated');
+    const replayed = await troupe(['dlq', 'replay', 'company.updated'], env);
+    expect(replayed.stdout).toMatch(/replayed 2 message/);
+    expect(await broker.depth('company.updated.dead')).toBe(0);
+    expect(await broker.depth('company.updated')).toBe(before + 2);
+    const messages = await broker.drain('company.updated');
+    const replayedMessages = messages.filter((m) => m.messageId === 'd1' || m.messageId === 'd2');
+    expect(replayedMessages).toHaveLength(2);
+    for (const message of replayedMessages) {
+      expect(Object.keys(message.headers).filter((name) => name.startsWith('x-troupe-'))).toEqual(
+        [],
+      );
+    }
+  });
+
+  it('reads the store', async () => {
+    const writer = new SqliteStore({ path: store.path });
+    await writer.upsert('companies', 'c7', { id: 'c7', version: 3 });
+    await writer.close();
+    const got = await troupe(['store', 'get', 'companies', 'c7'], env);
+    expect(got.code).toBe(0);
+    expect(JSON.parse(got.stdout)).toMatchObject({ _key: 'c7', version: 3 });
+    expect((await troupe(['store', 'count', 'companies'], env)).stdout.trim()).toBe('1');
+    const missing = await troupe(['store', 'get', 'companies', 'nope'], env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/not found/);
+  });
+
+  it('answers usage errors with exit code 2 and help', async () => {
+    expect((await troupe(['frobnicate'])).code).toBe(2);
+    const bad = await troupe(['publish', 'company.updated', '{nope'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/not valid JSON/);
+    const noBroker = await troupe(['publish', 'k', '{}'], { TROUPE_AMQP_URL: '' });
+    expect(noBroker.code).toBe(2);
+    for (const verb of ['publish', 'store', 'dlq', 'start']) {
+      const help = await troupe([verb, '--help']);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(/^Usage: troupe /);
+    }
+  });
+});
