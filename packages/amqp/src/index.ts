@@ -15,6 +15,7 @@ export { deadLetterHeaders, retryAttemptsHeader } from './internal/consumer.js';
 export {
   deadQueueName,
   declareTopology,
+  processorTopology,
   queueArguments,
   retryQueueArguments,
   retryQueueName,

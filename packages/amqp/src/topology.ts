@@ -2,8 +2,29 @@
 // exchange, each queue (classic or quorum, optionally single-active-consumer) with
 // its bindings, and a direct dead-letter exchange with one `<queue>.dead` queue per
 // queue, bound by the queue's name.
-import type { QueueTopology } from '@troupe/core';
+import type { AnyProcessorDefinition, QueueTopology } from '@troupe/core';
 import type { Channel } from 'amqplib';
+
+/**
+ * The topology of a set of processors: each one's queue, bindings, queue type and
+ * single-active-consumer flag, for {@link AmqpTransport.declare}.
+ *
+ * @example
+ * await transport.declare(processorTopology([companyUpdated, personUpdated]));
+ */
+export function processorTopology(
+  definitions: readonly Pick<
+    AnyProcessorDefinition,
+    'queue' | 'bindings' | 'queueType' | 'singleActiveConsumer'
+  >[],
+): QueueTopology[] {
+  return definitions.map((definition) => ({
+    queue: definition.queue,
+    bindings: definition.bindings,
+    queueType: definition.queueType,
+    singleActiveConsumer: definition.singleActiveConsumer,
+  }));
+}
 
 /** How queues are declared. */
 export interface TopologyOptions {

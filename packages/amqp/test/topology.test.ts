@@ -1,6 +1,8 @@
 // Queue arguments and retry tiers, as pure functions.
 import { describe, expect, it } from 'vitest';
-import { queueArguments, retryQueueArguments, retryTier } from '../src/index.js';
+import { defineProcessor } from '@troupe/core';
+import { z } from 'zod';
+import { processorTopology, queueArguments, retryQueueArguments, retryTier } from '../src/index.js';
 
 const options = { deadLetterExchange: 'troupe.dead-letter', deliveryLimit: 20 };
 
@@ -40,5 +42,27 @@ describe('retry queues', () => {
       'x-dead-letter-routing-key': 'q',
       'x-expires': 66_000,
     });
+  });
+});
+
+describe('processorTopology', () => {
+  it('takes each processor queue, bindings, type and ordering flag', () => {
+    const ordered = defineProcessor({
+      name: 'ordered',
+      queue: 'orders',
+      bindings: [{ exchange: 'shop', routingKey: 'order.*' }],
+      schema: z.object({}),
+      handle: () => undefined,
+      queueType: 'quorum',
+      singleActiveConsumer: true,
+    });
+    expect(processorTopology([ordered])).toEqual([
+      {
+        queue: 'orders',
+        bindings: [{ exchange: 'shop', routingKey: 'order.*' }],
+        queueType: 'quorum',
+        singleActiveConsumer: true,
+      },
+    ]);
   });
 });
