@@ -93,9 +93,21 @@ export class ConfigurationError extends TroupeError {
  * replaces did. Throw {@link PermanentError} or {@link InvalidMessageError} to stop retries.
  */
 export function toTroupeError(error: unknown): TroupeError {
-  if (error instanceof TroupeError) return error;
-  if (error instanceof Error) return new TransientError(error.message, { cause: error });
-  return new TransientError(typeof error === 'string' ? error : 'non-error value thrown', {
-    cause: error,
-  });
+  // Handlers throw anything, including objects whose getters throw (hostile or broken
+  // errors, revoked proxies): normalising must never throw, or the worker would crash.
+  try {
+    if (error instanceof TroupeError) return error;
+    if (error instanceof Error) {
+      const message = String(error.message);
+      // Loggers read these too; an error that throws on them is not kept as the cause.
+      void error.stack;
+      void (error as { cause?: unknown }).cause;
+      return new TransientError(message, { cause: error });
+    }
+    return new TransientError(typeof error === 'string' ? error : 'non-error value thrown', {
+      cause: error,
+    });
+  } catch {
+    return new TransientError('unreadable error thrown');
+  }
 }

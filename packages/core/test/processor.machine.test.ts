@@ -2,6 +2,7 @@
 // DESIGN.md table, with its effect on the delivery (ack, dead-letter, requeue), and
 // the exactly-once settlement guarantee. No test waits on the wall clock.
 import { createActor, SimulatedClock } from 'xstate';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
@@ -32,11 +33,12 @@ function harness(
   definition: AnyProcessorDefinition,
   store = new MemoryTestStore(),
   observer?: ProcessorObserver,
+  logger = silentLogger,
 ): Harness {
   const clock = new SimulatedClock();
   const actor = createActor(processorMachine, {
     clock,
-    input: { definition, store, logger: silentLogger, random: () => 0.5, observer },
+    input: { definition, store, logger, random: () => 0.5, observer },
   });
   actor.subscribe({ error: () => undefined });
   actor.start();
@@ -522,5 +524,48 @@ describe('processor chart: observer (metrics)', () => {
       'settled:acked',
       'settled:requeued',
     ]);
+  });
+});
+
+describe('processor chart: hostile errors', () => {
+  it('a thrown error whose message getter throws is retried, not a crash', async () => {
+    const hostile = new Error('x');
+    Object.defineProperty(hostile, 'message', {
+      get() {
+        throw new Error('gotcha');
+      },
+    });
+    const definition = processor((attempt) => {
+      if (attempt === 1) throw hostile;
+      return undefined;
+    });
+    // A logger that really serialises: pino reads `message` and `cause` of what it logs.
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const h = harness(definition, new MemoryTestStore(), undefined, logger);
+    const delivery = recordingDelivery({ id: 'a', version: 1 });
+    await h.deliver(delivery);
+    expect(h.actor.getSnapshot().status).toBe('active');
+    expect(h.state()).toBe('retrying');
+    expect(lines.join('')).toMatch(/attempt failed; retrying/);
+    expect(h.actor.getSnapshot().context.lastError?.message).toBe('unreadable error thrown');
+    await h.advance(3000);
+    expect(delivery.settlements).toEqual([{ kind: 'ack' }]);
+  });
+
+  it('a thrown proxy that refuses every inspection is retried, not a crash', async () => {
+    const revocable = Proxy.revocable({}, {});
+    revocable.revoke();
+    const definition = processor((attempt) => {
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the point: handlers throw non-errors
+      if (attempt === 1) throw revocable.proxy;
+      return undefined;
+    });
+    const h = harness(definition);
+    const delivery = recordingDelivery({ id: 'a', version: 1 });
+    await h.deliver(delivery);
+    expect(h.actor.getSnapshot().status).toBe('active');
+    await h.advance(3000);
+    expect(delivery.settlements).toEqual([{ kind: 'ack' }]);
   });
 });
