@@ -123,7 +123,11 @@ export class MemoryStore implements Store {
   ): Promise<BulkWriteResult> {
     return settle(() => {
       const target = this.#collection(collection);
-      for (const { key } of documents) validKey(key);
+      // Validate the whole batch first: a batch is all or nothing, as in a transaction.
+      for (const { key, document } of documents) {
+        validKey(key);
+        if (options?.ifNewer !== undefined) isNewer(document, undefined, options.ifNewer);
+      }
       let written = 0;
       for (const { key, document } of documents) {
         if (this.#upsertSync(target, key, document, options)) written += 1;

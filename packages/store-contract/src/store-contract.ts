@@ -285,6 +285,20 @@ export function describeStoreContract(
         expect(await store.count(col)).toBe(2);
       });
 
+      it('a non-numeric version anywhere in a guarded batch rejects it whole (PermanentError)', async () => {
+        await expect(
+          store.bulkUpsert(
+            col,
+            [
+              { key: 'a', document: { version: 1 } },
+              { key: 'b', document: { version: '2' } },
+            ],
+            { ifNewer: 'version' },
+          ),
+        ).rejects.toBeInstanceOf(PermanentError);
+        expect(await store.count(col)).toBe(0);
+      });
+
       it('an invalid key rejects the batch with a PermanentError and writes nothing', async () => {
         await expect(
           store.bulkUpsert(col, [
