@@ -117,8 +117,12 @@ export class AmqpTransport implements Transport {
       deadLetterExchange: options.deadLetterExchange ?? 'troupe.dead-letter',
       deliveryLimit,
     };
-    this.#publisher = new Publisher(this.#logger);
     const logger = this.#logger;
+    this.#publisher = new Publisher({
+      logger,
+      channelFailed: () => this.#reopenPublishChannel(),
+      exchangeExists: (exchange) => this.#exchangeExists(exchange),
+    });
     this.#host = {
       logger,
       publishDeadLetter: (queue, message, info) => this.#publishDeadLetter(queue, message, info),
@@ -390,6 +394,43 @@ export class AmqpTransport implements Transport {
         });
       });
     });
+  }
+
+  /** The broker closed the publish channel: open another on the same connection. */
+  #reopenPublishChannel(): void {
+    const model = this.#model;
+    queueMicrotask(() => {
+      if (model === undefined || this.#model !== model) return;
+      model.createConfirmChannel().then(
+        (channel) => {
+          if (this.#model === model) this.#publisher.attach(channel);
+          else channel.close().catch(() => undefined);
+        },
+        (err: unknown) => {
+          this.#logger.error({ err }, 'publish channel not reopened; reconnecting');
+          this.#actor.send({
+            type: 'connection.recycle',
+            connection: model,
+            reason: 'publish channel not reopened',
+          });
+        },
+      );
+    });
+  }
+
+  async #exchangeExists(exchange: string): Promise<boolean> {
+    if (exchange === '') return true;
+    const model = await this.#whenConnected();
+    const channel = await model.createChannel();
+    channel.on('error', () => undefined);
+    try {
+      await channel.checkExchange(exchange);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      channel.close().catch(() => undefined);
+    }
   }
 
   /** Resumes a consumer on the same connection, declaring its queue again if it is gone. */

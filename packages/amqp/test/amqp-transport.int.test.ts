@@ -279,6 +279,28 @@ describe('AmqpTransport', () => {
     expect(transport.publishBacklog).toBe(0);
   });
 
+  it('fails a publish to a missing exchange alone; the others go through on a new channel', async () => {
+    await transport.ready();
+    const missing = uniqueName('missing');
+    const good = Array.from({ length: 200 }, (_, i) =>
+      transport.publish(exchange, 'company.updated', bytes('ok'), { messageId: `g${i}` }),
+    );
+    const bad = transport.publish(missing, 'x', bytes('lost'), { messageId: 'bad' });
+    const more = Array.from({ length: 200 }, (_, i) =>
+      transport.publish(exchange, 'company.updated', bytes('ok'), { messageId: `h${i}` }),
+    );
+    await expect(bad).rejects.toThrow(`no exchange "${missing}"`);
+    await Promise.all([...good, ...more]);
+    // Those in flight with the bad one may have been written twice (at least once).
+    await eventually(
+      () => admin.messageCount(queue),
+      (count) => count >= 400,
+    );
+    await transport.publish(exchange, 'company.updated', bytes('after'), { messageId: 'after' });
+    expect(transport.generation).toBe(1);
+    expect(transport.state).toBe('connected.flowing');
+  });
+
   it('respects back-pressure: publishes wait for drain in order, and all are confirmed', async () => {
     await transport.ready();
     // More frames than the channel's write buffer holds (amqplib: 1024 frames).

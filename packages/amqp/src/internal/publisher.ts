@@ -4,6 +4,9 @@
 // in a FIFO backlog until `drain`. While there is no channel (connection recovering)
 // they wait in the same backlog; a publish whose channel died before its confirm is
 // written again on the next channel (at least once: the broker may hold a duplicate).
+// A channel error (a publish to an exchange that does not exist closes the channel
+// with 404) fails only the publishes to missing exchanges; the others are written again
+// on a new channel of the same connection.
 import { IllegalOperationError, type ConfirmChannel, type Options } from 'amqplib';
 import type { Logger } from 'pino';
 
@@ -14,37 +17,59 @@ interface PendingPublish {
   readonly options: Options.Publish;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
+  /** Times written again after a channel error (not a lost connection). */
+  rewrites: number;
 }
+
+/** Rewrites after channel errors before a publish fails. */
+const maxRewrites = 5;
 
 interface ChannelState {
   readonly channel: ConfirmChannel;
   open: boolean;
+  /** The error the broker closed the channel with, if it did. */
+  error: (Error & { code?: unknown }) | undefined;
+  /** Publishes whose confirm failed, to sort out once every close listener has run. */
+  failed: PendingPublish[];
+}
+
+/** What the publisher needs of its transport. */
+export interface PublisherHost {
+  readonly logger: Logger;
+  /** The broker closed the publish channel (a channel error): open another one. */
+  channelFailed(): void;
+  /** Whether an exchange exists (the default exchange always does). */
+  exchangeExists(exchange: string): Promise<boolean>;
 }
 
 /** A confirm channel with a back-pressure-aware backlog that outlives connections. */
 export class Publisher {
-  readonly #logger: Logger;
+  readonly #host: PublisherHost;
   #channel: ChannelState | undefined;
   #draining = false;
   #backlog: PendingPublish[] = [];
   #closed: Error | undefined;
 
-  constructor(logger: Logger) {
-    this.#logger = logger;
+  constructor(host: PublisherHost) {
+    this.#host = host;
   }
 
   /** Uses `channel` from now on and writes out the backlog. */
   attach(channel: ConfirmChannel): void {
-    const state: ChannelState = { channel, open: true };
+    const state: ChannelState = { channel, open: true, error: undefined, failed: [] };
     this.#channel = state;
     this.#draining = false;
-    channel.on('error', (err: Error) => this.#logger.warn({ err }, 'publish channel error'));
+    channel.on('error', (err: Error) => {
+      state.error = err;
+      this.#host.logger.warn({ err }, 'publish channel error');
+    });
     channel.on('close', () => {
       state.open = false;
       if (this.#channel === state) {
         this.#channel = undefined;
         this.#draining = false;
       }
+      if (state.error !== undefined && this.#closed === undefined) this.#host.channelFailed();
     });
     channel.on('drain', () => {
       if (this.#channel !== state) return;
@@ -63,7 +88,15 @@ export class Publisher {
   ): Promise<void> {
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
     return new Promise<void>((resolve, reject) => {
-      const pending: PendingPublish = { exchange, routingKey, content, options, resolve, reject };
+      const pending: PendingPublish = {
+        exchange,
+        routingKey,
+        content,
+        options,
+        resolve,
+        reject,
+        rewrites: 0,
+      };
       if (this.#backlog.length > 0 || this.#draining || this.#channel === undefined) {
         this.#backlog.push(pending);
       } else {
@@ -104,18 +137,10 @@ export class Publisher {
         return;
       }
       // amqplib fails unconfirmed publishes from its own `close` listener, before ours
-      // has run: decide once every listener of this emit has.
-      queueMicrotask(() => {
-        if (state.open) {
-          pending.reject(err instanceof Error ? err : new Error('message not confirmed'));
-        } else if (this.#closed === undefined) {
-          // The channel died before the confirm: write it again on the next one.
-          this.#backlog.push(pending);
-          this.#flush();
-        } else {
-          pending.reject(this.#closed);
-        }
-      });
+      // has run: sort them out once every listener of this emit has.
+      if (state.failed.push(pending) === 1) {
+        queueMicrotask(() => void this.#sortFailed(state, err));
+      }
     };
     let accepted: boolean;
     try {
@@ -138,5 +163,49 @@ export class Publisher {
       return;
     }
     if (!accepted) this.#draining = true;
+  }
+
+  /** Rejects nacked publishes; writes those of a dead channel again, unless hopeless. */
+  async #sortFailed(state: ChannelState, firstError: unknown): Promise<void> {
+    const failed = state.failed;
+    state.failed = [];
+    if (state.open) {
+      // The broker nacked them (an internal error on its side).
+      const error = firstError instanceof Error ? firstError : new Error('message nacked');
+      for (const pending of failed) pending.reject(error);
+      return;
+    }
+    let retry = failed;
+    if (state.error?.code === 404) {
+      // Some publish named an exchange that does not exist: fail those, keep the rest.
+      const missing = new Set<string>();
+      for (const exchange of new Set(failed.map((pending) => pending.exchange))) {
+        const exists = await this.#host.exchangeExists(exchange).catch(() => true);
+        if (!exists) missing.add(exchange);
+      }
+      retry = [];
+      for (const pending of failed) {
+        if (missing.has(pending.exchange)) {
+          pending.reject(new Error(`no exchange ${JSON.stringify(pending.exchange)}`));
+        } else {
+          retry.push(pending);
+        }
+      }
+    }
+    if (this.#closed !== undefined) {
+      for (const pending of retry) pending.reject(this.#closed);
+      return;
+    }
+    if (state.error !== undefined) {
+      // Written again after a channel error: not forever, in case it was the culprit.
+      retry = retry.filter((pending) => {
+        pending.rewrites += 1;
+        if (pending.rewrites <= maxRewrites) return true;
+        pending.reject(new Error(`publish failed: ${state.error?.message ?? 'channel error'}`));
+        return false;
+      });
+    }
+    this.#backlog.unshift(...retry);
+    this.#flush();
   }
 }
