@@ -203,6 +203,11 @@ export class AmqpTransport implements Transport {
   }
 
   async declare(topology: readonly QueueTopology[]): Promise<void> {
+    // Remembered at once, so that a reconnection declares it even if this call fails
+    // for want of a connection; forgotten again if the broker refuses it for good.
+    const previous = new Map(
+      topology.map((entry) => [entry.queue, this.#topology.get(entry.queue)]),
+    );
     for (const entry of topology) this.#topology.set(entry.queue, entry);
     const model = await this.#whenConnected();
     try {
@@ -211,7 +216,14 @@ export class AmqpTransport implements Transport {
       await declareTopology(channel, topology, this.#topologyOptions);
       await channel.close();
     } catch (error) {
-      throw new TransientError('topology declaration failed', { cause: error });
+      const translated = translateDeclareError(error);
+      if (translated instanceof ConfigurationError) {
+        for (const [queue, entry] of previous) {
+          if (entry === undefined) this.#topology.delete(queue);
+          else this.#topology.set(queue, entry);
+        }
+      }
+      throw translated;
     }
   }
 
@@ -520,6 +532,20 @@ export class AmqpTransport implements Transport {
     });
     await this.#publisher.publish('', retryQueue, message.content, options);
   }
+}
+
+/**
+ * A declaration the broker refused for good — an object that exists with other
+ * arguments (406 PRECONDITION_FAILED), or no permission (403) — is a configuration
+ * error; anything else (a lost connection) is transient.
+ */
+function translateDeclareError(error: unknown): Error {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === 406 || code === 403) {
+    return new ConfigurationError('topology', message, { cause: error });
+  }
+  return new TransientError('topology declaration failed', { cause: error });
 }
 
 /** The routing key a message was first published with (kept across retry queues). */

@@ -319,6 +319,15 @@ describe('AmqpTransport', () => {
     expect(first?.content.byteLength).toBe(body.byteLength);
   });
 
+  it('reports a queue that exists with other arguments as a configuration error', async () => {
+    await expect(
+      transport.declare([{ queue, bindings: [], queueType: 'quorum' }]),
+    ).rejects.toMatchObject({ code: 'CONFIGURATION', field: 'topology' });
+    expect(transport.state).toBe('connected.flowing');
+    // Not remembered: the next declaration (and reconnection) uses the accepted one.
+    await transport.declare(topology);
+  });
+
   it('declares quorum queues with a delivery limit and single-active-consumer', async () => {
     const quorum = uniqueName('quorum');
     const entries: QueueTopology[] = [
