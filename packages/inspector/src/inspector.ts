@@ -466,8 +466,9 @@ export class Inspector {
       }
       if (entry.supervisor !== undefined) this.#onSupervisor(entry, context, at);
     }
-    if (to === 'idle') entry.busySince = undefined;
-    else if (from === 'idle' || (from === '' && to !== '')) entry.busySince ??= at;
+    // Only actors that hold messages (workers) are ever busy.
+    if (to === 'idle' || entry.messageId === undefined) entry.busySince = undefined;
+    else if (from === 'idle') entry.busySince ??= at;
 
     const data = scalarsOf(fields);
     const taken = entry.pending;

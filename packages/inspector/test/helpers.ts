@@ -1,11 +1,12 @@
 // A processor pool on the in-memory broker and store, inspected: a supervision tree
 // started with an InspectionHub the inspector listens to, and a handler the test
-// steers (`ok` finishes, `hold` waits to be released, `crash` breaks the worker's chart).
+// steers (`ok` finishes, `hold` waits to be released, `crash` fails the worker once).
 import {
   createPool,
   defineProcessor,
   InspectionHub,
   startSupervisor,
+  TransientError,
   type Pool,
   type SupervisorRuntime,
 } from '@troupe/core';
@@ -66,21 +67,15 @@ export async function startInspectedPool(
     schema: orderSchema,
     concurrency: options.concurrency ?? 2,
     timeoutMs: 60_000,
-    retry: { attempts: 1 },
+    retry: { attempts: 1, onExhausted: 'escalate' },
     handle: async (order) => {
       if (order.behaviour === 'hold') {
         await new Promise<void>((resolve) => holds.set(order.id, resolve));
       }
       if (order.behaviour === 'crash' && !crashed.has(order.id)) {
         crashed.add(order.id);
-        // An error whose message cannot be read breaks the worker's chart (a bug).
-        const error = new Error('unreadable');
-        Object.defineProperty(error, 'message', {
-          get: () => {
-            throw new Error('message getter threw');
-          },
-        });
-        throw error;
+        // Attempts exhausted with `escalate`: the worker fails and its supervisor restarts it.
+        throw new TransientError('crash');
       }
       return { collection: 'orders', key: order.id, document: { ...order } };
     },

@@ -1,9 +1,11 @@
 // The inspector's model from a real supervision tree (a pool on the in-memory ports):
 // the tree and kinds, worker states as messages flow, restarts, bounded event logs,
 // stopped actors pruned, and nothing kept when it is not attached.
+import { InspectionHub, startSupervisor } from '@troupe/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TreeNode } from '../src/index.js';
-import { flush, startInspectedPool, type InspectedPool } from './helpers.js';
+import { setup, SimulatedClock } from 'xstate';
+import { Inspector, type TreeNode } from '../src/index.js';
+import { flush, silentLogger, startInspectedPool, type InspectedPool } from './helpers.js';
 
 let current: InspectedPool | undefined;
 afterEach(async () => {
@@ -100,20 +102,22 @@ describe('the supervision tree', () => {
   });
 
   it('records a worker restart in the pool supervisor and the tree', async () => {
-    const h = await start({ concurrency: 1 });
+    const h = await start({ concurrency: 1, simulated: true });
     const before = h.inspector.actor('root/pool:orders/worker-1')?.actor.sessionId;
     await h.publish({ id: 'boom', behaviour: 'crash' });
-    // Backoff of 10 ms, then the worker restarts and takes the redelivered message.
-    for (let i = 0; i < 50 && (await h.store.count('orders')) === 0; i += 1) await sleep(10);
+    // The worker fails (escalates); after a backoff of 10 ms (simulated) it restarts and
+    // takes the redelivered message.
+    h.clock?.increment(100);
     await flush();
+    expect(await h.store.count('orders')).toBe(1);
     const restarts = h.inspector.restarts();
     expect(restarts).toEqual([expect.objectContaining({ child: 'worker-1', total: 1 })]);
     const worker = find(h.inspector.tree(), 'root/pool:orders/worker-1');
     expect(worker).toMatchObject({ restarts: 1, status: 'active', state: 'idle' });
     expect(worker?.sessionId).not.toBe(before);
-    // The old incarnation is kept (bounded) as stopped, with its error.
+    // The old incarnation is kept (bounded) as ended, with its error.
     const old = h.inspector.actors().find((actor) => actor.sessionId === before);
-    expect(old).toMatchObject({ status: 'error' });
+    expect(old).toMatchObject({ status: 'done', state: 'failed', lastError: 'TRANSIENT: crash' });
     const pool = h.inspector.actor('root/pool:orders');
     expect(pool?.restarts).toHaveLength(1);
     expect(pool?.children?.find((child) => child.id === 'worker-1')?.totalRestarts).toBe(1);
@@ -205,5 +209,51 @@ describe('the live stream', () => {
     expect(updates.length).toBeLessThanOrEqual(2);
     expect(updates.reduce((sum, u) => sum + u.events, 0)).toBeGreaterThanOrEqual(15);
     expect(updates[0]?.tree).toBe(1);
+  });
+});
+
+describe('a child whose chart errors', () => {
+  it('is marked `error` from its supervisor’s error event, and counted as a restart', async () => {
+    const hub = new InspectionHub();
+    const inspector = new Inspector();
+    hub.subscribe(inspector.listener);
+    const fragile = setup({
+      actions: {
+        explode: () => {
+          throw new Error('kaboom');
+        },
+      },
+    }).createMachine({
+      id: 'fragile',
+      initial: 'waiting',
+      states: { waiting: { on: { boom: { actions: 'explode' } } } },
+    });
+    const clock = new SimulatedClock();
+    const runtime = startSupervisor(
+      {
+        children: [{ id: 'fragile', kind: 'service', start: () => ({ logic: fragile }) }],
+        logger: silentLogger,
+        clock: { now: () => clock.now() },
+        random: () => 0,
+      },
+      { inspection: hub, actorClock: clock },
+    );
+    await flush();
+    const first = inspector.actor('root/fragile')?.actor;
+    expect(first).toMatchObject({ kind: 'service', machine: 'fragile', state: 'waiting' });
+    runtime.actor.getSnapshot().context.children['fragile']?.ref?.send({ type: 'boom' });
+    await flush();
+    expect(inspector.actors().find((actor) => actor.sessionId === first?.sessionId)).toMatchObject({
+      status: 'error',
+      lastError: 'kaboom',
+    });
+    clock.increment(10_000);
+    await flush();
+    expect(inspector.actor('root/fragile')?.actor).toMatchObject({
+      status: 'active',
+      state: 'waiting',
+    });
+    expect(inspector.restarts()).toEqual([expect.objectContaining({ child: 'fragile', total: 1 })]);
+    await runtime.shutdown();
   });
 });

@@ -15,10 +15,11 @@ header h1 { font-size:15px; margin:0; font-weight:600; }
 .conn.live { background:#166534; }
 .conn.down { background:#991b1b; }
 #inflight { font-size:12px; color:#d1d5db; }
-main { display:grid; grid-template-columns: minmax(260px, 340px) 1fr; grid-template-rows: auto auto; gap:12px; padding:12px; }
+main { display:grid; grid-template-columns: minmax(240px, 300px) 1fr; grid-template-rows: auto auto; gap:12px; padding:12px; }
 section { background:var(--panel); border:1px solid var(--line); border-radius:6px; padding:8px 12px; min-width:0; }
 h2 { font-size:13px; margin:4px 0 8px; text-transform:uppercase; letter-spacing:.04em; color:var(--muted); }
 #log-pane { grid-column: 1 / span 2; }
+#tree { overflow:auto; }
 #tree ul { list-style:none; margin:0; padding-left:14px; }
 #tree > ul { padding-left:0; }
 .node { display:flex; gap:6px; align-items:baseline; padding:2px 4px; border-radius:4px; cursor:pointer; white-space:nowrap; }
@@ -50,10 +51,12 @@ h2 { font-size:13px; margin:4px 0 8px; text-transform:uppercase; letter-spacing:
 .state { position:relative; border:1.5px solid #9ca3af; border-radius:10px; padding:6px 10px 8px; background:#fff; min-width:90px; }
 .state.root { border-style:dashed; background:transparent; }
 .state-title { font-weight:600; font-size:12px; }
-.state .meta { font-size:11px; color:var(--muted); }
+.state .meta { font-size:11px; color:var(--muted); max-width:200px; }
+.state:not(.root) > .internal { max-width:200px; }
 .state.type-final { border-width:3px; border-style:double; }
 .state.initial::before { content:""; position:absolute; left:-14px; top:10px; width:8px; height:8px; border-radius:50%; background:#111827; }
 .substates { display:flex; flex-wrap:wrap; gap:40px 56px; margin-top:8px; padding:4px 4px 4px 18px; align-items:flex-start; }
+.substates.layered { display:grid; grid-auto-columns:max-content; gap:36px 60px; align-items:start; padding:12px 12px 12px 22px; }
 .substates.parallel { gap:12px; }
 .substates.parallel > .state { border-style:dotted; }
 .state.active { border-color:var(--lit); background:var(--lit-bg); box-shadow:0 0 0 3px rgba(22,163,74,.25); }
@@ -61,7 +64,7 @@ h2 { font-size:13px; margin:4px 0 8px; text-transform:uppercase; letter-spacing:
 .state.last-source { outline:2px dashed var(--last); outline-offset:2px; }
 .internal { list-style:none; padding:0; margin:4px 0 0; font-size:11px; color:var(--muted); }
 .internal li.last { color:var(--last); font-weight:600; }
-#arrows path { fill:none; stroke:#9ca3af; stroke-width:1.2; }
+#arrows path { fill:none; stroke:#9ca3af; stroke-width:1.2; pointer-events:stroke; }
 #arrows path.last { stroke:var(--last); stroke-width:2.5; }
 #arrows text { font-size:10px; fill:#4b5563; paint-order:stroke; stroke:#fafafa; stroke-width:3px; }
 #arrows text.last { fill:var(--last); font-weight:600; }
@@ -240,10 +243,52 @@ const script = String.raw`
       return el('li', { 'data-edge': s.path + '->' + (t.targets[0] === undefined ? '' : t.targets[0]), 'data-event': t.event, text: label(t) + (t.actions.length ? ' / ' + t.actions.join(', ') : '') });
     })));
     if (s.states.length) {
-      box.appendChild(el('div', { 'class': 'substates' + (s.type === 'parallel' ? ' parallel' : '') },
-        s.states.map(function (c) { return stateBox(c, chart, s.initial === c.path); })));
+      var rank = s.type === 'parallel' ? null : ranks(s);
+      var rows = {};
+      box.appendChild(el('div', { 'class': 'substates' + (s.type === 'parallel' ? ' parallel' : ' layered') },
+        s.states.map(function (c) {
+          var child = stateBox(c, chart, s.initial === c.path);
+          if (rank) {
+            var r = rank[c.path];
+            rows[r] = (rows[r] || 0) + 1;
+            child.style.gridColumn = String(r + 1);
+            child.style.gridRow = String(rows[r]);
+          }
+          return child;
+        })));
     }
     return box;
+  }
+  // Columns by distance from the initial state over the transitions between siblings:
+  // a chart reads left to right in the order its states are usually reached.
+  function ranks(s) {
+    var keys = s.states.map(function (c) { return c.path; });
+    function siblingOf(path) {
+      for (var i = 0; i < keys.length; i++) if (path === keys[i] || path.indexOf(keys[i] + '.') === 0) return keys[i];
+      return null;
+    }
+    var next = {};
+    keys.forEach(function (k) { next[k] = []; });
+    s.states.forEach(function (c) {
+      (function collect(n) {
+        n.transitions.forEach(function (t) {
+          t.targets.forEach(function (target) {
+            var sibling = siblingOf(target);
+            if (sibling && sibling !== c.path && next[c.path].indexOf(sibling) < 0) next[c.path].push(sibling);
+          });
+        });
+        n.states.forEach(collect);
+      })(c);
+    });
+    var start = s.initial && next[s.initial] ? s.initial : keys[0];
+    var rank = {}, queue = [start], max = 0;
+    rank[queue[0]] = 0;
+    while (queue.length) {
+      var k = queue.shift();
+      next[k].forEach(function (n) { if (rank[n] === undefined) { rank[n] = rank[k] + 1; max = Math.max(max, rank[n]); queue.push(n); } });
+    }
+    keys.forEach(function (k) { if (rank[k] === undefined) rank[k] = ++max; });
+    return rank;
   }
   function renderChart(chart) {
     var host = byId('chart'); host.textContent = '';
@@ -309,7 +354,12 @@ const script = String.raw`
       path.setAttribute('marker-end', 'url(#arrow-' + (isLast ? 'last' : 'gray') + ')');
       path.setAttribute('data-edge', edge.source + '->' + edge.target);
       if (isLast) path.setAttribute('class', 'last');
+      var tip = document.createElementNS(NS, 'title');
+      tip.textContent = edge.source + ' \u2192 ' + edge.target + ': ' + edge.labels.join(' | ');
+      path.appendChild(tip);
       svg.appendChild(path);
+      // Labelled: the transitions the actor may take next, and the last one it took.
+      if (!isLast && !(S.active && S.active[edge.source])) return;
       var text = document.createElementNS(NS, 'text');
       text.setAttribute('x', (p1.x + 2 * cx + p2.x) / 4); text.setAttribute('y', (p1.y + 2 * cy + p2.y) / 4);
       text.setAttribute('text-anchor', 'middle');
@@ -355,6 +405,7 @@ const script = String.raw`
       if (!last.transitions && last.from) { var f = boxOf(last.from.split(',')[0]); if (f) f.classList.add('last-source'); }
     }
     S.lit = stateString;
+    S.active = active;
     requestAnimationFrame(drawArrows);
     var lt = byId('last-transition');
     lt.textContent = last ? 'last: ' + last.type + (last.messageId ? ' (' + last.messageId + ')' : '') + '  ' + (last.from || '\u2205') + ' \u2192 ' + last.to + '  at ' + time(last.at) : '';

@@ -1,0 +1,126 @@
+// The inspector page in headless Chromium (Debian's package, driven by playwright-core;
+// no browser is ever downloaded): a supervisor with a pool on the in-memory ports, the
+// inspector attached and served by a node:http server on port 0. The page shows the
+// pool and its workers; a published message lights the worker's `handling` state and
+// marks the transition that led there; releasing it lights `idle` again. A screenshot
+// is kept in test/artifacts/inspector.png.
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inspectorRoutes } from '../src/index.js';
+import { startInspectedPool, type InspectedPool } from './helpers.js';
+
+const executablePath = '/usr/bin/chromium';
+const artifacts = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
+
+describe.skipIf(!existsSync(executablePath))(
+  'inspector in headless Chromium (skipped: no /usr/bin/chromium)',
+  () => {
+    let h: InspectedPool;
+    let server: Server;
+    let browser: Browser;
+    let page: Page;
+    let url: string;
+    const pageErrors: string[] = [];
+
+    beforeAll(async () => {
+      h = await startInspectedPool({ concurrency: 2 });
+      const routes = inspectorRoutes(h.inspector, { token: 't0ken' });
+      server = createServer((request, response) => {
+        if (routes(request, response)) return;
+        response.writeHead(404).end();
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      browser = await chromium.launch({
+        executablePath,
+        headless: true,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+      });
+      page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      page.on('pageerror', (error) => pageErrors.push(error.message));
+      // Offline: any request that does not go to the inspector's server fails the test.
+      await page.route('**/*', async (route) => {
+        if (route.request().url().startsWith(url)) await route.continue();
+        else {
+          pageErrors.push(`external request: ${route.request().url()}`);
+          await route.abort();
+        }
+      });
+    });
+
+    afterAll(async () => {
+      await browser?.close();
+      server?.closeAllConnections();
+      await new Promise<void>((resolve) =>
+        server === undefined ? resolve() : server.close(() => resolve()),
+      );
+      await h?.stop();
+    });
+
+    it('shows the supervision tree with the pool, its workers and its consumer', async () => {
+      await page.goto(`${url}/inspector?token=t0ken`);
+      await page.waitForSelector('.conn.live');
+      const pool = page.locator('.node[data-path="root/pool:orders"]');
+      await expect.poll(() => pool.getAttribute('data-state')).toBe('running');
+      for (const worker of ['worker-1', 'worker-2']) {
+        const node = page.locator(`.node[data-path="root/pool:orders/${worker}"]`);
+        expect(await node.getAttribute('data-kind')).toBe('worker');
+        expect(await node.getAttribute('data-state')).toBe('idle');
+      }
+      expect(
+        await page
+          .locator('.node[data-path="root/pool:orders/consumer"]')
+          .getAttribute('data-kind'),
+      ).toBe('consumer');
+      // The first worker is selected: its chart is drawn with `idle` lit.
+      await page.waitForSelector('#chart .state.active[data-state-path="idle"]');
+      expect(await page.locator('#arrows path[data-edge]').count()).toBeGreaterThan(5);
+    });
+
+    it('lights the state a published message moves a worker to, then idle again', async () => {
+      await page.locator('.node[data-path="root/pool:orders/worker-1"]').click();
+      await page.waitForSelector('#chart .state.active[data-state-path="idle"]');
+      await h.publish({ id: 'browser-1', behaviour: 'hold' });
+
+      // Whichever worker took it, the tree shows it handling the message.
+      const busy = page.locator('.node[data-kind="worker"][data-state="consuming.handling"]');
+      await busy.first().waitFor();
+      const path = await busy.first().getAttribute('data-path');
+      expect(path).toMatch(/^root\/pool:orders\/worker-\d$/);
+      await busy.first().click();
+      await page.waitForSelector('#chart .state.active[data-state-path="consuming.handling"]');
+      await page.waitForSelector('#chart .state.active[data-state-path="consuming"]');
+      expect(await page.locator('#chart .state.active[data-state-path="idle"]').count()).toBe(0);
+      // The last transition is marked: idle → consuming.handling on delivery.received.
+      await page.waitForSelector('#arrows path.last[data-edge="idle->consuming.handling"]');
+      expect(await page.locator('#last-transition').textContent()).toContain('delivery.received');
+      expect(await page.locator('[data-fact="message"]').textContent()).toBe('browser-1');
+      await page.locator('#log-body tr', { hasText: 'browser-1' }).first().waitFor();
+      mkdirSync(artifacts, { recursive: true });
+      await page.screenshot({ path: join(artifacts, 'inspector.png'), fullPage: true });
+
+      h.release('browser-1');
+      await page.waitForSelector('#chart .state.active[data-state-path="idle"]');
+      await page.waitForSelector('#arrows path.last[data-edge="persisting->idle"]');
+      expect(await h.store.count('orders')).toBe(1);
+      expect(pageErrors).toEqual([]);
+    });
+
+    it('filters the event log by message id', async () => {
+      await h.publish({ id: 'browser-2', behaviour: 'ok' });
+      await page.locator('#f-clear').click();
+      await page.locator('#f-msg').fill('browser-1');
+      await page.locator('#f-msg').dispatchEvent('change');
+      await expect
+        .poll(async () => (await page.locator('#log-body tr').allTextContents()).length)
+        .toBe(3);
+      const rows = await page.locator('#log-body tr').allTextContents();
+      expect(rows.every((row) => row.includes('browser-1'))).toBe(true);
+    });
+  },
+);
