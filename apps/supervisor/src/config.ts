@@ -34,6 +34,8 @@ const processorSchema = z.strictObject({
       attempts: z.int().min(1).optional(),
       backoff: backoffSchema.optional(),
       onExhausted: z.enum(['dead-letter', 'escalate']).optional(),
+      /** Delays from this many ms go through the broker's delayed redelivery. */
+      redeliverFromMs: z.int().min(0).optional(),
     })
     .optional(),
   timeoutMs: z.int().min(1).optional(),

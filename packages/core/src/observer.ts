@@ -2,7 +2,7 @@
 // step's duration, each retry. Optional: without an observer a worker measures nothing.
 
 /** How a delivery left a worker. */
-export type SettlementOutcome = 'acked' | 'dead-lettered' | 'requeued';
+export type SettlementOutcome = 'acked' | 'dead-lettered' | 'requeued' | 'redelivered-later';
 
 /** Receives a worker's measurements. Calls are synchronous and must not throw. */
 export interface ProcessorObserver {

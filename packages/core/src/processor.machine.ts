@@ -160,6 +160,10 @@ export const processorMachine = setup({
     isDraining: ({ context }) => context.draining,
     shouldEscalate: ({ context }) => context.decision?.kind === 'escalate',
     shouldDeadLetter: ({ context }) => context.decision?.kind === 'dead-letter',
+    shouldRedeliverLater: ({ context }) =>
+      context.decision?.kind === 'retry' &&
+      context.decision.delayMs >= context.definition.retry.redeliverFromMs &&
+      context.slot.canRedeliverLater,
     failedWhilePersisting: ({ context }) => context.failedStep === 'persist',
   },
   actions: {
@@ -320,6 +324,15 @@ export const processorMachine = setup({
       });
     },
     requeueDelivery: ({ context }) => context.slot.requeue(),
+    redeliverLater: ({ context }) => {
+      const { decision } = context;
+      if (decision?.kind !== 'retry') return;
+      context.log.info(
+        { messageId: context.messageId, attempt: context.attempt, retryInMs: decision.delayMs },
+        'retry handed to the broker (delayed redelivery)',
+      );
+      context.slot.redeliverLater(decision.delayMs, context.attempt);
+    },
     markDraining: assign({ draining: true }),
     logEscalation: ({ context }) => {
       context.log.error(
@@ -422,6 +435,8 @@ export const processorMachine = setup({
       always: [
         { guard: 'shouldEscalate', target: 'failed' },
         { guard: 'shouldDeadLetter', target: 'idle', actions: 'deadLetterDelivery' },
+        // A long delay is waited out in the broker, not in a worker.
+        { guard: 'shouldRedeliverLater', target: 'idle', actions: 'redeliverLater' },
       ],
       after: {
         retryDelay: [

@@ -18,6 +18,14 @@ export interface RetryPolicy {
    * @default 'dead-letter'
    */
   readonly onExhausted: ExhaustedAction;
+  /**
+   * Retry delays of at least this many milliseconds go through the broker's delayed
+   * redelivery (a retry queue whose TTL returns the message) when the transport offers
+   * it, so that the worker is free while the message waits; shorter delays are waited
+   * out in the worker's `retrying` state. `Infinity` keeps every retry inline.
+   * @default 10000
+   */
+  readonly redeliverFromMs: number;
 }
 
 /** Options accepted where a retry policy is configured: any field may be left out. */
@@ -28,6 +36,7 @@ export const defaultRetryPolicy: RetryPolicy = {
   attempts: 5,
   backoff: { kind: 'fixed', delayMs: 3000 },
   onExhausted: 'dead-letter',
+  redeliverFromMs: 10_000,
 };
 
 function assertNonNegative(field: string, value: number): void {
@@ -72,6 +81,12 @@ export function resolveRetryPolicy(options: RetryOptions = {}, field = 'retry'):
   }
   if (backoff.randomFactor !== undefined) {
     assertNonNegative(`${field}.backoff.randomFactor`, backoff.randomFactor);
+  }
+  if (Number.isNaN(policy.redeliverFromMs) || policy.redeliverFromMs < 0) {
+    throw new ConfigurationError(
+      `${field}.redeliverFromMs`,
+      `must be a number of milliseconds >= 0 (or Infinity), got ${String(policy.redeliverFromMs)}`,
+    );
   }
   if (policy.onExhausted !== 'dead-letter' && policy.onExhausted !== 'escalate') {
     throw new ConfigurationError(

@@ -4,7 +4,10 @@ import { pino, type Logger } from 'pino';
 import type { DeadLetterInfo, Delivery } from '../src/index.js';
 
 export type Settlement =
-  { kind: 'ack' } | { kind: 'requeue' } | { kind: 'dead-letter'; info: DeadLetterInfo };
+  | { kind: 'ack' }
+  | { kind: 'requeue' }
+  | { kind: 'dead-letter'; info: DeadLetterInfo }
+  | { kind: 'retry-later'; delayMs: number; attempts: number };
 
 export interface RecordingDelivery extends Delivery {
   readonly settlements: Settlement[];
@@ -15,7 +18,10 @@ let counter = 0;
 /** A delivery whose settlements are recorded (all of them: a second one would show). */
 export function recordingDelivery(
   body: unknown,
-  overrides: Partial<Pick<Delivery, 'contentType' | 'previousAttempts' | 'redelivered'>> = {},
+  overrides: Partial<Pick<Delivery, 'contentType' | 'previousAttempts' | 'redelivered'>> & {
+    /** Offer delayed redelivery, as the AMQP transport does. */
+    readonly delayedRedelivery?: boolean;
+  } = {},
 ): RecordingDelivery {
   const settlements: Settlement[] = [];
   counter += 1;
@@ -23,16 +29,21 @@ export function recordingDelivery(
     messageId: `m-${counter}`,
     correlationId: undefined,
     routingKey: 'test.key',
-    contentType: 'application/json',
     body: typeof body === 'string' ? Buffer.from(body) : Buffer.from(JSON.stringify(body)),
     headers: {},
-    redelivered: false,
-    previousAttempts: 0,
-    ...overrides,
+    contentType: overrides.contentType ?? 'application/json',
+    previousAttempts: overrides.previousAttempts ?? 0,
+    redelivered: overrides.redelivered ?? false,
     settlements,
     ack: () => settlements.push({ kind: 'ack' }),
     requeue: () => settlements.push({ kind: 'requeue' }),
     deadLetter: (info) => settlements.push({ kind: 'dead-letter', info }),
+    ...(overrides.delayedRedelivery === true
+      ? {
+          retryLater: (delayMs: number, attempts: number) =>
+            settlements.push({ kind: 'retry-later', delayMs, attempts }),
+        }
+      : {}),
   };
 }
 

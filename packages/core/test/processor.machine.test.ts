@@ -569,3 +569,51 @@ describe('processor chart: hostile errors', () => {
     expect(delivery.settlements).toEqual([{ kind: 'ack' }]);
   });
 });
+
+describe('processor chart: delayed redelivery', () => {
+  it('hands a long retry delay to the broker and frees the worker', async () => {
+    const definition = processor(
+      () => {
+        throw new TransientError('down for a while');
+      },
+      { backoff: { kind: 'fixed', delayMs: 60_000 } },
+    );
+    const h = harness(definition);
+    const delivery = recordingDelivery(
+      { id: 'a', version: 1 },
+      { delayedRedelivery: true, previousAttempts: 1 },
+    );
+    await h.deliver(delivery);
+    expect(h.state()).toBe('idle');
+    expect(delivery.settlements).toEqual([{ kind: 'retry-later', delayMs: 60_000, attempts: 2 }]);
+  });
+
+  it('waits out a short delay inline even when the broker could redeliver', async () => {
+    const definition = processor((attempt) => {
+      if (attempt === 1) throw new TransientError('blip');
+      return undefined;
+    });
+    const h = harness(definition);
+    const delivery = recordingDelivery({ id: 'a', version: 1 }, { delayedRedelivery: true });
+    await h.deliver(delivery);
+    expect(h.state()).toBe('retrying');
+    await h.advance(3000);
+    expect(delivery.settlements).toEqual([{ kind: 'ack' }]);
+  });
+
+  it('retries inline when the transport has no delayed redelivery', async () => {
+    const definition = processor(
+      (attempt) => {
+        if (attempt === 1) throw new TransientError('down');
+        return undefined;
+      },
+      { backoff: { kind: 'fixed', delayMs: 60_000 } },
+    );
+    const h = harness(definition);
+    const delivery = recordingDelivery({ id: 'a', version: 1 });
+    await h.deliver(delivery);
+    expect(h.state()).toBe('retrying');
+    await h.advance(60_000);
+    expect(delivery.settlements).toEqual([{ kind: 'ack' }]);
+  });
+});

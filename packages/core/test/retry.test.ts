@@ -28,12 +28,17 @@ describe('backoff', () => {
 });
 
 describe('retry policy', () => {
-  it('defaults to 5 attempts, 3 s apart, then dead-letter', () => {
+  it('defaults to 5 attempts, 3 s apart, then dead-letter; broker redelivery from 10 s', () => {
     expect(resolveRetryPolicy()).toEqual({
       attempts: 5,
       backoff: { kind: 'fixed', delayMs: 3000 },
       onExhausted: 'dead-letter',
+      redeliverFromMs: 10_000,
     });
+    expect(() => resolveRetryPolicy({ redeliverFromMs: -1 }, 'r')).toThrow(
+      expect.objectContaining({ field: 'r.redeliverFromMs' }),
+    );
+    expect(resolveRetryPolicy({ redeliverFromMs: Infinity }).redeliverFromMs).toBe(Infinity);
   });
 
   it('names the field at fault', () => {

@@ -5,7 +5,7 @@
 // it from its cleanup, which does run.
 import type { Delivery, DeadLetterInfo } from '../transport.js';
 import { CancelledError } from '../errors.js';
-import type { ProcessorObserver } from '../observer.js';
+import type { ProcessorObserver, SettlementOutcome } from '../observer.js';
 import type { PermitRequest, SchedulerLane } from '../scheduler.js';
 
 export class InFlight {
@@ -95,7 +95,7 @@ export class InFlight {
     return delivery;
   }
 
-  #settled(outcome: 'acked' | 'dead-lettered' | 'requeued'): void {
+  #settled(outcome: SettlementOutcome): void {
     this.#observer?.settled(outcome, performance.now() - this.#startedAt);
   }
 
@@ -111,6 +111,19 @@ export class InFlight {
     if (delivery === undefined) return;
     delivery.deadLetter(info);
     this.#settled('dead-lettered');
+  }
+
+  /** True when the held delivery can be parked for a delayed redelivery. */
+  get canRedeliverLater(): boolean {
+    return this.delivery?.retryLater !== undefined;
+  }
+
+  /** Parks the delivery in the broker's retry queue for `delayMs`; `attempts` made so far. */
+  redeliverLater(delayMs: number, attempts: number): void {
+    const delivery = this.#take();
+    if (delivery?.retryLater === undefined) return;
+    delivery.retryLater(delayMs, attempts);
+    this.#settled('redelivered-later');
   }
 
   /** Gives the delivery back to the broker, if one is held. Safe to call any time. */
