@@ -15,6 +15,7 @@ import {
 } from '@troupe/core';
 import { MemoryStore, MemoryTransport } from '@troupe/memory';
 import { SqliteStore } from '@troupe/sqlite';
+import { ArangoStore } from '@troupe/arango';
 import type { Logger } from 'pino';
 import { demoEnabled, type Config } from './config.js';
 import { demoPublisherMachine } from './demo-publisher.machine.js';
@@ -36,6 +37,11 @@ function createStore(config: Config): Store {
   if (config.store === 'memory:') return new MemoryStore();
   if (config.store.startsWith('sqlite:')) {
     return new SqliteStore({ path: config.store.slice('sqlite:'.length) });
+  }
+  if (config.store.startsWith('arangodb')) {
+    // arangodb://user:password@host:8529/database → http(s)://… for arangojs.
+    const url = config.store.replace(/^arangodbs:/, 'https:').replace(/^arangodb:/, 'http:');
+    return new ArangoStore({ url });
   }
   throw new ConfigurationError(
     'store',
