@@ -53,6 +53,8 @@ export interface AmqpTransportOptions extends AmqpConnectionOptions {
   readonly reconnectBackoff?: Backoff;
   /** Failed reconnection attempts in a row before giving up. @default Infinity */
   readonly maxReconnectAttempts?: number;
+  /** How long connecting may take (topology and consumers included) before it counts as failed. @default 30000 */
+  readonly openTimeoutMs?: number;
   /** Random source of the backoff jitter. @default Math.random */
   readonly random?: RandomSource;
   /** Receives the connection actor's inspection events (e.g. `InspectionHub.inspect`). */
@@ -139,6 +141,7 @@ export class AmqpTransport implements Transport {
         ? {}
         : { maxAttempts: options.maxReconnectAttempts }),
       ...(options.random === undefined ? {} : { random: options.random }),
+      ...(options.openTimeoutMs === undefined ? {} : { openTimeoutMs: options.openTimeoutMs }),
     };
     this.#inspect = options.inspect;
     this.#actorClock = options.actorClock;

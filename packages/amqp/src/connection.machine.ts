@@ -31,6 +31,11 @@ export interface ConnectionInput<THandle extends ConnectionHandle = ConnectionHa
   readonly backoff: Backoff;
   /** Reconnection attempts in a row before giving up (state `failed`). @default Infinity */
   readonly maxAttempts?: number;
+  /**
+   * How long opening may take (connect, topology, consumers) before it is aborted and
+   * counted as a failed attempt. @default 30000
+   */
+  readonly openTimeoutMs?: number;
   readonly random?: RandomSource;
   readonly logger: Logger;
 }
@@ -106,6 +111,7 @@ export const connectionMachine = setup({
   delays: {
     reconnectDelay: ({ context }) =>
       backoffDelay(context.input.backoff, context.attempt - 1, context.input.random),
+    openTimeout: ({ context }) => context.input.openTimeoutMs ?? 30_000,
   },
   actions: {
     closeCurrent: ({ context }) => closeQuietly(context.connection, context.input.logger),
@@ -140,7 +146,13 @@ export const connectionMachine = setup({
           actions: assign({ lastError: ({ event }) => describe(event.error) }),
         },
       },
-      // Aborting the invoked open closes whatever it had opened.
+      // Leaving the state aborts the invoked open, which closes whatever it had opened.
+      after: {
+        openTimeout: {
+          target: 'recovering',
+          actions: assign({ lastError: 'connection not ready in time' }),
+        },
+      },
       on: { 'connection.close': 'closed' },
     },
     connected: {

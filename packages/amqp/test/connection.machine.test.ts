@@ -49,6 +49,35 @@ function start(options: { failures?: number; maxAttempts?: number } = {}) {
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 describe('connectionMachine', () => {
+  it('aborts an open that takes longer than openTimeoutMs, and recovers', () => {
+    const clock = new SimulatedClock();
+    const signals: AbortSignal[] = [];
+    const actor = createActor(connectionMachine, {
+      clock,
+      input: {
+        open: (signal) => {
+          signals.push(signal);
+          return new Promise<never>(() => undefined); // a broker that never answers
+        },
+        backoff: { kind: 'fixed', delayMs: 100 },
+        openTimeoutMs: 5000,
+        logger,
+      },
+    });
+    actor.subscribe({ error: () => undefined });
+    actor.start();
+    clock.increment(4999);
+    expect(actor.getSnapshot().value).toBe('connecting');
+    clock.increment(1);
+    expect(actor.getSnapshot().value).toBe('recovering');
+    expect(actor.getSnapshot().context.lastError).toBe('connection not ready in time');
+    expect(signals[0]?.aborted).toBe(true);
+    clock.increment(100);
+    expect(actor.getSnapshot().value).toBe('connecting');
+    expect(signals).toHaveLength(2);
+    actor.stop();
+  });
+
   it('connects, and recovers after a loss with a backoff delay on the actor clock', async () => {
     const { actor, clock, opened } = start();
     expect(actor.getSnapshot().value).toBe('connecting');
