@@ -42,8 +42,9 @@ export const behaviours = [
   /** Throws a transient error the first time; finishes when redelivered. */
   'fail-once',
   /**
-   * The first time, throws an error whose `message` getter throws: the worker's chart
-   * itself errors (a stand-in for any bug in it). Finishes when redelivered.
+   * The first time, fails and makes the worker's next log call throw, inside one of its
+   * chart's actions: the chart itself errors (a stand-in for any bug in the runtime).
+   * Finishes when redelivered.
    */
   'break-once',
 ] as const;
@@ -131,6 +132,22 @@ export async function startPool(options: PoolHarnessOptions = {}): Promise<PoolH
       holds.push({ pool: name, id, release: resolve });
     });
 
+  // The workers' logger: silent, except that it throws once when `break-once` asks it to.
+  let breakNextLog = false;
+  const workerLogger = pino(
+    {
+      level: 'trace',
+      hooks: {
+        logMethod() {
+          if (!breakNextLog) return;
+          breakNextLog = false;
+          throw new Error('a bug in the runtime');
+        },
+      },
+    },
+    { write: () => undefined },
+  );
+
   const definition = defineProcessor({
     name,
     queue: name,
@@ -163,13 +180,8 @@ export async function startPool(options: PoolHarnessOptions = {}): Promise<PoolH
             break;
           case 'break-once':
             if (!delivery.redelivered) {
-              const error = new Error('unreadable');
-              Object.defineProperty(error, 'message', {
-                get: () => {
-                  throw new Error('message getter threw');
-                },
-              });
-              throw error;
+              breakNextLog = true;
+              throw new TransientError('first attempt fails');
             }
             break;
         }
@@ -185,7 +197,7 @@ export async function startPool(options: PoolHarnessOptions = {}): Promise<PoolH
     definition,
     transport,
     store,
-    logger: silentLogger,
+    logger: workerLogger,
     clock: { now: () => clock.now() },
     random: () => 0,
     drainMs: 1000,
