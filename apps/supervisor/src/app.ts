@@ -33,7 +33,7 @@ export interface App {
   stop(): Promise<SupervisorOutput>;
 }
 
-function createStore(config: Config): Store {
+async function createStore(config: Config): Promise<Store> {
   if (config.store === 'memory:') return new MemoryStore();
   if (config.store.startsWith('sqlite:')) {
     return new SqliteStore({ path: config.store.slice('sqlite:'.length) });
@@ -41,7 +41,8 @@ function createStore(config: Config): Store {
   if (config.store.startsWith('arangodb')) {
     // arangodb://user:password@host:8529/database → http(s)://… for arangojs.
     const url = config.store.replace(/^arangodbs:/, 'https:').replace(/^arangodb:/, 'http:');
-    return new ArangoStore({ url });
+    // Checks the server and creates the processors' collection before anything consumes.
+    return ArangoStore.connect({ url, collections: ['companies'] });
   }
   throw new ConfigurationError(
     'store',
@@ -58,7 +59,7 @@ function describeStore(config: Config): string {
 /** Starts the app. Configuration errors throw before anything is started. */
 export async function startApp(config: Config, logger: Logger): Promise<App> {
   const definitions = configuredProcessors(config);
-  const store = createStore(config);
+  const store = await createStore(config);
   const transport: Transport & { readonly state?: string } =
     config.amqp.url === undefined
       ? new MemoryTransport()

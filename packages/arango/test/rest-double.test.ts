@@ -28,6 +28,8 @@ afterAll(async () => {
 describeStoreContract(
   "ArangoStore against a REST double of ArangoDB's documented API (not a live ArangoDB)",
   () => new ArangoStore({ url }),
+  // 400 racing writes through HTTP take seconds on a busy 2-core CI machine.
+  { timeout: 30_000 },
 );
 
 describe("ArangoStore requests, checked by a REST double of ArangoDB's documented API (not a live ArangoDB)", () => {
