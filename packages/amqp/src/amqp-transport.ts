@@ -322,7 +322,7 @@ export class AmqpTransport implements Transport {
       await declareTopology(setup, this.#topology.values(), this.#topologyOptions);
       await setup.close();
       this.#publisher.attach(confirm);
-      await Promise.all([...this.#consumers].map((consumer) => consumer.start(model)));
+      await Promise.all([...this.#consumers].map((consumer) => this.#resume(consumer, model)));
       if (signal.aborted) throw new Error('connection aborted');
       return model;
     } catch (error) {
@@ -448,13 +448,25 @@ export class AmqpTransport implements Transport {
     }
   }
 
-  /** Resumes a consumer on the same connection, declaring its queue again if it is gone. */
+  /**
+   * Resumes a consumer on `model`, declaring its queue again if it is gone. A queue
+   * that is gone and unknown (consumed without `declare`) leaves that consumer idle
+   * until the next connection, logged, rather than taking the connection down for all.
+   */
   async #resume(consumer: AmqpConsumer, model: ChannelModel): Promise<void> {
     try {
       await consumer.start(model);
     } catch (error) {
       const entry = this.#topology.get(consumer.queue);
-      if (entry === undefined || this.#model !== model) throw error;
+      if (entry === undefined) {
+        if ((error as { code?: unknown } | undefined)?.code !== 404) throw error;
+        this.#logger.error(
+          { err: error, queue: consumer.queue },
+          'queue not found; consumer idle until the next connection',
+        );
+        return;
+      }
+      if (this.#model !== model) throw error;
       const channel = await model.createChannel();
       channel.on('error', (err: Error) => this.#logger.warn({ err }, 'topology channel error'));
       await declareTopology(channel, [entry], this.#topologyOptions);

@@ -8,6 +8,7 @@ import type { AmqpTransport } from '../src/index.js';
 import {
   BrokerAdmin,
   bytes,
+  captureLogger,
   Collector,
   createTransport,
   eventually,
@@ -245,6 +246,31 @@ describe('AmqpTransport', () => {
     await collector.until(1);
     expect(collector.deliveries[0]?.messageId).toBe('after');
     expect(transport.generation).toBe(1);
+  });
+
+  it('leaves a consumer of a vanished unknown queue idle, without taking the connection down', async () => {
+    const { logger, logs } = captureLogger();
+    const watched = createTransport({ logger });
+    const foreign = uniqueName('foreign');
+    admin.track([{ queue: foreign, bindings: [] }]);
+    await admin.assertQueue(foreign);
+    try {
+      await watched.consume(foreign, { prefetch: 1 }, () => undefined);
+      const healthy = new Collector();
+      healthy.onEach = (delivery) => delivery.ack();
+      await watched.consume(queue, { prefetch: 1 }, healthy.onDelivery);
+      await admin.deleteQueue(foreign);
+      await eventually(
+        () => Promise.resolve(logs.map((log) => log.msg)),
+        (messages) => messages.includes('queue not found; consumer idle until the next connection'),
+      );
+      await watched.publish(exchange, 'company.updated', bytes('still'), { messageId: 'still' });
+      await healthy.until(1);
+      expect(watched.generation).toBe(1);
+      expect(watched.state).toBe('connected.flowing');
+    } finally {
+      await watched.close();
+    }
   });
 
   it('cancel stops new deliveries and keeps the channel until in-flight ones settle', async () => {
