@@ -61,7 +61,7 @@ it('a pool keeps consuming across broker-side connection closes and loses nothin
     children: [connectionChildSpec(transport), pool.childSpec],
     logger,
   });
-  const ids = Array.from({ length: 3000 }, (_, i) => `i-${i}`);
+  const ids = Array.from({ length: 20_000 }, (_, i) => `i-${i}`);
   await Promise.all(
     ids.map((id) =>
       transport.publish(exchange, 'item.created', bytes(JSON.stringify({ id })), {
@@ -71,18 +71,28 @@ it('a pool keeps consuming across broker-side connection closes and loses nothin
     ),
   );
 
+  // How much was stored when each connection was lost: the losses must be mid-stream.
+  const storedWhenLost: number[] = [];
+  const watch = transport.connection.subscribe(() => {
+    if (transport.state === 'recovering' && storedWhenLost.length < transport.generation) {
+      void store.count('items').then((count) => storedWhenLost.push(count));
+    }
+  });
   for (const generation of [2, 3]) {
     await eventually(
       () => store.count('items'),
-      (count) => count >= (generation - 1) * 500,
+      (count) => count >= (generation - 1) * 2000,
     );
     expect(await closeConnectionsNamed(connectionName)).toBe(1);
     await whenState(transport, (state, g) => state === 'connected.flowing' && g === generation);
   }
+  watch.unsubscribe();
+  expect(storedWhenLost).toHaveLength(2);
+  for (const stored of storedWhenLost) expect(stored).toBeLessThan(ids.length);
   await eventually(
     () => store.count('items'),
     (count) => count === ids.length,
-    30_000,
+    45_000,
   );
   await eventually(
     () => admin.messageCount(queue),
