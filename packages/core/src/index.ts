@@ -1,5 +1,7 @@
 // @troupe/core: the public API. Everything exported is listed by name.
 export { backoffDelay } from './backoff.js';
+export { batcherMachine, createBatcher } from './batcher.machine.js';
+export type { BatchContext, Batcher, BatcherOptions } from './batcher.machine.js';
 export type { Backoff, RandomSource } from './backoff.js';
 export { resolveChildSpec } from './child-spec.js';
 export type {
@@ -35,6 +37,7 @@ export type {
   PersistContext,
   ProcessorDefinition,
   ProcessorSpecDefaultPersist,
+  ProcessorSpecWithBatch,
   ProcessorSpecWithPersist,
   StoreWrite,
 } from './processor.js';

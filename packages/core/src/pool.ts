@@ -145,9 +145,11 @@ export function createPool(options: PoolOptions): Pool {
     dispatcher = new Dispatcher();
     prefetch.size = concurrency;
     const workers = Array.from({ length: concurrency }, (_, i) => workerSpec(i + 1));
+    // The batcher starts before the workers that write through it and stops after them.
+    const batcher = definition.batch?.childSpec(logger);
     return {
       strategy: 'one-for-one',
-      children: [...workers, consumerSpec],
+      children: [...(batcher === undefined ? [] : [batcher]), ...workers, consumerSpec],
       logger: logger.child({ actor: `${definition.name}/pool` }),
       ...(options.intensity === undefined ? {} : { intensity: options.intensity }),
       ...(options.restartBackoff === undefined ? {} : { restartBackoff: options.restartBackoff }),

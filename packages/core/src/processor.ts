@@ -3,6 +3,7 @@
 // handler and from the handler's result to the persist step.
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { Logger } from 'pino';
+import type { Batcher } from './batcher.machine.js';
 import { ConfigurationError } from './errors.js';
 import { resolveRetryPolicy, type RetryOptions, type RetryPolicy } from './retry.js';
 import type { Store } from './store.js';
@@ -72,6 +73,16 @@ interface ProcessorSpecBase<TSchema extends StandardSchemaV1, TResult> {
   readonly singleActiveConsumer?: boolean;
 }
 
+/** A processor whose results are written in batches (see {@link createBatcher}). */
+export interface ProcessorSpecWithBatch<
+  TSchema extends StandardSchemaV1,
+  TResult,
+> extends ProcessorSpecBase<TSchema, TResult> {
+  /** Writes results together; each delivery is acked once its batch committed. */
+  readonly batch: Batcher<TResult>;
+  readonly persist?: undefined;
+}
+
 /** A processor with an explicit persist step. */
 export interface ProcessorSpecWithPersist<
   TSchema extends StandardSchemaV1,
@@ -97,6 +108,8 @@ export interface ProcessorDefinition<TMessage = unknown, TResult = unknown> {
   readonly schema: StandardSchemaV1<unknown, TMessage>;
   readonly handle: (message: TMessage, context: HandlerContext) => TResult | Promise<TResult>;
   readonly persist: (result: TResult, context: PersistContext) => void | Promise<void>;
+  /** The batcher behind `persist`, when results are written in batches. */
+  readonly batch: Batcher<TResult> | undefined;
   readonly retry: RetryPolicy;
   readonly timeoutMs: number;
   readonly concurrency: number;
@@ -148,6 +161,9 @@ function positiveInteger(field: string, value: number, max = Number.MAX_SAFE_INT
 export function defineProcessor<TSchema extends StandardSchemaV1, TResult>(
   spec: ProcessorSpecWithPersist<TSchema, TResult>,
 ): ProcessorDefinition<StandardSchemaV1.InferOutput<TSchema>, TResult>;
+export function defineProcessor<TSchema extends StandardSchemaV1, TResult>(
+  spec: ProcessorSpecWithBatch<TSchema, TResult>,
+): ProcessorDefinition<StandardSchemaV1.InferOutput<TSchema>, TResult>;
 export function defineProcessor<
   TSchema extends StandardSchemaV1,
   TResult extends PersistableResult,
@@ -158,6 +174,7 @@ export function defineProcessor<TSchema extends StandardSchemaV1, TResult>(
   spec: ProcessorSpecBase<TSchema, TResult> & {
     readonly persist?:
       ((result: TResult, context: PersistContext) => void | Promise<void>) | undefined;
+    readonly batch?: Batcher<TResult> | undefined;
   },
 ): ProcessorDefinition<StandardSchemaV1.InferOutput<TSchema>, TResult> {
   const name = spec.name;
@@ -180,10 +197,23 @@ export function defineProcessor<TSchema extends StandardSchemaV1, TResult>(
   if (typeof spec.handle !== 'function') {
     throw new ConfigurationError(`${field}.handle`, 'must be a function');
   }
+  const { batch } = spec;
+  if (batch !== undefined && spec.persist !== undefined) {
+    throw new ConfigurationError(`${field}.persist`, 'give either persist or batch, not both');
+  }
   const persist =
+    batch?.persist ??
     spec.persist ??
     ((result: TResult, context: PersistContext) =>
       persistWrites(result as PersistableResult, context.store));
+  const concurrency = positiveInteger(`${field}.concurrency`, spec.concurrency ?? 4, 10_000);
+  if (batch !== undefined && concurrency < batch.size) {
+    // Each worker holds one delivery until its batch commits: a batch never fills otherwise.
+    throw new ConfigurationError(
+      `${field}.concurrency`,
+      `must be at least batch.size (${batch.size}): each worker holds its delivery until the batch commits`,
+    );
+  }
   return {
     name,
     queue: spec.queue,
@@ -191,9 +221,10 @@ export function defineProcessor<TSchema extends StandardSchemaV1, TResult>(
     schema: spec.schema,
     handle: spec.handle,
     persist,
+    batch,
     retry: resolveRetryPolicy(spec.retry, `${field}.retry`),
     timeoutMs: positiveInteger(`${field}.timeoutMs`, spec.timeoutMs ?? 30_000, maxTimerDelayMs),
-    concurrency: positiveInteger(`${field}.concurrency`, spec.concurrency ?? 4, 10_000),
+    concurrency,
     weight: positiveInteger(`${field}.weight`, spec.weight ?? 1, 1_000),
     queueType: spec.queueType ?? 'classic',
     singleActiveConsumer: spec.singleActiveConsumer ?? false,
