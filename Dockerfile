@@ -11,8 +11,11 @@ COPY . .
 RUN npx --yes pnpm@10.34.8 install --frozen-lockfile
 
 FROM node:20-bookworm-slim
+# Beyond loopback the inspector needs a token: set TROUPE_INSPECTOR_TOKEN (and drop
+# TROUPE_INSPECTOR=off) to see live charts at /inspector.
 ENV NODE_ENV=production \
     TROUPE_HTTP_HOST=0.0.0.0 \
+    TROUPE_INSPECTOR=off \
     TROUPE_STORE=sqlite:/data/troupe.db
 WORKDIR /app
 COPY --from=build /app /app

@@ -13,6 +13,7 @@ import {
   type SupervisorRuntime,
   type Transport,
 } from '@troupe/core';
+import { Inspector, inspectorRoutes } from '@troupe/inspector';
 import { MemoryStore, MemoryTransport } from '@troupe/memory';
 import { SqliteStore } from '@troupe/sqlite';
 import { ArangoStore } from '@troupe/arango';
@@ -29,6 +30,7 @@ export interface App {
   readonly store: Store;
   readonly http: OperationsServer;
   readonly metrics: Metrics;
+  readonly inspector: Inspector | undefined;
   /** Drains the supervision tree, then closes the broker, the store and the server. */
   stop(): Promise<SupervisorOutput>;
 }
@@ -113,9 +115,20 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     { strategy: 'rest-for-one', children, logger: logger.child({ actor: 'root' }) },
     { id: 'root' },
   );
+  // The inspector listens to XState's inspection events only while attached.
+  const inspector = config.inspector.enabled ? new Inspector() : undefined;
+  const detachInspector = inspector?.attach(runtime.actor);
   const http = await startOperationsServer({
     host: config.http.host,
     port: config.http.port,
+    routes:
+      inspector === undefined
+        ? undefined
+        : inspectorRoutes(inspector, {
+            token: config.inspector.token,
+            controls: config.inspector.controls,
+            pools,
+          }),
     metrics: () => metrics.render(runtime.actor),
     checks: [
       {
@@ -139,6 +152,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       store: describeStore(config),
       http: `http://${config.http.host}:${http.port}`,
       demo: demoEnabled(config),
+      inspector:
+        inspector === undefined ? 'off' : `http://${config.http.host}:${http.port}/inspector`,
     },
     'troupe started',
   );
@@ -149,6 +164,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     store,
     http,
     metrics,
+    inspector,
     stop: () => {
       stopping ??= (async () => {
         const output = await runtime.shutdown().catch((error: unknown): SupervisorOutput => ({
@@ -158,6 +174,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         await transport.close();
         await store.close();
         await http.close();
+        detachInspector?.();
         metrics.close();
         return output;
       })();

@@ -76,6 +76,16 @@ export const configSchema = z.strictObject({
   maxConcurrentHandlers: z.int().min(1).optional(),
   /** How long each worker may take to finish its delivery on shutdown. */
   drainMs: z.int().min(0).default(10_000),
+  /** Live state charts at /inspector (page, JSON, stream). */
+  inspector: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Required when http.host is not loopback. */
+      token: z.string().min(16, 'must be at least 16 characters').optional(),
+      /** Allow cancelling or restarting children and scaling pools from the inspector. */
+      controls: z.boolean().default(false),
+    })
+    .default({ enabled: true, controls: false }),
   /** The demo publisher of company events. @default on without a broker, off with one */
   demo: z
     .strictObject({
@@ -97,6 +107,9 @@ export const environmentVariables = {
   TROUPE_MAX_CONCURRENT_HANDLERS: ['maxConcurrentHandlers'],
   TROUPE_DRAIN_MS: ['drainMs'],
   TROUPE_DEMO: ['demo', 'enabled'],
+  TROUPE_INSPECTOR: ['inspector', 'enabled'],
+  TROUPE_INSPECTOR_TOKEN: ['inspector', 'token'],
+  TROUPE_INSPECTOR_CONTROLS: ['inspector', 'controls'],
   TROUPE_DEMO_INTERVAL_MS: ['demo', 'intervalMs'],
 } as const satisfies Record<string, readonly string[]>;
 
@@ -106,7 +119,7 @@ const numeric = new Set([
   'TROUPE_DRAIN_MS',
   'TROUPE_DEMO_INTERVAL_MS',
 ]);
-const booleanVariables = new Set(['TROUPE_DEMO']);
+const booleanVariables = new Set(['TROUPE_DEMO', 'TROUPE_INSPECTOR', 'TROUPE_INSPECTOR_CONTROLS']);
 
 function fromEnvironment(name: string, value: string): unknown {
   if (numeric.has(name)) return value.trim() === '' ? Number.NaN : Number(value);
@@ -178,7 +191,20 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     const name = variable === undefined ? field || '(root)' : `${variable} (${field})`;
     throw new ConfigurationError(name, issue?.message ?? 'invalid');
   }
-  return result.data;
+  const config = result.data;
+  const { inspector, http } = config;
+  if (inspector.enabled && inspector.token === undefined && !isLoopback(http.host)) {
+    const variable = sources.get('http.host');
+    throw new ConfigurationError(
+      'TROUPE_INSPECTOR_TOKEN (inspector.token)',
+      `required when the HTTP server listens beyond loopback (http.host ${variable === undefined ? '' : `from ${variable} `}is ${http.host}); or set TROUPE_INSPECTOR=off`,
+    );
+  }
+  return config;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 /** The demo publisher runs when asked to, or by default when there is no broker. */

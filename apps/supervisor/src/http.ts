@@ -1,7 +1,7 @@
 // The operations endpoint: /healthz (the process answers), /readyz (broker connected,
 // consumers up, store reachable) and /metrics (Prometheus). Bound to loopback unless
 // configured otherwise.
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** One readiness check: a name and whether it passes. */
@@ -15,6 +15,8 @@ export interface OperationsServerOptions {
   readonly port: number;
   readonly checks: readonly ReadinessCheck[];
   readonly metrics: () => string;
+  /** More routes (the inspector's), tried before the 404. */
+  readonly routes?: ((request: IncomingMessage, response: ServerResponse) => boolean) | undefined;
 }
 
 export interface OperationsServer {
@@ -41,6 +43,7 @@ export async function startOperationsServer(
 ): Promise<OperationsServer> {
   const server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0] ?? '/';
+    if (options.routes?.(request, response) === true) return;
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;

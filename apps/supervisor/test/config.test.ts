@@ -94,6 +94,24 @@ describe('configuration', () => {
     expect(updated?.retry.backoff).toEqual({ kind: 'fixed', delayMs: 3000 });
   });
 
+  it('asks for an inspector token when the server listens beyond loopback', () => {
+    expect(() => loadConfig({ TROUPE_HTTP_HOST: '0.0.0.0' }, emptyDir())).toThrow(
+      expect.objectContaining({ field: 'TROUPE_INSPECTOR_TOKEN (inspector.token)' }),
+    );
+    expect(
+      loadConfig({ TROUPE_HTTP_HOST: '0.0.0.0', TROUPE_INSPECTOR: 'off' }, emptyDir()).inspector
+        .enabled,
+    ).toBe(false);
+    const config = loadConfig(
+      { TROUPE_HTTP_HOST: '0.0.0.0', TROUPE_INSPECTOR_TOKEN: 'a-long-enough-token' },
+      emptyDir(),
+    );
+    expect(config.inspector).toMatchObject({ enabled: true, controls: false });
+    expect(() => loadConfig({ TROUPE_INSPECTOR_TOKEN: 'short' }, emptyDir())).toThrow(
+      expect.objectContaining({ field: 'TROUPE_INSPECTOR_TOKEN (inspector.token)' }),
+    );
+  });
+
   it('reports a file that is not JSON', () => {
     const dir = emptyDir();
     writeFileSync(join(dir, 'troupe.config.json'), '{ nope');
