@@ -188,9 +188,20 @@ interface TransitionLike {
   readonly target: readonly { readonly path: readonly string[] }[] | undefined;
 }
 
-interface EventRecord extends Omit<InspectorEvent, 'transitions'> {
-  /** XState's transition definitions (part of the machine, not copies), named lazily. */
-  readonly taken?: readonly TransitionLike[];
+/** An event as recorded: one shape for all (fast to make), turned public on read. */
+interface EventRecord {
+  readonly seq: number;
+  readonly at: number;
+  readonly actor: string;
+  readonly path: string;
+  readonly type: string;
+  readonly messageId: string | undefined;
+  /** XState's state values, named on read. */
+  readonly fromValue: unknown;
+  readonly toValue: unknown;
+  readonly data: Readonly<Record<string, string | number | boolean>> | undefined;
+  /** XState's transition definitions (part of the machine, not copies), named on read. */
+  readonly taken: readonly TransitionLike[] | undefined;
 }
 
 interface SupervisorState {
@@ -210,7 +221,6 @@ interface Entry {
   kind: ActorKind;
   status: ActorStatus;
   value: unknown;
-  state: string;
   readonly startedAt: number;
   stoppedAt: number | undefined;
   messageId: string | undefined;
@@ -220,7 +230,7 @@ interface Entry {
   lastError: string | undefined;
   readonly events: RingBuffer<EventRecord>;
   last: EventRecord | undefined;
-  pending: TransitionLike[] | undefined;
+  pending: readonly TransitionLike[] | undefined;
   supervisor: SupervisorState | undefined;
 }
 
@@ -369,8 +379,8 @@ export class Inspector {
         if (entry === undefined) return;
         const taken = event._transitions as unknown as TransitionLike[];
         if (taken.length === 0) return;
-        if (entry.pending === undefined) entry.pending = [...taken];
-        else entry.pending.push(...taken);
+        // XState's array for this microstep; copied only when a second one follows.
+        entry.pending = entry.pending === undefined ? taken : [...entry.pending, ...taken];
         return;
       }
       case '@xstate.actor':
@@ -412,7 +422,6 @@ export class Inspector {
         'service',
       status: 'active',
       value: undefined,
-      state: '',
       startedAt: now,
       stoppedAt: undefined,
       messageId: undefined,
@@ -442,11 +451,12 @@ export class Inspector {
     const entry = this.#live.get(ref.sessionId) ?? this.#register(ref);
     if (entry === undefined) return;
     const at = this.#now();
-    const from = entry.state;
-    const value = snapshot.value;
-    const to = value === entry.value ? from : stateString(value);
-    entry.value = value;
-    entry.state = to;
+    // State values are kept as XState made them (small, immutable) and named on read.
+    const from = entry.value;
+    const to = snapshot.value;
+    entry.value = to;
+    const wasIdle = from === 'idle';
+    const isIdle = to === 'idle';
 
     const fields = event as Record<string, unknown>;
     const context = snapshot.context;
@@ -455,7 +465,7 @@ export class Inspector {
       const current = (context as { messageId?: unknown }).messageId;
       if (typeof current === 'string') {
         entry.messageId = current;
-        if (messageId === undefined && (from !== 'idle' || to !== 'idle')) messageId = current;
+        if (messageId === undefined && !(wasIdle && isIdle)) messageId = current;
       }
       const attempt = (context as { attempt?: unknown }).attempt;
       if (typeof attempt === 'number') entry.attempt = attempt;
@@ -467,10 +477,9 @@ export class Inspector {
       if (entry.supervisor !== undefined) this.#onSupervisor(entry, context, at);
     }
     // Only actors that hold messages (workers) are ever busy.
-    if (to === 'idle' || entry.messageId === undefined) entry.busySince = undefined;
-    else if (from === 'idle') entry.busySince ??= at;
+    if (isIdle || entry.messageId === undefined) entry.busySince = undefined;
+    else if (wasIdle) entry.busySince ??= at;
 
-    const data = scalarsOf(fields);
     const taken = entry.pending;
     entry.pending = undefined;
     this.#seq += 1;
@@ -480,14 +489,14 @@ export class Inspector {
       actor: entry.sessionId,
       path: entry.path,
       type: event.type,
-      from,
-      to,
-      ...(messageId === undefined ? {} : { messageId }),
-      ...(data === undefined ? {} : { data }),
-      ...(taken === undefined ? {} : { taken }),
+      messageId,
+      fromValue: from,
+      toValue: to,
+      data: scalarsOf(fields),
+      taken,
     };
     entry.events.push(record);
-    if (from !== to || taken?.some((t) => t.target !== undefined && t.target.length > 0)) {
+    if (taken !== undefined && taken.some((t) => t.target !== undefined && t.target.length > 0)) {
       entry.last = record;
     }
     if (this.#subscribers.size > 0) {
@@ -568,6 +577,55 @@ export class Inspector {
       const expired = now - (entry.stoppedAt ?? now) >= this.#retainStoppedMs;
       if (!expired && this.#stopped.size <= this.#maxStopped) break;
       this.#stopped.delete(sessionId);
+    }
+  }
+
+  // -- attaching to a running tree ---------------------------------------------------
+
+  /**
+   * Attaches to a running actor system directly (XState's `system.inspect`), without an
+   * InspectionHub given at start: the tree is read from the actors' current snapshots,
+   * then followed from their inspection events. Returns the detachment. An actor system
+   * started without `inspect` pays nothing for inspection until this is called, and
+   * nothing again once detached. Attaching again starts the model afresh.
+   *
+   * @example
+   * ```ts
+   * const runtime = startSupervisor(options); // no hub
+   * const detach = inspector.attach(runtime.actor);
+   * // … later, when no one is looking:
+   * detach();
+   * ```
+   */
+  attach(root: {
+    readonly system: { inspect(observer: InspectionListener): { unsubscribe(): void } };
+  }): () => void {
+    this.#live.clear();
+    this.#stopped.clear();
+    const subscription = root.system.inspect(this.listener);
+    this.#seed(root as unknown as InspectedActor);
+    this.#changed();
+    return () => subscription.unsubscribe();
+  }
+
+  #seed(ref: InspectedActor): void {
+    const entry = this.#register(ref);
+    if (entry === undefined) return;
+    const snapshot = ref.getSnapshot() as SnapshotLike & {
+      readonly children?: Readonly<Record<string, InspectedActor | undefined>>;
+    };
+    if (snapshot.status !== 'active') return;
+    entry.value = snapshot.value;
+    const context = snapshot.context;
+    if (typeof context === 'object' && context !== null) {
+      const { messageId, attempt } = context as { messageId?: unknown; attempt?: unknown };
+      if (typeof messageId === 'string') entry.messageId = messageId;
+      if (typeof attempt === 'number') entry.attempt = attempt;
+      if (entry.supervisor !== undefined) this.#onSupervisor(entry, context, this.#now());
+    }
+    if (entry.messageId !== undefined && entry.value !== 'idle') entry.busySince = this.#now();
+    for (const child of Object.values(snapshot.children ?? {})) {
+      if (child !== undefined) this.#seed(child);
     }
   }
 
@@ -767,13 +825,14 @@ export class Inspector {
   inFlight(): InFlightMessage[] {
     const out: InFlightMessage[] = [];
     for (const entry of this.#live.values()) {
-      if (entry.messageId === undefined || entry.state === 'idle' || entry.state === '') continue;
+      if (entry.messageId === undefined || entry.value === 'idle' || entry.value === undefined)
+        continue;
       if (entry.busySince === undefined) continue;
       out.push({
         messageId: entry.messageId,
         actor: entry.sessionId,
         path: entry.path,
-        state: entry.state,
+        state: stateString(entry.value),
         ...(entry.attempt === undefined ? {} : { attempt: entry.attempt }),
         since: entry.busySince,
       });
@@ -810,15 +869,26 @@ function latest(entries: readonly Entry[]): Entry | undefined {
 }
 
 function publicEvent(record: EventRecord): InspectorEvent {
-  const { taken, ...rest } = record;
-  if (taken === undefined) return rest;
+  const { seq, at, actor, path, type, messageId, fromValue, toValue, data, taken } = record;
   return {
-    ...rest,
-    transitions: taken.map((transition) => ({
-      source: nodePath(transition.source),
-      event: transition.eventType,
-      targets: (transition.target ?? []).map(nodePath),
-    })),
+    seq,
+    at,
+    actor,
+    path,
+    type,
+    ...(messageId === undefined ? {} : { messageId }),
+    from: stateString(fromValue),
+    to: stateString(toValue),
+    ...(data === undefined ? {} : { data }),
+    ...(taken === undefined
+      ? {}
+      : {
+          transitions: taken.map((transition) => ({
+            source: nodePath(transition.source),
+            event: transition.eventType,
+            targets: (transition.target ?? []).map(nodePath),
+          })),
+        }),
   };
 }
 
@@ -831,7 +901,7 @@ function summaryOf(entry: Entry): ActorSummary {
     kind: entry.kind,
     machine: entry.machine,
     status: entry.status,
-    state: entry.state,
+    state: stateString(entry.value),
     startedAt: entry.startedAt,
     ...(entry.stoppedAt === undefined ? {} : { stoppedAt: entry.stoppedAt }),
     ...(entry.messageId === undefined ? {} : { messageId: entry.messageId }),
@@ -849,7 +919,7 @@ function treeFields(entry: Entry): Omit<TreeNode, 'children'> {
     sessionId: entry.sessionId,
     machine: entry.machine,
     status: entry.status,
-    state: entry.state,
+    state: stateString(entry.value),
     ...(entry.messageId === undefined ? {} : { messageId: entry.messageId }),
     ...(entry.attempt === undefined ? {} : { attempt: entry.attempt }),
     ...(entry.busySince === undefined ? {} : { busySince: entry.busySince }),

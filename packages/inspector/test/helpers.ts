@@ -46,6 +46,8 @@ export interface InspectedPoolOptions {
   readonly simulated?: boolean;
   /** Attach the inspector; false starts the tree with the hub but no listener. */
   readonly attach?: boolean;
+  /** Start with an InspectionHub. @default true */
+  readonly hub?: boolean;
 }
 
 /** Starts `root` → `pool:orders` → workers + consumer, with the inspector attached. */
@@ -96,7 +98,11 @@ export async function startInspectedPool(
   });
   const runtime = startSupervisor(
     { strategy: 'one-for-one', children: [pool.childSpec], logger: silentLogger },
-    { inspection: hub, id: 'root', ...(clock === undefined ? {} : { actorClock: clock }) },
+    {
+      ...(options.hub === false ? {} : { inspection: hub }),
+      id: 'root',
+      ...(clock === undefined ? {} : { actorClock: clock }),
+    },
   );
   await flush();
   return {

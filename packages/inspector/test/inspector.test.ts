@@ -193,6 +193,33 @@ describe('bounded memory', () => {
   });
 });
 
+describe('attaching to a running tree without a hub', () => {
+  it('reads the tree from the current snapshots, follows it, and stops when detached', async () => {
+    const h = await start({ hub: false, attach: false, concurrency: 2 });
+    await h.publish({ id: 'early', behaviour: 'hold' });
+    const detach = h.inspector.attach(h.runtime.actor);
+    const pool = find(h.inspector.tree(), 'root/pool:orders');
+    expect(pool?.children.map((child) => [child.id, child.kind, child.state])).toEqual([
+      ['worker-1', 'worker', 'consuming.handling'],
+      ['worker-2', 'worker', 'idle'],
+      ['consumer', 'consumer', 'consuming'],
+    ]);
+    expect(h.inspector.inFlight().map((message) => message.messageId)).toEqual(['early']);
+
+    h.release('early');
+    await flush();
+    expect(h.inspector.events({ messageId: 'early' }).map((event) => event.type)).toEqual([
+      'handler.succeeded',
+      'persist.succeeded',
+    ]);
+    expect(h.inspector.inFlight()).toEqual([]);
+
+    detach();
+    await h.publish({ id: 'unseen', behaviour: 'ok' });
+    expect(h.inspector.events({ messageId: 'unseen' })).toEqual([]);
+  });
+});
+
 describe('the live stream', () => {
   it('batches updates: one per throttle period, with the tree and the new events', async () => {
     const h = await start({ concurrency: 1, inspector: { throttleMs: 50 } });
