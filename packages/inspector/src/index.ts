@@ -27,3 +27,4 @@ export type {
 export { toMermaid, transitionLabel } from './mermaid.js';
 export { inspectorRoutes } from './routes.js';
 export type { InspectorRequestHandler, InspectorRoutesOptions } from './routes.js';
+export { formatTree } from './format.js';
