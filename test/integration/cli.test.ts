@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { SqliteStore } from '@troupe/sqlite';
 import { connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawBroker, tempStorePath, Vhost } from '../e2e/harness.js';
+import { AppProcess, RawBroker, tempStorePath, Vhost } from '../e2e/harness.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
@@ -27,7 +27,8 @@ function troupe(
   });
 }
 
-describe('troupe CLI', () => {
+// Each call starts a process (tsx): slow on a busy 2-core machine.
+describe('troupe CLI', { timeout: 90_000 }, () => {
   const vhost = new Vhost();
   const store = tempStorePath();
   let broker: RawBroker;
@@ -111,6 +112,43 @@ describe('troupe CLI', () => {
     expect(missing.stderr).toMatch(/not found/);
   });
 
+  it('prints a processor chart as Mermaid or JSON', async () => {
+    const mermaid = await troupe(['chart', 'company-updated']);
+    expect(mermaid.code).toBe(0);
+    expect(mermaid.stdout).toMatch(/^stateDiagram-v2/);
+    for (const state of ['idle', 'consuming', 'persisting', 'retrying', 'failed']) {
+      expect(mermaid.stdout).toContain(`state "${state}"`);
+    }
+    const json = await troupe(['chart', 'supervisor', '--format', 'json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ id: 'supervisor' });
+    expect((await troupe(['chart', 'nope'])).code).toBe(2);
+  });
+
+  it('inspects a running app: the tree with each actor state', async () => {
+    const app = new AppProcess({
+      TROUPE_AMQP_URL: vhost.url,
+      TROUPE_STORE: `sqlite:${store.path}`,
+    });
+    try {
+      await app.started();
+      const [started] = app.logged('troupe started');
+      const url = String(started?.['http']);
+      const result = await troupe(['inspect', '--url', url]);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/root \(supervisor\) running/);
+      expect(result.stdout).toMatch(/pool:company-updated \(supervisor\) running/);
+      expect(result.stdout).toMatch(/worker-1 \(worker\) idle/);
+      expect(result.stdout).toMatch(/consumer \(consumer\) consuming/);
+    } finally {
+      app.kill('SIGTERM');
+      expect((await app.exited).code).toBe(0);
+    }
+    const down = await troupe(['inspect', '--url', 'http://127.0.0.1:9']);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/cannot reach the app/);
+  });
+
   it('answers usage errors with exit code 2 and help', async () => {
     expect((await troupe(['frobnicate'])).code).toBe(2);
     const bad = await troupe(['publish', 'company.updated', '{nope'], env);
@@ -118,7 +156,7 @@ describe('troupe CLI', () => {
     expect(bad.stderr).toMatch(/not valid JSON/);
     const noBroker = await troupe(['publish', 'k', '{}'], { TROUPE_AMQP_URL: '' });
     expect(noBroker.code).toBe(2);
-    for (const verb of ['publish', 'store', 'dlq', 'start']) {
+    for (const verb of ['publish', 'store', 'dlq', 'start', 'chart', 'inspect']) {
       const help = await troupe([verb, '--help']);
       expect(help.code).toBe(0);
       expect(help.stdout).toMatch(/^Usage: troupe /);

@@ -4,13 +4,16 @@
 // found), 2 usage or configuration error.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { AmqpTransport, deadLetterHeaders } from '@troupe/amqp';
+import { AmqpTransport, connectionMachine, deadLetterHeaders } from '@troupe/amqp';
 import { ConfigurationError, type Store } from '@troupe/core';
+import { batcherMachine, consumerMachine, processorMachine, supervisorMachine } from '@troupe/core';
+import { chartOf, toMermaid } from '@troupe/inspector';
 import { SqliteStore } from '@troupe/sqlite';
 import { connect } from 'amqplib';
 import { pino } from 'pino';
+import type { AnyStateMachine } from 'xstate';
 import { loadConfig, type Config } from './config.js';
-import { configuredProcessors } from './processors.js';
+import { availableProcessors, configuredProcessors } from './processors.js';
 
 export const cliExitCodes = { ok: 0, failed: 1, usage: 2 } as const;
 
@@ -63,6 +66,88 @@ function readBody(argument: string): Buffer {
 
 const urlOption = { url: { type: 'string' as const } };
 
+/** Charts `troupe chart` can print: a processor's (any processor's worker), or a runtime actor's. */
+function machineFor(name: string): AnyStateMachine {
+  switch (name) {
+    case 'supervisor':
+      return supervisorMachine;
+    case 'consumer':
+      return consumerMachine;
+    case 'batcher':
+      return batcherMachine;
+    case 'connection':
+      return connectionMachine;
+    default: {
+      const known = availableProcessors.map((definition) => definition.name);
+      if (!known.includes(name)) {
+        throw new UsageError(
+          `unknown chart ${JSON.stringify(name)}; processors: ${known.join(', ')}; or supervisor, consumer, batcher, connection`,
+        );
+      }
+      return processorMachine;
+    }
+  }
+}
+
+interface TreeLine {
+  readonly id: string;
+  readonly kind: string;
+  readonly status: string;
+  readonly state?: string;
+  readonly restarts?: number;
+  readonly messageId?: string;
+  readonly attempt?: number;
+  readonly lastError?: string;
+  readonly children: readonly TreeLine[];
+}
+
+function renderTree(nodes: readonly TreeLine[], indent = ''): string[] {
+  const lines: string[] = [];
+  nodes.forEach((node, index) => {
+    const last = index === nodes.length - 1;
+    const details = [
+      node.state ?? node.status,
+      node.restarts ? `restarts=${node.restarts}` : '',
+      node.messageId !== undefined && node.state !== 'idle' ? `message=${node.messageId}` : '',
+      node.attempt !== undefined && node.attempt > 1 && node.state !== 'idle'
+        ? `attempt=${node.attempt}`
+        : '',
+      node.lastError !== undefined && node.state !== 'idle'
+        ? `error=${JSON.stringify(node.lastError)}`
+        : '',
+    ].filter((part) => part !== '');
+    lines.push(`${indent}${last ? '└─' : '├─'} ${node.id} (${node.kind}) ${details.join(' ')}`);
+    lines.push(...renderTree(node.children, `${indent}${last ? '   ' : '│  '}`));
+  });
+  return lines;
+}
+
+function inspectorBase(values: Record<string, string | boolean | undefined>): {
+  url: string;
+  headers: Record<string, string>;
+} {
+  const { http, inspector } = config();
+  const host = http.host === '0.0.0.0' || http.host === '::' ? '127.0.0.1' : http.host;
+  const url =
+    typeof values.url === 'string' ? values.url.replace(/\/+$/, '') : `http://${host}:${http.port}`;
+  const token = typeof values.token === 'string' ? values.token : inspector.token;
+  return { url, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } };
+}
+
+async function fetchTree(
+  url: string,
+  headers: Record<string, string>,
+): Promise<readonly TreeLine[]> {
+  const response = await fetch(`${url}/inspector/api/tree`, { headers }).catch((error: unknown) => {
+    throw new Error(`cannot reach the app at ${url}: ${(error as Error).message}`);
+  });
+  if (response.status === 401)
+    throw new Error('the inspector wants a token: --token or TROUPE_INSPECTOR_TOKEN');
+  if (response.status === 404) throw new Error(`no inspector at ${url} (is TROUPE_INSPECTOR off?)`);
+  if (!response.ok) throw new Error(`the inspector answered ${response.status}`);
+  return ((await response.json()) as { tree: readonly TreeLine[] }).tree;
+}
+
 const verbs: Record<string, Verb> = {
   start: {
     usage: 'troupe start',
@@ -101,6 +186,47 @@ const verbs: Record<string, Verb> = {
         out(`published to ${exchange} with routing key ${routingKey} (confirmed)`);
       } finally {
         await transport.close();
+      }
+    },
+  },
+  chart: {
+    usage:
+      'troupe chart <processor|supervisor|consumer|batcher|connection> [--format mermaid|json]',
+    summary: "Print an actor's state chart (Mermaid by default)",
+    options: { format: { type: 'string' } },
+    run: ([name], values) => {
+      if (name === undefined) throw new UsageError('expected a processor name');
+      const format = values.format ?? 'mermaid';
+      if (format !== 'mermaid' && format !== 'json')
+        throw new UsageError('--format must be mermaid or json');
+      const chart = chartOf(machineFor(name));
+      out(format === 'json' ? JSON.stringify(chart, null, 2) : toMermaid(chart));
+      return Promise.resolve();
+    },
+  },
+  inspect: {
+    usage: 'troupe inspect [--url http://127.0.0.1:9464] [--token T] [--watch]',
+    summary: "Print a running app's supervision tree with each actor's state; --watch follows it",
+    options: { url: { type: 'string' }, token: { type: 'string' }, watch: { type: 'boolean' } },
+    run: async (_positionals, values) => {
+      const { url, headers } = inspectorBase(values);
+      const print = async (): Promise<void> => {
+        const tree = await fetchTree(url, headers);
+        out(renderTree(tree).join('\n'));
+      };
+      await print();
+      if (values.watch !== true) return;
+      // Follow the live stream; each batch of updates redraws the tree.
+      const response = await fetch(`${url}/inspector/api/stream`, { headers });
+      if (!response.ok || response.body === null)
+        throw new Error(`the stream answered ${response.status}`);
+      const decoder = new TextDecoder();
+      for await (const chunk of response.body) {
+        if (!decoder.decode(chunk as Uint8Array, { stream: true }).includes('event: update'))
+          continue;
+        if (process.stdout.isTTY === true) process.stdout.write('\x1b[2J\x1b[H');
+        out(`— ${new Date().toISOString()}`);
+        await print();
       }
     },
   },
