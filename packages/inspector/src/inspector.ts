@@ -677,7 +677,13 @@ export class Inspector {
   // -- reading --------------------------------------------------------------------
 
   #entries(): Entry[] {
-    this.#prune(this.#now());
+    const now = this.#now();
+    // An actor that errored without a parent to tell (the root) sends no event: ask it.
+    for (const entry of [...this.#live.values()]) {
+      const status = (entry.ref?.getSnapshot() as SnapshotLike | undefined)?.status;
+      if (status !== undefined && status !== 'active') this.#retire(entry, status, now);
+    }
+    this.#prune(now);
     return [...this.#stopped.values(), ...this.#live.values()];
   }
 
@@ -742,7 +748,13 @@ export class Inspector {
           if (!used.has(actor) && actor.status === 'active') children.push(build(actor));
         }
       } else {
-        for (const actor of actors) children.push(build(actor));
+        // Without a live supervisor's records: each child id once, its latest incarnation.
+        const latestById = new Map<string, Entry>();
+        for (const actor of actors) {
+          const known = latestById.get(actor.id);
+          if (known === undefined || known.status !== 'active') latestById.set(actor.id, actor);
+        }
+        for (const actor of latestById.values()) children.push(build(actor));
       }
       return { ...treeFields(entry), children };
     };

@@ -121,6 +121,14 @@ describe('the supervision tree', () => {
     const pool = h.inspector.actor('root/pool:orders');
     expect(pool?.restarts).toHaveLength(1);
     expect(pool?.children?.find((child) => child.id === 'worker-1')?.totalRestarts).toBe(1);
+
+    // Once the tree has stopped, it still shows each child once, its last incarnation.
+    await h.stop();
+    const stopped = find(h.inspector.tree(), 'root/pool:orders');
+    // The pool reached its final state (done); its children were stopped or finished.
+    expect(stopped?.status).toBe('done');
+    expect(stopped?.children.map((child) => child.id)).toEqual(['worker-1', 'consumer']);
+    expect(stopped?.children.every((child) => child.status !== 'active')).toBe(true);
   });
 });
 
