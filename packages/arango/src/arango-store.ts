@@ -2,7 +2,10 @@
 // AQL query, so the version guard is evaluated by ArangoDB inside the query's transaction
 // (never read in Node and written back), and a batch is one query too.
 import {
+  isValidKey,
   PermanentError,
+  validCollection,
+  validKey,
   type BulkWriteResult,
   type KeyedDocument,
   type Store,
@@ -25,25 +28,6 @@ export type ArangoHealth =
       readonly latencyMs: number;
     }
   | { readonly healthy: false; readonly error: Error; readonly latencyMs: number };
-
-const keyPattern = /^[\w\-:.@()+,=;$!*'%]+$/;
-const collectionPattern = /^[A-Za-z_][\w-]{0,255}$/;
-
-/** Validates a document key with ArangoDB's rules before a request is made. */
-function validKey(key: string): string {
-  if (typeof key !== 'string' || key.length > 254 || !keyPattern.test(key)) {
-    throw new PermanentError(`invalid document key ${JSON.stringify(key)}`);
-  }
-  return key;
-}
-
-/** Validates a collection name with ArangoDB's rules before a request is made. */
-function validCollection(name: string): string {
-  if (typeof name !== 'string' || !collectionPattern.test(name)) {
-    throw new PermanentError(`invalid collection name ${JSON.stringify(name)}`);
-  }
-  return name;
-}
 
 function checkVersion(document: Readonly<Record<string, unknown>>, field: string): void {
   const version = document[field];
@@ -246,7 +230,7 @@ export class ArangoStore implements Store {
 
   async get(collection: string, key: string): Promise<StoredDocument | undefined> {
     validCollection(collection);
-    if (typeof key !== 'string' || key.length > 254 || !keyPattern.test(key)) return undefined;
+    if (!isValidKey(key)) return undefined;
     const document = await this.#read(
       () => this.#one<StoredDocument | null>(getQuery, { '@collection': collection, key }),
       undefined,
@@ -278,7 +262,7 @@ export class ArangoStore implements Store {
 
   async remove(collection: string, key: string): Promise<boolean> {
     validCollection(collection);
-    if (typeof key !== 'string' || key.length > 254 || !keyPattern.test(key)) return false;
+    if (!isValidKey(key)) return false;
     const removed = await this.#read(
       () => this.#one<number>(removeQuery, { '@collection': collection, key }),
       undefined,

@@ -67,6 +67,7 @@ export type {
 } from './scheduler.js';
 export { decideFailure } from './settlement.js';
 export type { FailureDecision } from './settlement.js';
+export { isValidKey, validCollection, validKey } from './store.js';
 export type {
   BulkWriteResult,
   KeyedDocument,

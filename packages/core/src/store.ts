@@ -1,6 +1,7 @@
 // The store port: JSON documents in collections, by key. Writes are keyed and
 // idempotent so that a redelivered message changes nothing. Implemented on arangojs,
 // an embedded database and in memory.
+import { PermanentError } from './errors.js';
 
 /** A stored document: plain JSON, keyed by `_key`. */
 export type StoredDocument = Readonly<Record<string, unknown>> & { readonly _key: string };
@@ -60,4 +61,30 @@ export interface Store {
   ): Promise<BulkWriteResult>;
   count(collection: string): Promise<number>;
   close(): Promise<void>;
+}
+
+const keyPattern = /^[\w\-:.@()+,=;$!*'%]+$/;
+const collectionPattern = /^[A-Za-z_][\w-]{0,255}$/;
+
+/**
+ * Whether `key` is a portable document key: ArangoDB's rules (1–254 characters of
+ * letters, digits and `_-:.@()+,=;$!*'%`), which every store enforces so that data can
+ * move between them.
+ */
+export function isValidKey(key: unknown): key is string {
+  return typeof key === 'string' && key.length <= 254 && keyPattern.test(key);
+}
+
+/** Returns `key`, or throws a PermanentError when it is not a portable document key. */
+export function validKey(key: string): string {
+  if (!isValidKey(key)) throw new PermanentError(`invalid document key ${JSON.stringify(key)}`);
+  return key;
+}
+
+/** Returns `name`, or throws a PermanentError when it is not a portable collection name. */
+export function validCollection(name: string): string {
+  if (typeof name !== 'string' || !collectionPattern.test(name)) {
+    throw new PermanentError(`invalid collection name ${JSON.stringify(name)}`);
+  }
+  return name;
 }

@@ -4,6 +4,7 @@
 import {
   PermanentError,
   toTroupeError,
+  validKey,
   type BulkWriteResult,
   type KeyedDocument,
   type Store,
@@ -24,18 +25,6 @@ function isNewer(
   if (stored === undefined) return true;
   const current = stored[field];
   return typeof current !== 'number' || next > current;
-}
-
-function validKey(key: string): string {
-  if (
-    typeof key !== 'string' ||
-    key === '' ||
-    key.length > 254 ||
-    !/^[\w\-:.@()+,=;$!*'%]+$/.test(key)
-  ) {
-    throw new PermanentError(`invalid document key ${JSON.stringify(key)}`);
-  }
-  return key;
 }
 
 /** Runs a synchronous store operation as the port's promise; anything thrown becomes a rejection. */

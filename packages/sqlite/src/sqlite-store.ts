@@ -5,6 +5,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   PermanentError,
+  validCollection,
+  validKey,
   type BulkWriteResult,
   type KeyedDocument,
   type Store,
@@ -49,25 +51,7 @@ export type SqliteHealth =
   | { readonly healthy: true; readonly path: string; readonly journalMode: string }
   | { readonly healthy: false; readonly path: string; readonly error: Error };
 
-const keyPattern = /^[\w\-:.@()+,=;$!*'%]+$/;
-const collectionPattern = /^[A-Za-z_][\w-]{0,255}$/;
 const fieldPattern = /^[^"\\]{1,256}$/;
-
-/** Validates a document key with ArangoDB's rules, so that keys stay portable. */
-function validKey(key: string): string {
-  if (typeof key !== 'string' || key.length > 254 || !keyPattern.test(key)) {
-    throw new PermanentError(`invalid document key ${JSON.stringify(key)}`);
-  }
-  return key;
-}
-
-/** Validates a collection name with ArangoDB's rules, so that collections stay portable. */
-function validCollection(name: string): string {
-  if (typeof name !== 'string' || !collectionPattern.test(name)) {
-    throw new PermanentError(`invalid collection name ${JSON.stringify(name)}`);
-  }
-  return name;
-}
 
 /** The JSON path of a version field, e.g. `$."version"`. */
 function versionPath(field: string): string {
