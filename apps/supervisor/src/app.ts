@@ -80,6 +80,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     })),
   );
   const metrics = new Metrics();
+  const brokerConnected = (): boolean =>
+    transport.state === undefined || transport.state.startsWith('connected');
   const scheduler =
     config.maxConcurrentHandlers === undefined
       ? undefined
@@ -129,11 +131,16 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
             controls: config.inspector.controls,
             pools,
           }),
-    metrics: () => metrics.render(runtime.actor),
+    metrics: () =>
+      metrics.render(runtime.actor, [
+        '# HELP troupe_broker_connected 1 when the broker connection is up (always 1 in-process).',
+        '# TYPE troupe_broker_connected gauge',
+        `troupe_broker_connected ${brokerConnected() ? 1 : 0}`,
+      ]),
     checks: [
       {
         name: 'broker',
-        check: () => transport.state === undefined || transport.state.startsWith('connected'),
+        check: brokerConnected,
       },
       { name: 'consumers', check: () => runtime.actor.getSnapshot().value === 'running' },
       {
