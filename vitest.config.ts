@@ -36,6 +36,7 @@ export default defineConfig({
             'packages/*/test/**/*.serial.test.ts',
             'test/serial/**/*.test.ts',
             'test/e2e/**/*.test.ts',
+            'test/fault/**/*.test.ts',
           ],
           fileParallelism: false,
           sequence: { groupOrder: 1 },

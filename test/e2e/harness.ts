@@ -31,6 +31,13 @@ export class Vhost {
   }
 }
 
+/** A program that starts the app, instead of `tsx src/main.ts` in apps/supervisor. */
+export interface AppCommand {
+  readonly file: string;
+  readonly args: readonly string[];
+  readonly cwd?: string;
+}
+
 /** One running app process. */
 export class AppProcess {
   readonly child: ChildProcess;
@@ -38,9 +45,13 @@ export class AppProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   #started: Promise<void>;
 
-  constructor(env: Record<string, string>) {
-    this.child = spawn(tsx, ['src/main.ts'], {
-      cwd: appDir,
+  /**
+   * `command` runs another entry instead of the app's `src/main.ts` (the fault suite's
+   * app with fault hooks, say): a program, its arguments and its working directory.
+   */
+  constructor(env: Record<string, string>, command?: AppCommand) {
+    this.child = spawn(command?.file ?? tsx, command?.args ?? ['src/main.ts'], {
+      cwd: command?.cwd ?? appDir,
       env: { ...process.env, TROUPE_HTTP_PORT: '0', TROUPE_LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -74,6 +85,12 @@ export class AppProcess {
 
   kill(signal: NodeJS.Signals): void {
     this.child.kill(signal);
+  }
+
+  /** The operations server's base URL, from the `troupe started` line (once started). */
+  httpUrl(): string | undefined {
+    const http = this.logged('troupe started')[0]?.['http'];
+    return typeof http === 'string' ? http : undefined;
   }
 
   /** Log lines with this message. */

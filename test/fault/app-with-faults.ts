@@ -1,0 +1,177 @@
+// The supervisor app with fault hooks, for the fault-injection suite and the soak run.
+// Test code, not production code: it starts the real app (`startApp` from
+// apps/supervisor, the same configuration, adapters and supervision tree) and adds, from
+// the environment, faults that cannot be caused from outside the process:
+//
+// - SIGUSR2: the store is unavailable for TROUPE_FAULT_STORE_OUTAGE_MS (default 4000):
+//   every call of the SQLite store rejects with a TransientError, as a locked or
+//   unreachable database would;
+// - TROUPE_FAULT_STORE_FAIL_RATE=p: besides, each store call fails (transiently) with
+//   probability p (seeded by TROUPE_FAULT_SEED);
+// - TROUPE_FAULT_HANG_EVERY=n: every n-th call of company-updated's handler hangs until
+//   its AbortSignal fires (the handler timeout, a cancel or shutdown); when the same
+//   delivery is handled again, a `fault hang recovered` line gives the time it took;
+// - TROUPE_FAULT_LEDGER=path: every company write the store reports as written appends
+//   `<id>\t<version>` there: the effect ledger in which the audit counts duplicated
+//   effects (a SIGKILL between the write and the append can only drop a line, never add
+//   one, so a repeated line is a real second effect);
+// - /metrics gains troupe_fault_heap_used_bytes, troupe_fault_rss_bytes and
+//   troupe_fault_injected_total{fault}.
+//
+// The store is the app's own SqliteStore: `startApp` builds it, so the hooks wrap the
+// class's methods (SqliteStore.prototype) before the app starts. Signals and exit codes
+// are those of apps/supervisor/src/main.ts.
+//
+//   TROUPE_AMQP_URL=… TROUPE_STORE=sqlite:… node --import tsx test/fault/app-with-faults.ts
+import { appendFileSync } from 'node:fs';
+import { TransientError, type Store } from '@troupe/core';
+import { companyUpdated } from '@troupe/processor-company-updated';
+import { SqliteStore } from '@troupe/sqlite';
+import { pino } from 'pino';
+import { startApp } from '../../apps/supervisor/src/app.js';
+import { loadConfig, type Config } from '../../apps/supervisor/src/config.js';
+import { mulberry32 } from './prng.js';
+
+const env = process.env;
+const outageMs = Number(env['TROUPE_FAULT_STORE_OUTAGE_MS'] ?? 4000);
+const failRate = Number(env['TROUPE_FAULT_STORE_FAIL_RATE'] ?? 0);
+const hangEvery = Number(env['TROUPE_FAULT_HANG_EVERY'] ?? 0);
+const ledger = env['TROUPE_FAULT_LEDGER'];
+const random = mulberry32(Number(env['TROUPE_FAULT_SEED'] ?? 1));
+
+const injected = { storeOutage: 0, storeCallFailed: 0, handlerHang: 0 };
+let outageUntil = 0;
+
+type StoreMethod = 'get' | 'upsert' | 'patch' | 'remove' | 'bulkUpsert' | 'count';
+const methods: readonly StoreMethod[] = ['get', 'upsert', 'patch', 'remove', 'bulkUpsert', 'count'];
+
+function storeFault(method: StoreMethod): TransientError | undefined {
+  if (Date.now() < outageUntil) {
+    injected.storeCallFailed += 1;
+    return new TransientError(`injected store outage (${method})`);
+  }
+  if (failRate > 0 && random() < failRate) {
+    injected.storeCallFailed += 1;
+    return new TransientError(`injected store failure (${method})`);
+  }
+  return undefined;
+}
+
+const prototype = SqliteStore.prototype as unknown as Record<
+  StoreMethod,
+  (this: Store, ...args: unknown[]) => Promise<unknown>
+>;
+for (const method of methods) {
+  const original = prototype[method];
+  prototype[method] = function (this: Store, ...args: unknown[]): Promise<unknown> {
+    const fault = storeFault(method);
+    if (fault !== undefined) return Promise.reject(fault);
+    const result = original.apply(this, args);
+    if (method !== 'upsert' || ledger === undefined) return result;
+    return result.then((written: unknown) => {
+      const [collection, key, document] = args as [string, string, Record<string, unknown>];
+      if (collection === 'companies' && (written as { written?: boolean }).written === true) {
+        appendFileSync(ledger, `${key}\t${String(document['version'])}\n`);
+      }
+      return written;
+    });
+  };
+}
+
+// The handler hang. `configuredProcessors` copies the definition when the app starts,
+// so replacing `handle` on the exported definition before that is enough.
+const hangs = new Map<string, number>();
+let handled = 0;
+const handle = companyUpdated.handle;
+Object.assign(companyUpdated, {
+  handle: (...args: Parameters<typeof handle>): ReturnType<typeof handle> => {
+    const [, context] = args;
+    const messageId = context.delivery.messageId;
+    const hungAt = hangs.get(messageId);
+    if (hungAt !== undefined) {
+      hangs.delete(messageId);
+      process.stdout.write(
+        `${JSON.stringify({ msg: 'fault hang recovered', messageId, ms: Date.now() - hungAt })}\n`,
+      );
+    }
+    handled += 1;
+    if (hangEvery > 0 && handled % hangEvery === 0) {
+      injected.handlerHang += 1;
+      hangs.set(messageId, Date.now());
+      return new Promise<never>((_resolve, reject) => {
+        const abort = (): void => reject(new TransientError('hung handler aborted'));
+        if (context.signal.aborted) abort();
+        else context.signal.addEventListener('abort', abort, { once: true });
+      });
+    }
+    return handle(...args);
+  },
+});
+
+function processLines(): string[] {
+  const memory = process.memoryUsage();
+  return [
+    '# TYPE troupe_fault_heap_used_bytes gauge',
+    `troupe_fault_heap_used_bytes ${memory.heapUsed}`,
+    '# TYPE troupe_fault_rss_bytes gauge',
+    `troupe_fault_rss_bytes ${memory.rss}`,
+    '# TYPE troupe_fault_injected_total counter',
+    ...Object.entries(injected).map(
+      ([fault, count]) => `troupe_fault_injected_total{fault="${fault}"} ${count}`,
+    ),
+  ];
+}
+
+async function main(): Promise<number> {
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (error) {
+    process.stderr.write(`troupe: bad configuration: ${(error as Error).message}\n`);
+    return 2;
+  }
+  const logger = pino({ level: config.logLevel, base: { app: 'troupe' } });
+  const app = await startApp(config, logger);
+  const render = app.metrics.render.bind(app.metrics);
+  app.metrics.render = (root, extra = []) => render(root, [...extra, ...processLines()]);
+
+  process.on('SIGUSR2', () => {
+    injected.storeOutage += 1;
+    outageUntil = Date.now() + outageMs;
+    logger.warn({ outageMs }, 'fault: store outage');
+  });
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals += 1;
+    if (signals > 1) process.exit(1);
+    logger.info({ signal }, 'draining');
+    void app.stop();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  const output = await app.runtime.exited.catch(
+    () => ({ exit: 'failed', reason: 'crashed' }) as const,
+  );
+  await app.stop();
+  if (output.exit === 'failed') {
+    logger.fatal({ reason: output.reason }, 'root supervisor gave up');
+    logger.flush();
+    return 1;
+  }
+  logger.info({ injected, pendingHangs: hangs.size }, 'drained; bye');
+  logger.flush();
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(
+      `troupe: fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exitCode = 1;
+  },
+);
