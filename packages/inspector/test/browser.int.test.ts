@@ -3,7 +3,7 @@
 // inspector attached and served by a node:http server on port 0. The page shows the
 // pool and its workers; a published message lights the worker's `handling` state and
 // marks the transition that led there; releasing it lights `idle` again. A screenshot
-// is kept in test/artifacts/inspector.png.
+// is kept in test/artifacts/inspector.png. A worker that fails shows its restart.
 import { existsSync, mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -77,6 +77,8 @@ describe.skipIf(!existsSync(executablePath))(
           .locator('.node[data-path="root/pool:orders/consumer"]')
           .getAttribute('data-kind'),
       ).toBe('consumer');
+      // Read-only by default: no control buttons.
+      expect(await page.locator('#controls button').count()).toBe(0);
       // The first worker is selected: its chart is drawn with `idle` lit.
       await page.waitForSelector('#chart .state.active[data-state-path="idle"]');
       expect(await page.locator('#arrows path[data-edge]').count()).toBeGreaterThan(5);
@@ -121,6 +123,20 @@ describe.skipIf(!existsSync(executablePath))(
         .toBe(3);
       const rows = await page.locator('#log-body tr').allTextContents();
       expect(rows.every((row) => row.includes('browser-1'))).toBe(true);
+    });
+
+    it('shows a worker restart in the tree and in the pool restart counts', async () => {
+      await h.publish({ id: 'browser-crash', behaviour: 'crash' });
+      const restarted = page.locator('.node[data-kind="worker"] .chip.rs');
+      await restarted.first().waitFor();
+      expect(await restarted.first().textContent()).toContain('1');
+      await page.locator('.node[data-path="root/pool:orders"]').click();
+      await page.waitForSelector('#chart .state.active[data-state-path="running"]');
+      await expect
+        .poll(async () => (await page.locator('[data-restarts]').allTextContents()).sort())
+        .toEqual(['0', '0', '1']);
+      await expect.poll(() => h.store.count('orders')).toBe(3);
+      expect(pageErrors).toEqual([]);
     });
   },
 );

@@ -202,6 +202,10 @@ const script = String.raw`
     renderRestarts(d);
   }
   function renderControls(a) {
+    // Drawn once per actor: redrawing on every update would wipe what is being typed.
+    var key = S.controls + ' ' + a.sessionId;
+    if (S.controlsFor === key) return;
+    S.controlsFor = key;
     var host = byId('controls'); host.textContent = '';
     if (!S.controls) return;
     var parent = a.parent ? true : false;
@@ -214,7 +218,9 @@ const script = String.raw`
       host.appendChild(el('button', { text: 'Cancel', onclick: function () { if (confirm('Cancel ' + a.path + '?')) post('cancel'); } }));
     }
     if (a.kind === 'supervisor' && a.id.indexOf('pool:') === 0) {
-      var size = el('input', { type: 'number', min: '0', max: '1024', value: '2', 'aria-label': 'pool size' });
+      var node = findNode(a.path);
+      var workers = node ? node.children.filter(function (c) { return c.kind === 'worker'; }).length : 1;
+      var size = el('input', { type: 'number', min: '0', max: '1024', value: String(workers), 'aria-label': 'pool size' });
       host.appendChild(size);
       host.appendChild(el('button', { text: 'Scale', onclick: function () { post('scale', '?size=' + encodeURIComponent(size.value)); } }));
     }
@@ -438,7 +444,7 @@ const script = String.raw`
   // -- event log ---------------------------------------------------------------------
   function matches(e) {
     var actor = byId('f-actor').value.trim(), msg = byId('f-msg').value.trim();
-    if (actor && e.path !== actor && e.actor !== actor && e.path.indexOf(actor + '/') !== 0) return false;
+    if (actor && e.path !== actor && e.actor !== actor) return false;
     if (msg && e.messageId !== msg) return false;
     return true;
   }
@@ -482,11 +488,17 @@ const script = String.raw`
     if (!S.selected) return;
     var node = findNode(S.selected);
     if (!node || !S.detail) return;
-    if (!before || before.sessionId !== node.sessionId || before.status !== node.status || before.restarts !== node.restarts) { loadDetail(); return; }
+    if (!before || signature(before) !== signature(node)) { loadDetail(); return; }
     var mine = u.events.filter(function (e) { return e.actor === node.sessionId && (e.from !== e.to || (e.transitions && e.transitions.some(function (t) { return t.targets.length; }))); });
     if (mine.length) S.last = mine[mine.length - 1];
     S.detail.actor = Object.assign({}, S.detail.actor, { state: node.state, messageId: node.messageId, attempt: node.attempt });
     renderDetail();
+  }
+  // What the detail view shows beyond the state: a change of it means fetching it again.
+  function signature(n) {
+    return [n.sessionId, n.status, n.restarts].concat((n.children || []).map(function (c) {
+      return c.id + ':' + (c.childStatus || c.status) + ':' + (c.restarts || 0);
+    })).join('|');
   }
   function connect() {
     var conn = byId('conn');
