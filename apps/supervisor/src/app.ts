@@ -1,7 +1,7 @@
 // The app without the process around it: adapters chosen from the configuration, one
 // pool per processor under a rest-for-one root, the demo publisher when there is no
 // broker, and the operations server. `main.ts` adds signals and exit codes.
-import { AmqpTransport } from '@troupe/amqp';
+import { AmqpTransport, connectionChildSpec } from '@troupe/amqp';
 import {
   ConfigurationError,
   createPool,
@@ -62,15 +62,16 @@ function describeStore(config: Config): string {
 export async function startApp(config: Config, logger: Logger): Promise<App> {
   const definitions = configuredProcessors(config);
   const store = await createStore(config);
-  const transport: Transport & { readonly state?: string } =
+  const amqp =
     config.amqp.url === undefined
-      ? new MemoryTransport()
+      ? undefined
       : new AmqpTransport({
           url: config.amqp.url,
           heartbeatSeconds: config.amqp.heartbeatSeconds,
           connectionName: config.amqp.connectionName,
           logger,
         });
+  const transport: Transport & { readonly state?: string } = amqp ?? new MemoryTransport();
   await transport.declare(
     definitions.map((definition) => ({
       queue: definition.queue,
@@ -97,7 +98,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       observer: metrics.observer(definition.name),
     }),
   );
-  const children: ChildSpec[] = pools.map((pool) => pool.childSpec);
+  // The broker connection first (rest-for-one): the pools start once it is connected,
+  // and if it gives up reconnecting, everything after it restarts with a fresh one.
+  const children: ChildSpec[] = [
+    ...(amqp === undefined ? [] : [connectionChildSpec(amqp)]),
+    ...pools.map((pool) => pool.childSpec),
+  ];
   if (demoEnabled(config)) {
     children.push({
       id: 'demo-publisher',
