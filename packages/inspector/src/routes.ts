@@ -317,6 +317,10 @@ export function inspectorRoutes(
         return true;
       case 'stream':
         if (third !== undefined) break;
+        if (method === 'HEAD') {
+          response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' }).end();
+          return true;
+        }
         stream(request, response);
         return true;
       case undefined:
