@@ -10,119 +10,17 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   createPool,
-  decodeDelivery,
-  defineProcessor,
   processorMachine,
   startSupervisor,
   supervisorChild,
   type ChildSpec,
-  type Delivery,
-  type HandlerContext,
 } from '@troupe/core';
 import { MemoryStore, MemoryTransport } from '@troupe/memory';
-import { pino } from 'pino';
 import { createActor, setup } from 'xstate';
-import { z } from 'zod';
+import { gc, logger, median, noop, plainRound, troupeRound, until, type Round } from './rounds.js';
 
 const quick = process.argv.includes('--quick');
 const here = dirname(fileURLToPath(import.meta.url));
-const logger = pino({ level: 'silent' });
-const gc = (globalThis as { gc?: () => void }).gc;
-
-const noop = defineProcessor({
-  name: 'noop',
-  queue: 'bench.noop',
-  bindings: [{ exchange: 'bench', routingKey: 'bench.noop' }],
-  schema: z.object({ id: z.number() }),
-  handle: () => undefined,
-  concurrency: 4,
-});
-
-interface Round {
-  readonly messages: number;
-  readonly wallMs: number;
-  readonly cpuUs: number;
-}
-
-async function until(predicate: () => boolean): Promise<void> {
-  while (!predicate()) await new Promise((resolve) => setTimeout(resolve, 2));
-}
-
-async function prefill(transport: MemoryTransport, messages: number): Promise<void> {
-  await transport.declare([{ queue: noop.queue, bindings: noop.bindings }]);
-  for (let i = 0; i < messages; i += 1) {
-    await transport.publish('bench', 'bench.noop', Buffer.from(`{"id":${i}}`), {
-      messageId: `m${i}`,
-      contentType: 'application/json',
-    });
-  }
-}
-
-async function measure(run: () => Promise<void>, messages: number): Promise<Round> {
-  gc?.();
-  const cpu = process.cpuUsage();
-  const start = process.hrtime.bigint();
-  await run();
-  const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
-  const used = process.cpuUsage(cpu);
-  return { messages, wallMs, cpuUs: used.user + used.system };
-}
-
-/** The baseline: a plain async function doing the same work on the same transport. */
-async function plainRound(messages: number, prefetch: number): Promise<Round> {
-  const transport = new MemoryTransport();
-  const store = new MemoryStore();
-  await prefill(transport, messages);
-  const signal = new AbortController().signal;
-  const work = async (delivery: Delivery): Promise<void> => {
-    try {
-      const message = await decodeDelivery(delivery, noop.schema);
-      const context: HandlerContext = {
-        signal,
-        log: logger,
-        store,
-        delivery: {
-          messageId: delivery.messageId,
-          correlationId: delivery.correlationId,
-          routingKey: delivery.routingKey,
-          headers: delivery.headers,
-          redelivered: delivery.redelivered,
-          attempt: 1,
-        },
-      };
-      const result = await noop.handle(message, context);
-      await noop.persist(result, context);
-      delivery.ack();
-    } catch (error) {
-      delivery.deadLetter({ reason: String(error), processor: noop.name, attempts: 1 });
-    }
-  };
-  return measure(async () => {
-    const subscription = await transport.consume(noop.queue, { prefetch }, (delivery) => {
-      void work(delivery);
-    });
-    await until(() => transport.acked >= messages);
-    await subscription.cancel();
-  }, messages);
-}
-
-/** The same work through a supervised pool of processor actors. */
-async function troupeRound(messages: number, concurrency: number): Promise<Round> {
-  const transport = new MemoryTransport();
-  const store = new MemoryStore();
-  await prefill(transport, messages);
-  return measure(async () => {
-    const pool = createPool({ definition: noop, transport, store, logger, concurrency });
-    const runtime = startSupervisor(pool.supervisorOptions());
-    await until(() => transport.acked >= messages);
-    await runtime.shutdown();
-  }, messages);
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-}
 
 interface Throughput {
   readonly label: string;
