@@ -127,6 +127,12 @@ export interface ActorDetail {
   readonly events: readonly InspectorEvent[];
   /** The last event that moved it (its transition is marked on the chart). */
   readonly lastTransition?: InspectorEvent;
+  /**
+   * The small scalars of its current context (numbers, booleans, short strings; arrays
+   * as their length, `items.length`), read from the live actor when asked: counters a
+   * machine keeps for inspection (a batcher's `committed`) show without being declared.
+   */
+  readonly context?: Readonly<Record<string, string | number | boolean>>;
   /** A supervisor's children and restarts. */
   readonly children?: readonly ChildView[];
   readonly restarts?: readonly RestartRecord[];
@@ -307,6 +313,32 @@ function scalarsOf(
     if (count >= maxFields) break;
   }
   return data;
+}
+
+const maxContextFields = 16;
+
+/** A context's small scalars and array lengths; never its objects. */
+function contextScalars(context: unknown): Record<string, string | number | boolean> | undefined {
+  if (typeof context !== 'object' || context === null) return undefined;
+  let out: Record<string, string | number | boolean> | undefined;
+  let count = 0;
+  for (const [key, value] of Object.entries(context)) {
+    let kept: string | number | boolean | undefined;
+    let name = key;
+    if (typeof value === 'number' || typeof value === 'boolean') kept = value;
+    else if (typeof value === 'string')
+      kept = value.length > 120 ? `${value.slice(0, 120)}…` : value;
+    else if (Array.isArray(value)) {
+      kept = value.length;
+      name = `${key}.length`;
+    }
+    if (kept === undefined) continue;
+    out ??= {};
+    out[name] = kept;
+    count += 1;
+    if (count >= maxContextFields) break;
+  }
+  return out;
 }
 
 function messageIdOf(event: Record<string, unknown>): string | undefined {
@@ -771,9 +803,11 @@ export class Inspector {
     const entry = this.#find(key);
     if (entry === undefined) return undefined;
     const last = entry.last;
+    const context = contextScalars((entry.ref?.getSnapshot() as SnapshotLike | undefined)?.context);
     return {
       actor: summaryOf(entry),
       chart: this.chart(key),
+      ...(context === undefined ? {} : { context }),
       events: entry.events.toArray().map(publicEvent),
       ...(last === undefined ? {} : { lastTransition: publicEvent(last) }),
       ...(entry.supervisor === undefined

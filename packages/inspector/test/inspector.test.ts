@@ -97,6 +97,11 @@ describe('the supervision tree', () => {
     expect(events[0]?.data).toBeUndefined();
     expect(events[1]?.data).toEqual({ run: 1 });
     const detail = h.inspector.actor('root/pool:orders/worker-1');
+    // The context's scalars, read when asked; never its objects (store, logger, slot).
+    expect(detail?.context).toMatchObject({ messageId: 'm-1', attempt: 1, draining: false });
+    for (const key of ['store', 'log', 'slot', 'definition', 'dispatcher']) {
+      expect(detail?.context).not.toHaveProperty(key);
+    }
     expect(detail?.lastTransition).toMatchObject({ type: 'persist.succeeded', to: 'idle' });
     expect(JSON.stringify(detail)).not.toContain('"body"');
   });

@@ -194,6 +194,10 @@ const script = String.raw`
         if (f[1] === undefined || f[1] === null || f[1] === '') return;
         facts.appendChild(el('div', null, [el('dt', { text: f[0] }), el('dd', { 'data-fact': f[0], text: String(f[1]) })]));
       });
+    if (d.context) Object.keys(d.context).forEach(function (k) {
+      if (k === 'messageId' || k === 'attempt') return;
+      facts.appendChild(el('div', { 'class': 'ctx' }, [el('dt', { text: k }), el('dd', { 'data-context': k, text: String(d.context[k]) })]));
+    });
     renderControls(a);
     if (d.chart && S.renderedChart !== d.chart.id) { renderChart(d.chart); S.renderedChart = d.chart.id; }
     if (!d.chart) { byId('chart').textContent = ''; S.renderedChart = null; }
@@ -496,7 +500,7 @@ const script = String.raw`
   }
   // What the detail view shows beyond the state: a change of it means fetching it again.
   function signature(n) {
-    return [n.sessionId, n.status, n.restarts].concat((n.children || []).map(function (c) {
+    return [n.sessionId, n.status, n.restarts, n.state, n.messageId, n.attempt].concat((n.children || []).map(function (c) {
       return c.id + ':' + (c.childStatus || c.status) + ':' + (c.restarts || 0);
     })).join('|');
   }
