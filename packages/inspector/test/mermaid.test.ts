@@ -2,6 +2,7 @@
 // transitions (events, guards, delays, done events), nothing Mermaid would misread.
 import { consumerMachine, processorMachine } from '@troupe/core';
 import { describe, expect, it } from 'vitest';
+import { createMachine } from 'xstate';
 import { chartOf, toMermaid } from '../src/index.js';
 
 describe('toMermaid', () => {
@@ -22,5 +23,28 @@ describe('toMermaid', () => {
 
   it('labels done events of invoked actors', () => {
     expect(toMermaid(chartOf(consumerMachine))).toContain('s_subscribing --> s_consuming: done ');
+  });
+});
+
+describe('toMermaid of a parallel machine', () => {
+  it('separates regions with `--` and labels numeric delays in milliseconds', () => {
+    const machine = createMachine({
+      id: 'lights',
+      type: 'parallel',
+      states: {
+        north: {
+          initial: 'red',
+          states: { red: { after: { 500: 'green' } }, green: { on: { 'switch.now': 'red' } } },
+        },
+        east: { initial: 'off', states: { off: { on: { toggle: 'on' } }, on: { type: 'final' } } },
+      },
+    });
+    const chart = chartOf(machine);
+    expect(chart.root.type).toBe('parallel');
+    const text = toMermaid(chart);
+    expect(text).toContain('  state "north" as s_north {');
+    expect(text).toContain('  --\n  state "east" as s_east {');
+    expect(text).toContain('    s_north_red --> s_north_green: after 500ms');
+    expect(text).toContain('    s_east_on --> [*]');
   });
 });
