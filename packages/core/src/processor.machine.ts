@@ -156,6 +156,7 @@ export const processorMachine = setup({
       (event.type === 'handler.failed' || event.type === 'persist.failed') &&
       !toTroupeError(event.error).retryable,
     holdsPermit: ({ context }) => context.slot.permit,
+    handlerReturned: ({ context }) => context.slot.returned === context.slot.run,
     isUnscheduled: ({ context }) => context.slot.lane === undefined,
     isDraining: ({ context }) => context.draining,
     shouldEscalate: ({ context }) => context.decision?.kind === 'escalate',
@@ -204,11 +205,15 @@ export const processorMachine = setup({
         observer?.step('handle', performance.now() - startedAt);
         self.send({ type: 'handler.failed', run, error });
       };
+      let sync = true;
       const succeed = (result: unknown): void => {
         if (run !== slot.run) return;
         observer?.step('handle', performance.now() - startedAt);
         slot.result = result;
-        self.send({ type: 'handler.succeeded', run });
+        // A handler that returned at once is taken on by `handlerReturned` in this
+        // macrostep; only a later result needs an event (and a macrostep of its own).
+        if (sync) slot.returned = run;
+        else self.send({ type: 'handler.succeeded', run });
       };
       const handle = (message: unknown): unknown =>
         definition.handle(message, stepContext(context, run, delivery));
@@ -230,8 +235,10 @@ export const processorMachine = setup({
             outcome = handle(decoded);
           }
         }
-        if (isPromiseLike(outcome)) outcome.then(succeed, fail);
-        else succeed(outcome);
+        if (isPromiseLike(outcome)) {
+          sync = false;
+          outcome.then(succeed, fail);
+        } else succeed(outcome);
       } catch (error) {
         fail(error);
       }
@@ -393,6 +400,9 @@ export const processorMachine = setup({
         },
         handling: {
           entry: 'runHandler',
+          // A handler that returned synchronously: on to persisting in the same
+          // macrostep, as `admitting` does with a permit held at once.
+          always: { guard: 'handlerReturned', target: '#processor.persisting' },
           on: {
             'handler.succeeded': { guard: 'isCurrentRun', target: '#processor.persisting' },
             'handler.failed': [

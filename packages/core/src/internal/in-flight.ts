@@ -13,6 +13,8 @@ export class InFlight {
   message: unknown = undefined;
   decoded = false;
   result: unknown = undefined;
+  /** The run whose handler returned synchronously (its result is in `result`). */
+  returned = -1;
   /** Incremented for every step started; results of older steps are stale. */
   run = 0;
   /**
