@@ -12,13 +12,17 @@ const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url
 
 function troupe(
   args: string[],
-  env: Record<string, string> = {},
+  env: Record<string, string | undefined> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  const merged: Record<string, string> = {};
+  for (const [name, value] of Object.entries({ ...process.env, ...env })) {
+    if (value !== undefined) merged[name] = value;
+  }
   return new Promise((resolve) => {
     execFile(
       tsx,
       ['apps/supervisor/src/cli.ts', ...args],
-      { cwd: root, env: { ...process.env, ...env } },
+      { cwd: root, env: merged },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
         resolve({ code, stdout, stderr });
@@ -154,8 +158,16 @@ describe('troupe CLI', { timeout: 90_000 }, () => {
     const bad = await troupe(['publish', 'company.updated', '{nope'], env);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/not valid JSON/);
-    const noBroker = await troupe(['publish', 'k', '{}'], { TROUPE_AMQP_URL: '' });
+    const noBroker = await troupe(['publish', 'company.updated', '{}'], {
+      TROUPE_AMQP_URL: undefined,
+    });
     expect(noBroker.code).toBe(2);
+    expect(noBroker.stderr).toMatch(/no broker configured/);
+    const unroutable = await troupe(['publish', 'company.nothing', '{}'], env);
+    expect(unroutable.code).toBe(2);
+    expect(unroutable.stderr).toMatch(/the broker would drop it/);
+    const nowhere = await troupe(['dlq', 'replay', 'company.updated.nowhere'], env);
+    expect(nowhere.code).toBe(1);
     for (const verb of ['publish', 'store', 'dlq', 'start', 'chart', 'inspect']) {
       const help = await troupe([verb, '--help']);
       expect(help.code).toBe(0);

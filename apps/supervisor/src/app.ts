@@ -58,10 +58,36 @@ function describeStore(config: Config): string {
     : config.store;
 }
 
-/** Starts the app. Configuration errors throw before anything is started. */
+/** Sanitises a store's start-up error: the URL's password never reaches a message. */
+async function openStore(config: Config): Promise<Store> {
+  try {
+    return await createStore(config);
+  } catch (error) {
+    const message = (error instanceof Error ? error.message : String(error)).replaceAll(
+      config.store.replace(/^arangodbs?:/, ''),
+      describeStore(config).replace(/^arangodbs?:/, ''),
+    );
+    if (
+      (error as { code?: unknown }).code === 'CONFIGURATION' ||
+      config.store.startsWith('arangodb')
+    ) {
+      throw new ConfigurationError(
+        'TROUPE_STORE (store)',
+        `${describeStore(config)}: ${message.replaceAll(/\/\/[^@/\s]*@/g, '//***@')}`,
+      );
+    }
+    throw error;
+  }
+}
+
+/**
+ * Starts the app: the operations server first, then the supervision tree. If any step
+ * fails, whatever was already opened is closed again before the error is thrown, so a
+ * failed start never leaves consumers running.
+ */
 export async function startApp(config: Config, logger: Logger): Promise<App> {
   const definitions = configuredProcessors(config);
-  const store = await createStore(config);
+  const store = await openStore(config);
   const amqp =
     config.amqp.url === undefined
       ? undefined
@@ -72,126 +98,136 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
           logger,
         });
   const transport: Transport & { readonly state?: string } = amqp ?? new MemoryTransport();
-  await transport.declare(
-    definitions.map((definition) => ({
-      queue: definition.queue,
-      bindings: definition.bindings,
-      queueType: definition.queueType,
-      singleActiveConsumer: definition.singleActiveConsumer,
-    })),
-  );
   const metrics = new Metrics();
-  const brokerConnected = (): boolean =>
-    transport.state === undefined || transport.state.startsWith('connected');
-  const scheduler =
-    config.maxConcurrentHandlers === undefined
-      ? undefined
-      : new Scheduler({ capacity: config.maxConcurrentHandlers });
-  const pools = definitions.map((definition) =>
-    createPool({
-      definition,
+  let runtime: SupervisorRuntime | undefined;
+  let http: OperationsServer | undefined;
+  let detachInspector: (() => void) | undefined;
+  const release = async (): Promise<void> => {
+    detachInspector?.();
+    await transport.close().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    await http?.close().catch(() => undefined);
+    metrics.close();
+  };
+  try {
+    await transport.declare(
+      definitions.map((definition) => ({
+        queue: definition.queue,
+        bindings: definition.bindings,
+        queueType: definition.queueType,
+        singleActiveConsumer: definition.singleActiveConsumer,
+      })),
+    );
+    const brokerConnected = (): boolean =>
+      transport.state === undefined || transport.state.startsWith('connected');
+    const scheduler =
+      config.maxConcurrentHandlers === undefined
+        ? undefined
+        : new Scheduler({ capacity: config.maxConcurrentHandlers });
+    const pools = definitions.map((definition) =>
+      createPool({
+        definition,
+        transport,
+        store,
+        logger,
+        scheduler,
+        drainMs: config.drainMs,
+        observer: metrics.observer(definition.name),
+      }),
+    );
+    // The broker connection first (rest-for-one): the pools start once it is connected,
+    // and if it gives up reconnecting, everything after it restarts with a fresh one.
+    const children: ChildSpec[] = [
+      ...(amqp === undefined ? [] : [connectionChildSpec(amqp)]),
+      ...pools.map((pool) => pool.childSpec),
+    ];
+    if (demoEnabled(config)) {
+      children.push({
+        id: 'demo-publisher',
+        kind: 'service',
+        shutdown: 'brutal',
+        start: () => ({
+          logic: demoPublisherMachine,
+          input: {
+            transport,
+            intervalMs: config.demo.intervalMs,
+            logger: logger.child({ actor: 'demo-publisher' }),
+          },
+        }),
+      });
+    }
+    // The inspector listens to XState's inspection events only while attached.
+    const inspector = config.inspector.enabled ? new Inspector() : undefined;
+    http = await startOperationsServer({
+      host: config.http.host,
+      port: config.http.port,
+      routes:
+        inspector === undefined
+          ? undefined
+          : inspectorRoutes(inspector, {
+              token: config.inspector.token,
+              controls: config.inspector.controls,
+              pools,
+            }),
+      metrics: () =>
+        metrics.render(runtime?.actor, [
+          '# HELP troupe_broker_connected 1 when the broker connection is up (always 1 in-process).',
+          '# TYPE troupe_broker_connected gauge',
+          `troupe_broker_connected ${brokerConnected() ? 1 : 0}`,
+        ]),
+      checks: [
+        { name: 'broker', check: brokerConnected },
+        { name: 'consumers', check: () => runtime?.actor.getSnapshot().value === 'running' },
+        {
+          name: 'store',
+          check: async () => {
+            await store.count('companies');
+            return true;
+          },
+        },
+      ],
+    });
+    runtime = startSupervisor(
+      { strategy: 'rest-for-one', children, logger: logger.child({ actor: 'root' }) },
+      { id: 'root' },
+    );
+    detachInspector = inspector?.attach(runtime.actor);
+    logger.info(
+      {
+        processors: definitions.map((definition) => definition.name),
+        broker: config.amqp.url === undefined ? 'in-process' : 'amqp',
+        store: describeStore(config),
+        http: `http://${config.http.host}:${http.port}`,
+        demo: demoEnabled(config),
+        inspector:
+          inspector === undefined ? 'off' : `http://${config.http.host}:${http.port}/inspector`,
+      },
+      'troupe started',
+    );
+    const started = { runtime, http, inspector };
+    let stopping: Promise<SupervisorOutput> | undefined;
+    return {
+      ...started,
       transport,
       store,
-      logger,
-      scheduler,
-      drainMs: config.drainMs,
-      observer: metrics.observer(definition.name),
-    }),
-  );
-  // The broker connection first (rest-for-one): the pools start once it is connected,
-  // and if it gives up reconnecting, everything after it restarts with a fresh one.
-  const children: ChildSpec[] = [
-    ...(amqp === undefined ? [] : [connectionChildSpec(amqp)]),
-    ...pools.map((pool) => pool.childSpec),
-  ];
-  if (demoEnabled(config)) {
-    children.push({
-      id: 'demo-publisher',
-      kind: 'service',
-      shutdown: 'brutal',
-      start: () => ({
-        logic: demoPublisherMachine,
-        input: {
-          transport,
-          intervalMs: config.demo.intervalMs,
-          logger: logger.child({ actor: 'demo-publisher' }),
-        },
-      }),
-    });
+      metrics,
+      stop: () => {
+        stopping ??= (async () => {
+          const output = await started.runtime
+            .shutdown()
+            .catch((error: unknown): SupervisorOutput => ({
+              exit: 'failed',
+              reason: error instanceof Error ? error.message : String(error),
+            }));
+          await release();
+          return output;
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await runtime?.shutdown().catch(() => undefined);
+    await release();
+    throw error;
   }
-  const runtime = startSupervisor(
-    { strategy: 'rest-for-one', children, logger: logger.child({ actor: 'root' }) },
-    { id: 'root' },
-  );
-  // The inspector listens to XState's inspection events only while attached.
-  const inspector = config.inspector.enabled ? new Inspector() : undefined;
-  const detachInspector = inspector?.attach(runtime.actor);
-  const http = await startOperationsServer({
-    host: config.http.host,
-    port: config.http.port,
-    routes:
-      inspector === undefined
-        ? undefined
-        : inspectorRoutes(inspector, {
-            token: config.inspector.token,
-            controls: config.inspector.controls,
-            pools,
-          }),
-    metrics: () =>
-      metrics.render(runtime.actor, [
-        '# HELP troupe_broker_connected 1 when the broker connection is up (always 1 in-process).',
-        '# TYPE troupe_broker_connected gauge',
-        `troupe_broker_connected ${brokerConnected() ? 1 : 0}`,
-      ]),
-    checks: [
-      {
-        name: 'broker',
-        check: brokerConnected,
-      },
-      { name: 'consumers', check: () => runtime.actor.getSnapshot().value === 'running' },
-      {
-        name: 'store',
-        check: async () => {
-          await store.count('companies');
-          return true;
-        },
-      },
-    ],
-  });
-  logger.info(
-    {
-      processors: definitions.map((definition) => definition.name),
-      broker: config.amqp.url === undefined ? 'in-process' : 'amqp',
-      store: describeStore(config),
-      http: `http://${config.http.host}:${http.port}`,
-      demo: demoEnabled(config),
-      inspector:
-        inspector === undefined ? 'off' : `http://${config.http.host}:${http.port}/inspector`,
-    },
-    'troupe started',
-  );
-  let stopping: Promise<SupervisorOutput> | undefined;
-  return {
-    runtime,
-    transport,
-    store,
-    http,
-    metrics,
-    inspector,
-    stop: () => {
-      stopping ??= (async () => {
-        const output = await runtime.shutdown().catch((error: unknown): SupervisorOutput => ({
-          exit: 'failed',
-          reason: error instanceof Error ? error.message : String(error),
-        }));
-        await transport.close();
-        await store.close();
-        await http.close();
-        detachInspector?.();
-        metrics.close();
-        return output;
-      })();
-      return stopping;
-    },
-  };
 }

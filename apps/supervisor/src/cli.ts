@@ -8,6 +8,7 @@ import { AmqpTransport, connectionMachine, deadLetterHeaders } from '@troupe/amq
 import { ConfigurationError, type Store } from '@troupe/core';
 import { batcherMachine, consumerMachine, processorMachine, supervisorMachine } from '@troupe/core';
 import { chartOf, toMermaid } from '@troupe/inspector';
+import { topicMatches } from '@troupe/memory';
 import { SqliteStore } from '@troupe/sqlite';
 import { connect } from 'amqplib';
 import { pino } from 'pino';
@@ -158,9 +159,10 @@ const verbs: Record<string, Verb> = {
     },
   },
   publish: {
-    usage: 'troupe publish <routing-key> <json|@file> [--exchange companies] [--url amqp://…]',
+    usage:
+      'troupe publish <routing-key> <json|@file> [--exchange companies] [--force] [--url amqp://…]',
     summary: 'Publish one JSON message with publisher confirms',
-    options: { exchange: { type: 'string' }, ...urlOption },
+    options: { exchange: { type: 'string' }, force: { type: 'boolean' }, ...urlOption },
     run: async ([routingKey, payload], values) => {
       if (routingKey === undefined || payload === undefined)
         throw new UsageError('expected <routing-key> <json|@file>');
@@ -182,6 +184,19 @@ const verbs: Record<string, Verb> = {
           })),
         );
         const exchange = typeof values.exchange === 'string' ? values.exchange : 'companies';
+        // The broker confirms an unroutable message and drops it: refuse to publish one
+        // that no configured processor's queue would receive.
+        const routed = configuredProcessors(config()).some((definition) =>
+          definition.bindings.some(
+            (binding) =>
+              binding.exchange === exchange && topicMatches(binding.routingKey, routingKey),
+          ),
+        );
+        if (!routed && values.force !== true) {
+          throw new UsageError(
+            `no configured processor's queue is bound to ${exchange} with ${routingKey}; the broker would drop it (--force to publish anyway)`,
+          );
+        }
         await transport.publish(exchange, routingKey, body, { contentType: 'application/json' });
         out(`published to ${exchange} with routing key ${routingKey} (confirmed)`);
       } finally {
@@ -260,7 +275,7 @@ const verbs: Record<string, Verb> = {
   },
   dlq: {
     usage:
-      'troupe dlq list <queue> [--limit 50] | troupe dlq replay <queue> [--limit N] [--url amqp://…]',
+      'troupe dlq list <queue> [--limit N] | troupe dlq replay <queue> [--limit N] [--url amqp://…]',
     summary: "List a queue's dead letters with their reasons, or replay them to the queue",
     options: { limit: { type: 'string' }, ...urlOption },
     run: async ([action, queue], values) => {
@@ -280,6 +295,12 @@ const verbs: Record<string, Verb> = {
         await channel.checkQueue(dead).catch((error: unknown) => {
           throw new Error(`no dead-letter queue ${dead}`, { cause: error });
         });
+        if (action === 'replay') {
+          // Replaying into a queue that is not there would drop every message.
+          await channel.checkQueue(target).catch((error: unknown) => {
+            throw new Error(`no queue ${target} to replay into`, { cause: error });
+          });
+        }
         let count = 0;
         const held = [];
         while (count < limit) {

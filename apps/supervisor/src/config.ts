@@ -3,7 +3,7 @@
 // error names the field, and the variable it came from when it came from one.
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigurationError } from '@troupe/core';
+import { ConfigurationError, maxTimerDelayMs } from '@troupe/core';
 import { z } from 'zod';
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -11,13 +11,13 @@ const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const backoffSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('fixed'),
-    delayMs: z.int().min(0),
+    delayMs: z.int().min(0).max(maxTimerDelayMs),
     randomFactor: z.number().min(0).optional(),
   }),
   z.strictObject({
     kind: z.literal('exponential'),
-    minMs: z.int().min(0),
-    maxMs: z.int().min(0),
+    minMs: z.int().min(0).max(maxTimerDelayMs),
+    maxMs: z.int().min(0).max(maxTimerDelayMs),
     randomFactor: z.number().min(0).optional(),
   }),
 ]);
@@ -38,7 +38,7 @@ const processorSchema = z.strictObject({
       redeliverFromMs: z.int().min(0).optional(),
     })
     .optional(),
-  timeoutMs: z.int().min(1).optional(),
+  timeoutMs: z.int().min(1).max(maxTimerDelayMs).optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -75,7 +75,7 @@ export const configSchema = z.strictObject({
   /** A global cap on concurrent handlers, shared by weight. Unset: no cap. */
   maxConcurrentHandlers: z.int().min(1).optional(),
   /** How long each worker may take to finish its delivery on shutdown. */
-  drainMs: z.int().min(0).default(10_000),
+  drainMs: z.int().min(0).max(maxTimerDelayMs).default(10_000),
   /** Live state charts at /inspector (page, JSON, stream). */
   inspector: z
     .strictObject({
@@ -90,7 +90,7 @@ export const configSchema = z.strictObject({
   demo: z
     .strictObject({
       enabled: z.boolean().optional(),
-      intervalMs: z.int().min(1).default(500),
+      intervalMs: z.int().min(1).max(maxTimerDelayMs).default(500),
     })
     .default({ intervalMs: 500 }),
 });
@@ -193,6 +193,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
   }
   const config = result.data;
   const { inspector, http } = config;
+  if (inspector.enabled && inspector.controls && inspector.token === undefined) {
+    // Without a token any web page in a local browser could post control actions.
+    throw new ConfigurationError(
+      'TROUPE_INSPECTOR_TOKEN (inspector.token)',
+      'required when inspector controls are enabled',
+    );
+  }
   if (inspector.enabled && inspector.token === undefined && !isLoopback(http.host)) {
     const variable = sources.get('http.host');
     throw new ConfigurationError(

@@ -25,15 +25,26 @@ export interface OperationsServer {
   close(): Promise<void>;
 }
 
+/** A check that has not answered within this time fails. */
+const checkTimeoutMs = 2000;
+
 async function readiness(checks: readonly ReadinessCheck[]): Promise<Record<string, boolean>> {
   const results: Record<string, boolean> = {};
-  for (const { name, check } of checks) {
-    try {
-      results[name] = await check();
-    } catch {
-      results[name] = false;
-    }
-  }
+  await Promise.all(
+    checks.map(async ({ name, check }) => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), checkTimeoutMs);
+      });
+      try {
+        results[name] = await Promise.race([Promise.resolve().then(check), timeout]);
+      } catch {
+        results[name] = false;
+      } finally {
+        clearTimeout(timer);
+      }
+    }),
+  );
   return results;
 }
 
@@ -42,6 +53,15 @@ export async function startOperationsServer(
   options: OperationsServerOptions,
 ): Promise<OperationsServer> {
   const server = createServer((request, response) => {
+    try {
+      handle(request, response);
+    } catch (error) {
+      // A failing route answers 500; it never takes the process down.
+      if (!response.headersSent) response.writeHead(500, { 'content-type': 'text/plain' });
+      response.end(`internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+    }
+  });
+  function handle(request: IncomingMessage, response: ServerResponse): void {
     const path = (request.url ?? '/').split('?')[0] ?? '/';
     if (options.routes?.(request, response) === true) return;
     if (request.method !== 'GET' && request.method !== 'HEAD') {
@@ -68,7 +88,7 @@ export async function startOperationsServer(
       default:
         response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }
-  });
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {

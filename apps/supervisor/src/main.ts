@@ -50,7 +50,7 @@ async function main(): Promise<number> {
       process.exit(exitCodes.fatal);
     }
     logger.info({ signal }, 'draining');
-    void app.stop();
+    app.stop().catch((error: unknown) => logger.error({ err: error }, 'drain failed'));
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
@@ -73,6 +73,9 @@ async function main(): Promise<number> {
 main().then(
   (code) => {
     process.exitCode = code;
+    // Everything is closed by now; a handle someone forgot must not hold the exit (a
+    // failed start may leave a reconnect timer behind, for one).
+    setTimeout(() => process.exit(code), code === exitCodes.clean ? 2000 : 100).unref();
   },
   (error: unknown) => {
     process.stderr.write(
