@@ -84,8 +84,10 @@ export const configSchema = z.strictObject({
       token: z.string().min(16, 'must be at least 16 characters').optional(),
       /** Allow cancelling or restarting children and scaling pools from the inspector. */
       controls: z.boolean().default(false),
+      /** Detached (and free) this long after the last look. */
+      idleDetachMs: z.int().min(1000).max(maxTimerDelayMs).default(300_000),
     })
-    .default({ enabled: true, controls: false }),
+    .default({ enabled: true, controls: false, idleDetachMs: 300_000 }),
   /** The demo publisher of company events. @default on without a broker, off with one */
   demo: z
     .strictObject({
