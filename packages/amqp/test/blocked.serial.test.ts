@@ -13,8 +13,16 @@ const admin = new BrokerAdmin();
 const setWatermark = (fraction: string): Promise<unknown> =>
   exec('rabbitmqctl', ['set_vm_memory_high_watermark', fraction]);
 
+/** The watermark the broker had before the test, to put back exactly. */
+async function currentWatermark(): Promise<string> {
+  const { stdout } = await exec('rabbitmqctl', ['status']);
+  const match = /Memory high watermark setting: ([\d.]+) of available memory/.exec(stdout);
+  return match?.[1] ?? '0.4';
+}
+let previous = '0.4';
+
 afterEach(async () => {
-  await setWatermark('0.4');
+  await setWatermark(previous);
   await admin.cleanup();
 });
 
@@ -28,6 +36,7 @@ it('is blocked by the memory alarm, and flows again once it clears', async () =>
     await transport.publish('', queue, bytes('before'));
     expect(transport.state).toBe('connected.flowing');
 
+    previous = await currentWatermark();
     await setWatermark('0.000001');
     // The broker blocks a connection when it publishes during the alarm.
     let confirmed = false;
@@ -37,7 +46,7 @@ it('is blocked by the memory alarm, and flows again once it clears', async () =>
     await whenState(transport, (state) => state === 'connected.blocked', 10_000);
     expect(confirmed).toBe(false);
 
-    await setWatermark('0.4');
+    await setWatermark(previous);
     await whenState(transport, (state) => state === 'connected.flowing', 10_000);
     await during;
     expect(await admin.messageCount(queue)).toBe(2);

@@ -83,7 +83,6 @@ describe('AmqpTransport when the broker closes the connection', () => {
 
     // Deleting the exchange drops its bindings: only a re-declaration brings them back.
     await admin.deleteExchange(exchange);
-    const lostAt = Date.now();
     expect(await closeConnectionsNamed(connectionName)).toBe(1);
     await whenState(transport, (state) => state !== 'connected.flowing');
     // Published while the connection is down: held in the backlog, sent after recovery.
@@ -98,7 +97,6 @@ describe('AmqpTransport when the broker closes the connection', () => {
       transport,
       (state, generation) => state === 'connected.flowing' && generation === 2,
     );
-    const reconnectMs = Date.now() - lostAt;
     await Promise.all(late);
     await eventually(
       () => Promise.resolve(acked.size),
@@ -117,7 +115,6 @@ describe('AmqpTransport when the broker closes the connection', () => {
       (count) => count === 0,
     );
     expect(transport.generation).toBe(2);
-    expect(reconnectMs).toBeLessThan(5000);
     // No channel was closed by the broker for a bad ack (PRECONDITION_FAILED).
     expect(logs.filter((log) => log.msg === 'channel error')).toEqual([]);
     expect(logs.map((log) => log.msg)).toContain('amqp connection lost; reconnecting');
