@@ -90,34 +90,100 @@ export interface ProcessorOutput {
   readonly reason: string;
 }
 
-function deliveryInfo(context: ProcessorContext, delivery: Delivery): DeliveryInfo {
-  return {
-    messageId: delivery.messageId,
-    correlationId: delivery.correlationId,
-    routingKey: delivery.routingKey,
-    headers: delivery.headers,
-    redelivered: delivery.redelivered,
-    attempt: context.attempt,
-  };
+/** What a step reports to: the worker itself. */
+interface StepOwner {
+  send(event: ProcessorEvent): void;
 }
 
-function stepContext(context: ProcessorContext, run: number, delivery: Delivery): HandlerContext {
-  let log: Logger | undefined;
-  let signal: AbortSignal | undefined;
-  return {
-    // Made on first read: a step that never looks at its signal allocates none.
-    get signal() {
-      signal ??= context.slot.signalFor(run);
-      return signal;
-    },
-    store: context.store,
-    delivery: deliveryInfo(context, delivery),
-    // A child logger costs an allocation: made only when the handler logs.
-    get log() {
-      log ??= context.log.child({ messageId: delivery.messageId, attempt: context.attempt });
-      return log;
-    },
-  };
+/**
+ * One step (the handler or the persist step) of one delivery: the context the step
+ * sees, and where its result goes. One object per step, its methods on the prototype:
+ * a step that returns at once allocates no closure, and its log and signal are made
+ * only when read (both are accessors on the prototype, not own properties).
+ */
+class Step implements HandlerContext {
+  readonly store: Store;
+  readonly delivery: DeliveryInfo;
+  readonly #context: ProcessorContext;
+  readonly #self: StepOwner;
+  readonly #kind: 'handle' | 'persist';
+  readonly #run: number;
+  readonly #startedAt: number;
+  #log: Logger | undefined = undefined;
+  #signal: AbortSignal | undefined = undefined;
+
+  constructor(
+    context: ProcessorContext,
+    self: StepOwner,
+    kind: 'handle' | 'persist',
+    delivery: Delivery,
+  ) {
+    const { slot } = context;
+    this.store = context.store;
+    this.delivery = slot.infoFor(delivery, context.attempt);
+    this.#context = context;
+    this.#self = self;
+    this.#kind = kind;
+    this.#run = slot.nextRun();
+    this.#startedAt = context.observer === undefined ? 0 : performance.now();
+  }
+
+  /** Made on first read: a step that never looks at its signal allocates none. */
+  get signal(): AbortSignal {
+    this.#signal ??= this.#context.slot.signalFor(this.#run);
+    return this.#signal;
+  }
+
+  /** A child logger costs an allocation: made only when the step logs. */
+  get log(): Logger {
+    this.#log ??= this.#context.log.child({
+      messageId: this.delivery.messageId,
+      attempt: this.delivery.attempt,
+    });
+    return this.#log;
+  }
+
+  /**
+   * The step ended well. A handler that returned at once (`sync`) is taken on by the
+   * `handlerReturned` guard in the same macrostep; a later result is an event.
+   */
+  succeeded(result: unknown, sync: boolean): void {
+    const { slot, observer } = this.#context;
+    const run = this.#run;
+    if (run !== slot.run) return;
+    observer?.step(this.#kind, performance.now() - this.#startedAt);
+    if (this.#kind === 'persist') {
+      this.#self.send({ type: 'persist.succeeded', run });
+      return;
+    }
+    slot.result = result;
+    if (sync) slot.returned = run;
+    else this.#self.send({ type: 'handler.succeeded', run });
+  }
+
+  failed(error: unknown): void {
+    const { slot, observer } = this.#context;
+    const run = this.#run;
+    if (run !== slot.run) return;
+    observer?.step(this.#kind, performance.now() - this.#startedAt);
+    this.#self.send({
+      type: this.#kind === 'persist' ? 'persist.failed' : 'handler.failed',
+      run,
+      error,
+    });
+  }
+
+  /** Reports the outcome of the step, now or when its promise settles. */
+  settle(outcome: unknown): void {
+    if (isPromiseLike(outcome)) {
+      outcome.then(
+        (result) => this.succeeded(result, false),
+        (error: unknown) => this.failed(error),
+      );
+    } else {
+      this.succeeded(outcome, true);
+    }
+  }
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
@@ -197,75 +263,40 @@ export const processorMachine = setup({
       const { slot, definition } = context;
       const delivery = slot.delivery;
       if (delivery === undefined) return;
-      const run = slot.nextRun();
-      const { observer } = context;
-      const startedAt = observer === undefined ? 0 : performance.now();
-      const fail = (error: unknown): void => {
-        if (run !== slot.run) return;
-        observer?.step('handle', performance.now() - startedAt);
-        self.send({ type: 'handler.failed', run, error });
-      };
-      let sync = true;
-      const succeed = (result: unknown): void => {
-        if (run !== slot.run) return;
-        observer?.step('handle', performance.now() - startedAt);
-        slot.result = result;
-        // A handler that returned at once is taken on by `handlerReturned` in this
-        // macrostep; only a later result needs an event (and a macrostep of its own).
-        if (sync) slot.returned = run;
-        else self.send({ type: 'handler.succeeded', run });
-      };
-      const handle = (message: unknown): unknown =>
-        definition.handle(message, stepContext(context, run, delivery));
+      const step = new Step(context, self, 'handle', delivery);
       try {
-        let outcome: unknown;
         if (slot.decoded) {
-          outcome = handle(slot.message);
-        } else {
-          const decoded: unknown = decodeDelivery<unknown>(delivery, definition.schema);
-          if (isPromiseLike(decoded)) {
-            outcome = decoded.then((message: unknown) => {
+          step.settle(definition.handle(slot.message, step));
+          return;
+        }
+        const decoded: unknown = decodeDelivery<unknown>(delivery, definition.schema);
+        if (isPromiseLike(decoded)) {
+          step.settle(
+            decoded.then((message: unknown) => {
               slot.message = message;
               slot.decoded = true;
-              return handle(message);
-            });
-          } else {
-            slot.message = decoded;
-            slot.decoded = true;
-            outcome = handle(decoded);
-          }
+              const outcome: unknown = definition.handle(message, step);
+              return outcome;
+            }),
+          );
+        } else {
+          slot.message = decoded;
+          slot.decoded = true;
+          step.settle(definition.handle(decoded, step));
         }
-        if (isPromiseLike(outcome)) {
-          sync = false;
-          outcome.then(succeed, fail);
-        } else succeed(outcome);
       } catch (error) {
-        fail(error);
+        step.failed(error);
       }
     },
     runPersist: ({ context, self }) => {
       const { slot, definition } = context;
       const delivery = slot.delivery;
       if (delivery === undefined) return;
-      const run = slot.nextRun();
-      const { observer } = context;
-      const startedAt = observer === undefined ? 0 : performance.now();
-      const fail = (error: unknown): void => {
-        if (run !== slot.run) return;
-        observer?.step('persist', performance.now() - startedAt);
-        self.send({ type: 'persist.failed', run, error });
-      };
-      const succeed = (): void => {
-        if (run !== slot.run) return;
-        observer?.step('persist', performance.now() - startedAt);
-        self.send({ type: 'persist.succeeded', run });
-      };
+      const step = new Step(context, self, 'persist', delivery);
       try {
-        const outcome = definition.persist(slot.result, stepContext(context, run, delivery));
-        if (isPromiseLike(outcome)) outcome.then(succeed, fail);
-        else succeed();
+        step.settle(definition.persist(slot.result, step));
       } catch (error) {
-        fail(error);
+        step.failed(error);
       }
     },
     abortStep: ({ context }) =>

@@ -6,6 +6,7 @@
 import type { Delivery, DeadLetterInfo } from '../transport.js';
 import { CancelledError } from '../errors.js';
 import type { ProcessorObserver, SettlementOutcome } from '../observer.js';
+import type { DeliveryInfo } from '../processor.js';
 import type { PermitRequest, SchedulerLane } from '../scheduler.js';
 
 export class InFlight {
@@ -15,6 +16,8 @@ export class InFlight {
   result: unknown = undefined;
   /** The run whose handler returned synchronously (its result is in `result`). */
   returned = -1;
+  /** What the steps of the current attempt see of the delivery: one object per attempt. */
+  #info: DeliveryInfo | undefined = undefined;
   /** Incremented for every step started; results of older steps are stale. */
   run = 0;
   /**
@@ -40,6 +43,23 @@ export class InFlight {
     this.message = undefined;
     this.decoded = false;
     this.result = undefined;
+    this.#info = undefined;
+  }
+
+  /** The delivery as its steps see it, at `attempt`: shared by the steps of one attempt. */
+  infoFor(delivery: Delivery, attempt: number): DeliveryInfo {
+    const known = this.#info;
+    if (known !== undefined && known.attempt === attempt) return known;
+    const info: DeliveryInfo = {
+      messageId: delivery.messageId,
+      correlationId: delivery.correlationId,
+      routingKey: delivery.routingKey,
+      headers: delivery.headers,
+      redelivered: delivery.redelivered,
+      attempt,
+    };
+    this.#info = info;
+    return info;
   }
 
   /** Starts a new step; returns its run number. The previous step has ended. */
