@@ -15,8 +15,9 @@
 //   `<id>\t<version>` there: the effect ledger in which the audit counts duplicated
 //   effects (a SIGKILL between the write and the append can only drop a line, never add
 //   one, so a repeated line is a real second effect);
-// - /metrics gains troupe_fault_heap_used_bytes, troupe_fault_rss_bytes and
-//   troupe_fault_injected_total{fault}.
+// - /metrics gains troupe_fault_heap_used_bytes, troupe_fault_rss_bytes,
+//   troupe_fault_injected_total{fault} and troupe_fault_event_loop_delay_interval_seconds
+//   (p99 and max since the previous scrape).
 //
 // The store is the app's own SqliteStore: `startApp` builds it, so the hooks wrap the
 // class's methods (SqliteStore.prototype) before the app starts. Signals and exit codes
@@ -24,6 +25,7 @@
 //
 //   TROUPE_AMQP_URL=… TROUPE_STORE=sqlite:… node --import tsx test/fault/app-with-faults.ts
 import { appendFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { TransientError, type Store } from '@troupe/core';
 import { companyUpdated } from '@troupe/processor-company-updated';
 import { SqliteStore } from '@troupe/sqlite';
@@ -108,9 +110,20 @@ Object.assign(companyUpdated, {
   },
 });
 
+// Event-loop delay since the previous scrape (the app's own gauge is since start-up).
+const loop = monitorEventLoopDelay({ resolution: 20 });
+loop.enable();
+
 function processLines(): string[] {
   const memory = process.memoryUsage();
+  const delay = [
+    '# TYPE troupe_fault_event_loop_delay_interval_seconds gauge',
+    `troupe_fault_event_loop_delay_interval_seconds{quantile="0.99"} ${loop.percentile(99) / 1e9}`,
+    `troupe_fault_event_loop_delay_interval_seconds{quantile="1"} ${loop.max / 1e9}`,
+  ];
+  loop.reset();
   return [
+    ...delay,
     '# TYPE troupe_fault_heap_used_bytes gauge',
     `troupe_fault_heap_used_bytes ${memory.heapUsed}`,
     '# TYPE troupe_fault_rss_bytes gauge',

@@ -181,10 +181,10 @@ describe(`fault injection: ${n} company events under SIGKILL, closed connections
               200,
             );
             faults.push({
-              kind: 'poison flood',
+              kind: 'poison flood (drained behind the backlog)',
               atMs,
               recoveryMs: recoveryMs === undefined ? undefined : Date.now() - t0,
-              detail: `${flood.length} poison messages (8 kinds, 3 queues) published → all dead-lettered`,
+              detail: `${flood.length} poison messages (8 kinds, 3 queues) published behind ${await broker.depth('company.updated')} ready → all dead-lettered`,
             });
             break;
           }
@@ -253,7 +253,7 @@ describe(`fault injection: ${n} company events under SIGKILL, closed connections
         notes: [
           'The app runs as a child process (test/fault/app-with-faults.ts: the real `startApp` plus fault hooks) on RabbitMQ in a vhost of its own, with the SQLite store in a temporary directory; events are published with amqplib and publisher confirms, half a chunk before each fault and half right after it, so that there is a backlog to recover into.',
           'Events: `companyEvents` of the end-to-end harness (rising versions, every 9th one stale, every 13th one sent twice, every 50th one invalid), over N/20 companies.',
-          `Recovery is measured from the fault to the first acknowledgement made after it: for SIGKILL, from the kill to the first ack of the restarted process (its start-up included); for a closed connection, from the app's "connection lost" log line to the first ack after it reconnected; for a store outage (${outageMs} ms, every store call failing with a transient error), from its start to the first ack (the default retry is 3 s apart); for a poison flood, from its publication until all of it is in the dead-letter queues; for a hung handler (every ${hangEvery}th call, timeout ${handlerTimeoutMs} ms), from the hang to the next time its delivery is handled.`,
+          `Recovery is measured from the fault to the first acknowledgement made after it: for SIGKILL, from the kill to the first ack of the restarted process (its start-up included); for a closed connection, from the app's "connection lost" log line to the first ack after it reconnected; for a store outage (${outageMs} ms, every store call failing with a transient error), from its start to the first ack (the default retry is 3 s apart); for a poison flood, from its publication until all of it is in the dead-letter queues; for a hung handler (every ${hangEvery}th call, timeout ${handlerTimeoutMs} ms), from the hang to the next time its delivery is handled (the timeout plus the 3 s retry delay; shorter when another fault — a kill, a closed connection — cut the hang short and the delivery was redelivered at once). The poison flood is published behind the valid backlog, so its time is mostly that backlog's processing time.`,
           'Lost: a valid event whose version (or a newer one) is not in the store, or an invalid message in no dead-letter queue. Duplicated effects: a (company, version) written twice according to the effect ledger, which the store wrapper appends after each write the store reports as done.',
           'Dead letters are published with confirms and then the original is acked, so a kill between the two leaves a duplicate dead letter (at least once): counted, not a loss.',
         ],
