@@ -222,12 +222,26 @@ export function createBatcher<TResult>(options: BatcherOptions<TResult>): Batche
           reject(new TransientError('batcher not running'));
           return;
         }
-        const onAbort = (): void => reject(new CancelledError('persist abandoned'));
         if (context.signal.aborted) {
-          onAbort();
+          reject(new CancelledError('persist abandoned'));
           return;
         }
-        send({ result, store: context.store, resolve, reject });
+        // A worker that abandons its step (cancel, shutdown past its budget) stops
+        // waiting; the batch may still write its result, which is idempotent.
+        const onAbort = (): void => reject(new CancelledError('persist abandoned'));
+        context.signal.addEventListener('abort', onAbort, { once: true });
+        send({
+          result,
+          store: context.store,
+          resolve: () => {
+            context.signal.removeEventListener('abort', onAbort);
+            resolve();
+          },
+          reject: (error) => {
+            context.signal.removeEventListener('abort', onAbort);
+            reject(error instanceof Error ? error : new TransientError(String(error)));
+          },
+        });
       }),
     childSpec: (logger) => ({
       id: 'batcher',

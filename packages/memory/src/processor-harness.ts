@@ -47,6 +47,10 @@ export interface ProcessorHarness {
 
 let published = 0;
 
+function hasNow(clock: ActorClock | undefined): clock is ActorClock & { now(): number } {
+  return typeof (clock as { now?: unknown } | undefined)?.now === 'function';
+}
+
 /** Starts `definition` in a supervised pool on a fresh MemoryTransport. */
 export async function startProcessor(
   definition: AnyProcessorDefinition,
@@ -61,6 +65,8 @@ export async function startProcessor(
     store,
     logger: options.logger,
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+    // One clock for the supervisor's restart intensity and the actors' timers.
+    ...(hasNow(options.actorClock) ? { clock: options.actorClock } : {}),
   });
   const runtime = startSupervisor(
     pool.supervisorOptions(),
