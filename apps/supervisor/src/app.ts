@@ -273,6 +273,15 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       metrics,
       stop: () => {
         stopping ??= (async () => {
+          // Every pool stops consuming first, so that none takes new work while another
+          // drains; then the tree stops in reverse start order (each pool's workers drain
+          // side by side within drainMs), the broker connection last.
+          const { children: pools } = started.runtime.actor.getSnapshot().context;
+          for (const record of Object.values(pools)) {
+            if (record.spec.id.startsWith('pool:')) {
+              record.ref?.send({ type: 'supervisor.cancel-child', id: 'consumer' });
+            }
+          }
           const output = await started.runtime
             .shutdown()
             .catch((error: unknown): SupervisorOutput => ({

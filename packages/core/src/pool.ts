@@ -149,6 +149,10 @@ export function createPool(options: PoolOptions): Pool {
     const batcher = definition.batch?.childSpec(logger);
     return {
       strategy: 'one-for-one',
+      // Workers drain side by side, each within drainMs: shutting a pool down takes one
+      // budget, not one per worker. The consumer stops at the same moment, and workers
+      // that are draining refuse (requeue) anything it still hands out.
+      stopInParallel: true,
       children: [...(batcher === undefined ? [] : [batcher]), ...workers, consumerSpec],
       logger: logger.child({ actor: `${definition.name}/pool` }),
       ...(options.intensity === undefined ? {} : { intensity: options.intensity }),

@@ -53,6 +53,13 @@ export interface SupervisorOptions {
   readonly clock?: Clock;
   /** @default Math.random */
   readonly random?: RandomSource;
+  /**
+   * Stop children all at once, each within its own budget, instead of one after the
+   * other in reverse order: OTP's `simple_one_for_one` semantics, for interchangeable
+   * children such as a pool's workers, whose drains need not wait for each other.
+   * @default false
+   */
+  readonly stopInParallel?: boolean;
 }
 
 type ChildStatus =
@@ -96,6 +103,7 @@ export interface SupervisorContext {
   readonly log: Logger;
   readonly clock: Clock;
   readonly random: RandomSource;
+  readonly stopInParallel: boolean;
   /** Child ids in start order. */
   readonly order: readonly string[];
   readonly children: Readonly<Record<string, ChildRecord>>;
@@ -454,6 +462,15 @@ class Step {
     for (;;) {
       const head = this.draft.stopQueue[0];
       if (head !== undefined) {
+        if (this.draft.stopInParallel) {
+          // Every queued stop begins now; loop again only if one finished at once.
+          let finished = false;
+          for (const entry of [...this.draft.stopQueue]) {
+            if (this.#advanceStop(entry.id)) finished = true;
+          }
+          if (finished) continue;
+          return;
+        }
         if (this.#advanceStop(head.id)) continue;
         return;
       }
@@ -469,7 +486,7 @@ class Step {
   #advanceStop(id: string): boolean {
     const record = this.draft.children[id];
     if (record === undefined) {
-      this.draft.stopQueue = this.draft.stopQueue.slice(1);
+      this.draft.stopQueue = this.draft.stopQueue.filter((entry) => entry.id !== id);
       return true;
     }
     if (record.status === 'stopping') return false;
@@ -643,6 +660,7 @@ function resolveOptions(
     log: input.logger,
     clock: input.clock ?? { now: () => Date.now() },
     random: input.random ?? Math.random,
+    stopInParallel: input.stopInParallel ?? false,
   };
 }
 

@@ -559,6 +559,32 @@ describe('shutdown', () => {
     await expect(exited).resolves.toEqual({ exit: 'shutdown' });
   });
 
+  it('with stopInParallel, asks every child to drain at once, each within its own budget', async () => {
+    const journal: string[] = [];
+    const h = harness({
+      stopInParallel: true,
+      children: [
+        probe('a', journal, { drainsOnEvent: true, shutdown: 1000 }),
+        probe('b', journal, { drainsOnEvent: true, shutdown: 1000 }),
+        probe('c', journal, { drainsOnEvent: true, shutdown: 1000 }),
+      ],
+    });
+    journal.length = 0;
+
+    const exited = h.runtime.shutdown();
+    expect([...journal].sort()).toEqual(['shutdown:a', 'shutdown:b', 'shutdown:c']);
+    h.clock.increment(999);
+    expect(journal.filter((line) => line.startsWith('stop:'))).toEqual([]);
+    // One budget for all of them, not one after the other (that would take 3000 ms).
+    h.clock.increment(1);
+    expect(journal.filter((line) => line.startsWith('stop:')).sort()).toEqual([
+      'stop:a',
+      'stop:b',
+      'stop:c',
+    ]);
+    await expect(exited).resolves.toEqual({ exit: 'shutdown' });
+  });
+
   it('waits as long as it takes for an infinity child', () => {
     const journal: string[] = [];
     const h = harness({
