@@ -324,7 +324,12 @@ const verbs: Record<string, Verb> = {
             // Replayed as it first arrived: the dead-letter headers go, the rest stays.
             const replayed = Object.fromEntries(
               Object.entries(headers).filter(
-                ([name]) => !name.startsWith('x-troupe-') && !name.startsWith('x-death'),
+                ([name]) =>
+                  !name.startsWith('x-troupe-') &&
+                  !name.startsWith('x-death') &&
+                  !name.startsWith('x-first-death-') &&
+                  !name.startsWith('x-last-death-') &&
+                  name !== 'x-delivery-count',
               ),
             );
             channel.sendToQueue(target, message.content, {

@@ -573,11 +573,28 @@ function originalRoutingKey(message: ConsumeMessage): string {
 }
 
 /** Publish options that keep a message's properties, with headers added. */
+/**
+ * Headers the broker writes about a message's own history (quorum delivery count, its
+ * dead-lettering record). A copy is a new message: carrying them over would count the
+ * original's deliveries again (`previousAttempts` adds `x-delivery-count`).
+ */
+function isBrokerHeader(name: string): boolean {
+  return (
+    name === 'x-delivery-count' ||
+    name === 'x-death' ||
+    name.startsWith('x-first-death-') ||
+    name.startsWith('x-last-death-')
+  );
+}
+
 function copyOptions(message: ConsumeMessage, headers: Record<string, unknown>): Options.Publish {
   const { properties } = message;
+  const kept = Object.fromEntries(
+    Object.entries(properties.headers ?? {}).filter(([name]) => !isBrokerHeader(name)),
+  );
   const options: Options.Publish = {
     persistent: true,
-    headers: { ...properties.headers, ...headers },
+    headers: { ...kept, ...headers },
   };
   for (const key of [
     'messageId',
