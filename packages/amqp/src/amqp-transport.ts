@@ -51,6 +51,11 @@ export interface AmqpTransportOptions extends AmqpConnectionOptions {
    * @default { kind: 'exponential', minMs: 100, maxMs: 10000, randomFactor: 0.5 }
    */
   readonly reconnectBackoff?: Backoff;
+  /**
+   * Publishes held in memory while the connection recovers or the socket is full; past
+   * it, `publish` rejects with a TransientError. @default 100000
+   */
+  readonly maxPublishBacklog?: number;
   /** Failed reconnection attempts in a row before giving up. @default Infinity */
   readonly maxReconnectAttempts?: number;
   /** How long connecting may take (topology and consumers included) before it counts as failed. @default 30000 */
@@ -124,6 +129,7 @@ export class AmqpTransport implements Transport {
       logger,
       channelFailed: () => this.#reopenPublishChannel(),
       exchangeExists: (exchange) => this.#exchangeExists(exchange),
+      maxBacklog: options.maxPublishBacklog ?? 100_000,
     });
     this.#host = {
       logger,

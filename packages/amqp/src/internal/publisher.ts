@@ -7,6 +7,7 @@
 // A channel error (a publish to an exchange that does not exist closes the channel
 // with 404) fails only the publishes to missing exchanges; the others are written again
 // on a new channel of the same connection.
+import { TransientError } from '@troupe/core';
 import { IllegalOperationError, type ConfirmChannel, type Options } from 'amqplib';
 import type { Logger } from 'pino';
 
@@ -40,6 +41,8 @@ export interface PublisherHost {
   channelFailed(): void;
   /** Whether an exchange exists (the default exchange always does). */
   exchangeExists(exchange: string): Promise<boolean>;
+  /** Publishes held while there is no channel or the socket is full, at most. */
+  readonly maxBacklog: number;
 }
 
 /** A confirm channel with a back-pressure-aware backlog that outlives connections. */
@@ -98,6 +101,15 @@ export class Publisher {
         rewrites: 0,
       };
       if (this.#backlog.length > 0 || this.#draining || this.#channel === undefined) {
+        if (this.#backlog.length >= this.#host.maxBacklog) {
+          // Memory is not a queue: past the bound, callers are told to back off.
+          reject(
+            new TransientError(
+              `publish backlog full (${this.#host.maxBacklog} waiting for the broker)`,
+            ),
+          );
+          return;
+        }
         this.#backlog.push(pending);
       } else {
         this.#send(this.#channel, pending);
