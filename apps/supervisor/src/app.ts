@@ -18,6 +18,7 @@ import { MemoryStore, MemoryTransport } from '@troupe/memory';
 import { SqliteStore } from '@troupe/sqlite';
 import { ArangoStore } from '@troupe/arango';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createWebSocketInspector } from '@statelyai/inspect';
 import type { Logger } from 'pino';
 import { demoEnabled, type Config } from './config.js';
 import { demoPublisherMachine } from './demo-publisher.machine.js';
@@ -107,6 +108,28 @@ function attachOnDemand(
       clearTimeout(idle);
       release();
     },
+  };
+}
+
+/**
+ * The bridge to Stately's inspector, for teams that use it: every inspection event goes
+ * to the WebSocket inspector at `url`. Off unless configured; returns its teardown.
+ */
+function bridgeToStately(
+  url: string | undefined,
+  runtime: SupervisorRuntime,
+  logger: Logger,
+): (() => void) | undefined {
+  if (url === undefined) return undefined;
+  logger.warn(
+    { stately: url.replace(/\/\/[^@/]*@/, '//***@') },
+    'sending every inspection event, context included, to a Stately inspector',
+  );
+  const stately = createWebSocketInspector({ url });
+  const subscription = runtime.actor.system.inspect(stately.inspect);
+  return () => {
+    subscription.unsubscribe();
+    stately.stop();
   };
 }
 
@@ -252,6 +275,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       { strategy: 'rest-for-one', children, logger: logger.child({ actor: 'root' }) },
       { id: 'root' },
     );
+    const stately = bridgeToStately(config.inspector.statelyUrl, runtime, logger);
+    const detachLocal = detachInspector;
+    detachInspector = () => {
+      detachLocal?.();
+      stately?.();
+    };
     logger.info(
       {
         processors: definitions.map((definition) => definition.name),

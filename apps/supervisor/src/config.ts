@@ -84,6 +84,15 @@ export const configSchema = z.strictObject({
       token: z.string().min(16, 'must be at least 16 characters').optional(),
       /** Allow cancelling or restarting children and scaling pools from the inspector. */
       controls: z.boolean().default(false),
+      /**
+       * Also send every inspection event to a Stately inspector at this WebSocket URL
+       * (\`ws://…\`). Off by default: events carry actor context, so point it only at an
+       * inspector you run yourself, never in production.
+       */
+      statelyUrl: z
+        .string()
+        .regex(/^wss?:\/\//, 'must start with ws:// or wss://')
+        .optional(),
       /** Detached (and free) this long after the last look. */
       idleDetachMs: z.int().min(1000).max(maxTimerDelayMs).default(300_000),
     })
@@ -112,6 +121,7 @@ export const environmentVariables = {
   TROUPE_INSPECTOR: ['inspector', 'enabled'],
   TROUPE_INSPECTOR_TOKEN: ['inspector', 'token'],
   TROUPE_INSPECTOR_CONTROLS: ['inspector', 'controls'],
+  TROUPE_STATELY_INSPECT_URL: ['inspector', 'statelyUrl'],
   TROUPE_DEMO_INTERVAL_MS: ['demo', 'intervalMs'],
 } as const satisfies Record<string, readonly string[]>;
 
