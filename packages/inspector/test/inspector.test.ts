@@ -2,7 +2,7 @@
 // the tree and kinds, worker states as messages flow, restarts, bounded event logs,
 // stopped actors pruned, and nothing kept when it is not attached.
 import { InspectionHub, startSupervisor } from '@troupe/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { setup, SimulatedClock } from 'xstate';
 import { Inspector, type TreeNode } from '../src/index.js';
 import { flush, silentLogger, startInspectedPool, type InspectedPool } from './helpers.js';
@@ -25,10 +25,6 @@ function find(nodes: readonly TreeNode[], path: string): TreeNode | undefined {
     if (inner !== undefined) return inner;
   }
   return undefined;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 describe('the supervision tree', () => {
@@ -236,6 +232,8 @@ describe('attaching to a running tree without a hub', () => {
 describe('the live stream', () => {
   it('batches updates: one per throttle period, with the tree and the new events', async () => {
     const h = await start({ concurrency: 1, inspector: { throttleMs: 50 } });
+    // The throttle runs on timers: fake them so the test does not depend on the machine.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const updates: { events: number; tree: number }[] = [];
     const unsubscribe = h.inspector.subscribe((update) =>
       updates.push({ events: update.events.length, tree: update.tree.length }),
@@ -243,7 +241,8 @@ describe('the live stream', () => {
     await h.publish(
       ...Array.from({ length: 5 }, (_, i) => ({ id: `s-${i}`, behaviour: 'ok' as const })),
     );
-    await sleep(120);
+    vi.advanceTimersByTime(120);
+    vi.useRealTimers();
     unsubscribe();
     expect(updates.length).toBeGreaterThanOrEqual(1);
     expect(updates.length).toBeLessThanOrEqual(2);
