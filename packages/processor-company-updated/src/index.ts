@@ -1,6 +1,11 @@
 // company.updated: `{ id, name, version, ... }` → `companies/<id>`, unless the stored
 // version is newer or equal; then the message is acked and logged as stale. The version
 // guard is evaluated by the store, so racing workers and redeliveries change nothing.
+//
+// A newer update replaces the whole document: it is the company as its source now sees
+// it, so an earlier `company.invalidated` mark does not survive it (the update
+// re-validates the company). Keeping marks across updates would need a merge-if-newer
+// write in the store port.
 import { defineProcessor } from '@troupe/core';
 import { z } from 'zod';
 
