@@ -272,6 +272,10 @@ async function main(): Promise<void> {
     lostCompanies + missingDead + duplicated + wrong === 0 && exit.code === 0 ? 0 : 1;
 }
 
+function fmtRange(from: number, to: number): string {
+  return `${from.toFixed(0)}–${to.toFixed(0)} s`;
+}
+
 /** Least-squares slope of `y` over `x` (per unit of x). */
 function slope(points: readonly (readonly [number, number])[]): number {
   const count = points.length;
@@ -303,9 +307,24 @@ function report(run: {
   exitCode: number | null;
 }): string {
   const { samples } = run;
-  const secondHalf = samples.slice(Math.floor(samples.length / 2));
-  const heapSlope = slope(secondHalf.map((s) => [s.t / 60, s.heapMb] as const));
-  const rssSlope = slope(secondHalf.map((s) => [s.t / 60, s.rssMb] as const));
+  // Heap and RSS start again with each process a SIGKILL restarts: the trend is taken
+  // over the longest stretch of samples from one process.
+  const kills = run.faults.filter((f) => f.kind === 'sigkill').map((f) => f.t);
+  const bounds = [0, ...kills, Number.POSITIVE_INFINITY];
+  let stretch: readonly Sample[] = [];
+  for (let index = 0; index + 1 < bounds.length; index += 1) {
+    const from = bounds[index] ?? 0;
+    const to = bounds[index + 1] ?? Number.POSITIVE_INFINITY;
+    // Skip the first samples of a process (start-up, the backlog of the restart).
+    const candidate = samples.filter((s) => s.t > from + 10 && s.t < to);
+    if (candidate.length > stretch.length) stretch = candidate;
+  }
+  const heapSlope = slope(stretch.map((s) => [s.t / 60, s.heapMb] as const));
+  const rssSlope = slope(stretch.map((s) => [s.t / 60, s.rssMb] as const));
+  const stretchLabel =
+    stretch.length === 0
+      ? '—'
+      : `${fmtRange(stretch[0]?.t ?? 0, stretch[stretch.length - 1]?.t ?? 0)}, ${stretch.length} samples`;
   const max = (pick: (s: Sample) => number): number => Math.max(0, ...samples.map(pick));
   const mean = (pick: (s: Sample) => number): number =>
     samples.length === 0 ? 0 : samples.reduce((sum, s) => sum + pick(s), 0) / samples.length;
@@ -343,8 +362,9 @@ function report(run: {
     `| throughput, mean / max (msg/s) | ${fmt(mean((s) => s.throughput))} / ${fmt(max((s) => s.throughput))} |`,
     `| heap used, first / last / max (MB) | ${fmt(samples[0]?.heapMb ?? 0)} / ${fmt(samples[samples.length - 1]?.heapMb ?? 0)} / ${fmt(max((s) => s.heapMb))} |`,
     `| RSS, first / last / max (MB) | ${fmt(samples[0]?.rssMb ?? 0)} / ${fmt(samples[samples.length - 1]?.rssMb ?? 0)} / ${fmt(max((s) => s.rssMb))} |`,
-    `| heap trend over the second half (MB/min, least squares) | ${fmt(heapSlope, 2)} |`,
-    `| RSS trend over the second half (MB/min, least squares) | ${fmt(rssSlope, 2)} |`,
+    `| longest stretch of one process (no SIGKILL in it) | ${stretchLabel} |`,
+    `| heap trend over that stretch (MB/min, least squares) | ${fmt(heapSlope, 2)} |`,
+    `| RSS trend over that stretch (MB/min, least squares) | ${fmt(rssSlope, 2)} |`,
     `| event-loop delay p99, mean / max of samples (ms) | ${fmt(mean((s) => s.loopP99Ms))} / ${fmt(max((s) => s.loopP99Ms))} |`,
     `| event-loop delay max (ms) | ${fmt(max((s) => s.loopMaxMs))} |`,
     '',
