@@ -179,35 +179,28 @@ describe(`fuzzed deliveries, in-process on the memory harness (seed ${seed}, TRO
 });
 
 describe('a valid event that no store can write (a 100,000-level field)', () => {
-  // KNOWN BUG, found by the fuzzer: on the memory store the write throws a RangeError
-  // (maximum call stack size exceeded) that is classified TRANSIENT, so the delivery is
-  // retried 5 times, 3 s apart (a worker held for 12 s), before it is dead-lettered as
-  // "retries exhausted after 5 attempts: TRANSIENT: Maximum call stack size exceeded".
-  // The SQLite store classifies the same failure PERMANENT and dead-letters it at once.
-  // A flood of such messages stalls a pool. `it.fails` keeps this test green while the
-  // bug is there and turns it red when it is fixed: then make it a plain `it`.
-  it.fails(
-    'KNOWN BUG: on the memory store it is dead-lettered at once (PERMANENT), not retried 5 times as TRANSIENT',
-    async () => {
-      const clock = new SimulatedClock();
-      const harness = await startProcessor(companyUpdated, { logger, actorClock: clock });
-      try {
-        await harness.publish(
-          `{"id":"deep","name":"n","version":1,"deep":${deepJson(100_000, 'array')}}`,
-          { messageId: 'deep' },
-        );
-        for (let step = 0; step < 20 && harness.deadLetters().length === 0; step += 1) {
-          await new Promise((resolve) => setTimeout(resolve, 20));
-          clock.increment(3500);
-        }
-        const [letter] = harness.deadLetters();
-        expect(String(letter?.headers['x-troupe-reason'])).toMatch(/^PERMANENT: /);
-        expect(letter?.headers['x-troupe-attempts']).toBe(1);
-      } finally {
-        await harness.stop();
+  // Found by the fuzzer: the memory store used to classify the RangeError (maximum call
+  // stack size exceeded) as TRANSIENT and retry it 5 times, 3 s apart, holding a worker;
+  // the SQLite store said PERMANENT. Both dead-letter it at once now.
+  it('on the memory store it is dead-lettered at once (PERMANENT), not retried as TRANSIENT', async () => {
+    const clock = new SimulatedClock();
+    const harness = await startProcessor(companyUpdated, { logger, actorClock: clock });
+    try {
+      await harness.publish(
+        `{"id":"deep","name":"n","version":1,"deep":${deepJson(100_000, 'array')}}`,
+        { messageId: 'deep' },
+      );
+      for (let step = 0; step < 20 && harness.deadLetters().length === 0; step += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        clock.increment(3500);
       }
-    },
-  );
+      const [letter] = harness.deadLetters();
+      expect(String(letter?.headers['x-troupe-reason'])).toMatch(/^PERMANENT: /);
+      expect(letter?.headers['x-troupe-attempts']).toBe(1);
+    } finally {
+      await harness.stop();
+    }
+  });
 });
 
 describe(`fuzzed deliveries through the app on RabbitMQ (seed ${seed})`, () => {

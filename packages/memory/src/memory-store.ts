@@ -4,6 +4,7 @@
 import {
   PermanentError,
   toTroupeError,
+  TroupeError,
   validKey,
   type BulkWriteResult,
   type KeyedDocument,
@@ -32,7 +33,14 @@ function settle<T>(operation: () => T): Promise<T> {
   try {
     return Promise.resolve(operation());
   } catch (error) {
-    return Promise.reject(toTroupeError(error));
+    // Memory has no transient failures: anything else thrown here comes from the
+    // document itself (not cloneable, nested too deep for the stack), and a retry would
+    // fail the same way.
+    if (error instanceof TroupeError) return Promise.reject(error);
+    const message = toTroupeError(error).message;
+    return Promise.reject(
+      new PermanentError(`document cannot be stored: ${message}`, { cause: error }),
+    );
   }
 }
 
