@@ -332,12 +332,12 @@ export interface AuditResult {
   readonly invalidSent: number;
   /** Valid messages whose effect is in the store (its version, or a newer one). */
   readonly processed: number;
-  /** Distinct invalid messages found in a dead-letter queue. */
+  /** Distinct invalid messages found in their own queue's dead-letter queue. */
   readonly deadLettered: number;
   /** Dead letters beyond the first of a message (at least once: possible after a kill). */
   readonly deadLetterDuplicates: number;
   readonly deadLettersWithoutReason: number;
-  /** Valid messages whose effect is missing, plus invalid ones in no dead-letter queue. */
+  /** Valid messages whose effect is missing, plus invalid ones not in their dead-letter queue. */
   readonly lost: number;
   readonly lostSamples: readonly string[];
   /** Valid messages that were dead-lettered instead of stored. */
@@ -379,13 +379,22 @@ export async function audit(options: {
   const leftInQueues: Record<string, number> = {};
   for (const queue of queues) leftInQueues[queue] = await broker.depth(queue);
 
-  const dead = (await Promise.all(queues.map((queue) => broker.drain(`${queue}.dead`)))).flat();
+  const dead = (
+    await Promise.all(
+      queues.map(async (queue) =>
+        (await broker.drain(`${queue}.dead`)).map((letter) => ({ ...letter, queue })),
+      ),
+    )
+  ).flat();
   const deadIds = new Map<string, number>();
+  /** The processor queue whose dead-letter queue holds each message. */
+  const deadIn = new Map<string, string>();
   const reasons: Record<string, number> = {};
   let deadLettersWithoutReason = 0;
   for (const letter of dead) {
     const id = letter.messageId ?? '(none)';
     deadIds.set(id, (deadIds.get(id) ?? 0) + 1);
+    deadIn.set(id, letter.queue);
     const reason = letter.headers['x-troupe-reason'];
     if (typeof reason !== 'string' || reason === '') deadLettersWithoutReason += 1;
     const kind = typeof reason === 'string' ? (reason.split(':')[0] ?? reason) : '(none)';
@@ -426,8 +435,15 @@ export async function audit(options: {
     const id = message.messageId ?? '';
     if (invalidIds.has(id)) continue;
     invalidIds.add(id);
-    if (deadIds.has(id)) deadLettered += 1;
-    else {
+    if (deadIds.has(id) && deadIn.get(id) === message.routingKey) deadLettered += 1;
+    else if (deadIds.has(id)) {
+      lost += 1;
+      if (lostSamples.length < 10) {
+        lostSamples.push(
+          `${id} (in ${deadIn.get(id) ?? '?'}.dead, not ${message.routingKey}.dead)`,
+        );
+      }
+    } else {
       lost += 1;
       if (lostSamples.length < 10) lostSamples.push(`${id} (invalid, not dead-lettered)`);
     }
@@ -532,7 +548,7 @@ export function writeReport(
     `| — invalid (every 50th event, and the poison flood) | ${result.invalidSent} | |`,
     `| processed: valid events whose effect is in the store | ${result.processed} | ${result.validSent} |`,
     `| acks counted by the app processes (last scrape of each; redeliveries included) | ${run.acksCounted} | |`,
-    `| dead-lettered (distinct invalid messages in a DLQ, with a reason) | ${result.deadLettered} | ${result.invalidSent} |`,
+    `| dead-lettered (distinct invalid messages in their queue's DLQ, with a reason) | ${result.deadLettered} | ${result.invalidSent} |`,
     `| dead letters without a reason | ${result.deadLettersWithoutReason} | 0 |`,
     `| duplicate dead letters (at-least-once, after a kill or a closed connection) | ${result.deadLetterDuplicates} | — |`,
     `| **lost** | **${result.lost}** | 0 |`,
