@@ -59,6 +59,59 @@ export default tseslint.config(
       ],
     },
   },
+  // The broker adapter imports no store and no other adapter.
+  {
+    files: ['packages/amqp/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            'arangojs',
+            'better-sqlite3',
+            '@troupe/arango',
+            '@troupe/sqlite',
+            '@troupe/memory',
+            '@troupe/inspector',
+          ],
+        },
+      ],
+    },
+  },
+  // Processors see only the ports: no driver, no adapter. They are tested on @troupe/memory.
+  {
+    files: ['packages/processor-*/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            'amqplib',
+            'arangojs',
+            'better-sqlite3',
+            '@troupe/amqp',
+            '@troupe/arango',
+            '@troupe/sqlite',
+            '@troupe/memory',
+          ],
+        },
+      ],
+    },
+  },
+  // Packages never import apps.
+  {
+    files: ['packages/*/src/**/*.ts'],
+    ignores: [
+      'packages/core/src/**',
+      'packages/amqp/src/**',
+      'packages/sqlite/src/**',
+      'packages/arango/src/**',
+      'packages/processor-*/src/**',
+    ],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['**/apps/**', '@troupe/supervisor'] }],
+    },
+  },
   {
     files: ['**/test/**/*.ts', 'test/**/*.ts', 'apps/**/*.ts'],
     rules: {
