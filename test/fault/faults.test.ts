@@ -2,7 +2,8 @@
 // (TROUPE_FAULT_N, 3,000 by default in CI; 100,000 for the full run) published with raw
 // amqplib in chunks, and after each chunk a fault: SIGKILL of the app and a restart, the
 // broker closing every connection of the test's vhost, a flood of poison messages, the
-// store unavailable for a few seconds; all along, every 250th handler call hangs past its
+// store unavailable for a few seconds (every call failing), the SQLite file locked by
+// another process's write transaction for longer than the busy timeout; all along, every 250th handler call hangs past its
 // timeout. Then the audit: every valid event's effect in the store exactly once with the
 // right version, every invalid message dead-lettered with a reason, queues empty, the
 // app exits 0 on SIGTERM with every worker idle. The report goes to
@@ -10,6 +11,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { companyEvents, eventually, Vhost, type AppProcess } from '../e2e/harness.js';
 import {
@@ -39,12 +41,16 @@ const outageMs = 4000;
 /** Generous: a few minutes for the CI size, scaled with N. */
 const budgetMs = 120_000 + n * 20;
 
-type Fault = 'sigkill' | 'close-connections' | 'poison-flood' | 'store-outage' | 'none';
+const lockMs = 6000;
+
+type Fault =
+  'sigkill' | 'close-connections' | 'poison-flood' | 'store-outage' | 'store-locked' | 'none';
 const schedule: readonly Fault[] = [
   'sigkill',
   'close-connections',
   'poison-flood',
   'store-outage',
+  'store-locked',
   'sigkill',
   'close-connections',
   'store-outage',
@@ -216,6 +222,38 @@ describe(`fault injection: ${n} company events under SIGKILL, closed connections
             });
             break;
           }
+          case 'store-locked': {
+            // The embedded database locked by another process's write transaction (as a
+            // backup or a manual fix would), longer than the store's busy timeout.
+            const app = current();
+            const lock = new Database(storePath);
+            const t0 = Date.now();
+            try {
+              lock.exec('BEGIN EXCLUSIVE');
+              await broker.publish(rest);
+              await new Promise((resolve) => setTimeout(resolve, lockMs - (Date.now() - t0)));
+              lock.exec('COMMIT');
+            } finally {
+              lock.close();
+            }
+            const released = Date.now();
+            let loopMaxMs = 0;
+            let baseline: number | undefined;
+            const recovered = await timeUntil(async () => {
+              const sample = await appSample(app);
+              if (sample === undefined) return false;
+              loopMaxMs = Math.max(loopMaxMs, sample.loopMaxMs);
+              baseline ??= sample.acked;
+              return sample.acked > baseline;
+            }, 30_000);
+            faults.push({
+              kind: `store locked by another process for ${lockMs / 1000} s`,
+              atMs,
+              recoveryMs: recovered === undefined ? undefined : Date.now() - t0,
+              detail: `BEGIN EXCLUSIVE → COMMIT → first new ack (${Date.now() - released} ms after the release); app event loop blocked up to ${loopMaxMs.toFixed(0)} ms meanwhile`,
+            });
+            break;
+          }
           case 'none':
             await broker.publish(rest);
             break;
@@ -264,6 +302,7 @@ describe(`fault injection: ${n} company events under SIGKILL, closed connections
           'The app runs as a child process (test/fault/app-with-faults.ts: the real `startApp` plus fault hooks) on RabbitMQ in a vhost of its own, with the SQLite store in a temporary directory; events are published with amqplib and publisher confirms, half a chunk before each fault and half right after it, so that there is a backlog to recover into.',
           'Events: `companyEvents` of the end-to-end harness (rising versions, every 9th one stale, every 13th one sent twice, every 50th one invalid), over N/20 companies.',
           `Recovery is measured from the fault to the first acknowledgement made after it: for SIGKILL, from the kill to the first ack of the restarted process (its start-up included); for a closed connection, from the app's "connection lost" log line to the first ack after it reconnected; for a store outage (${outageMs} ms, every store call failing with a transient error), from its start to the first ack (the default retry is 3 s apart); for a poison flood, from its publication until all of it is in the dead-letter queues; for a hung handler (every ${hangEvery}th call, timeout ${handlerTimeoutMs} ms), from the hang to the next time its delivery is handled (the timeout plus the 3 s retry delay; shorter when another fault — a kill, a closed connection — cut the hang short and the delivery was redelivered at once). The poison flood is published behind the valid backlog, so its time is mostly that backlog's processing time.`,
+          `Store locked: the test process holds \`BEGIN EXCLUSIVE\` on the SQLite file for ${lockMs / 1000} s. better-sqlite3 waits for a lock synchronously (busy timeout 5 s), so the whole app process stalls meanwhile — the event-loop figure in that row, measured in the app.`,
           'Lost: a valid event whose version (or a newer one) is not in the store, or an invalid message in no dead-letter queue. Duplicated effects: a (company, version) written twice according to the effect ledger, which the store wrapper appends after each write the store reports as done.',
           'Dead letters are published with confirms and then the original is acked, so a kill between the two leaves a duplicate dead letter (at least once): counted, not a loss.',
         ],
@@ -287,6 +326,28 @@ describe(`fault injection: ${n} company events under SIGKILL, closed connections
     },
     budgetMs + 120_000,
   );
+
+  /** Acks and the longest event-loop stall since the previous sample, from /metrics. */
+  async function appSample(
+    app: AppProcess,
+  ): Promise<{ acked: number; loopMaxMs: number } | undefined> {
+    const url = app.httpUrl();
+    if (url === undefined) return undefined;
+    try {
+      const metrics = await scrape(url);
+      return {
+        acked: metric(metrics, 'troupe_messages_total', {
+          processor: 'company-updated',
+          outcome: 'acked',
+        }),
+        loopMaxMs:
+          metric(metrics, 'troupe_fault_event_loop_delay_interval_seconds', { quantile: '1' }) *
+          1000,
+      };
+    } catch {
+      return undefined;
+    }
+  }
 
   async function deadLetterCount(): Promise<number> {
     let total = 0;
