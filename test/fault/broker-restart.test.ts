@@ -105,7 +105,7 @@ describe.skipIf(!enabled)(
       app.kill('SIGTERM');
       const exit = await app.exited;
       const result = await audit({ broker, storePath, ledgerPath, messages: events });
-      writeReport(reportPath('broker-restart.md'), {
+      writeReport(reportPath('broker-restart.md', true), {
         title: `Broker restart report (N = ${n})`,
         seed: 0,
         n,

@@ -5,6 +5,7 @@
 // can be written before the test fails on a loss.
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -595,10 +596,17 @@ export function writeReport(
   writeFileSync(path, lines.join('\n'));
 }
 
-/** Where the suite writes its report: TROUPE_FAULT_REPORT, else reports/latest.md. */
-export function reportPath(name = 'latest.md'): string {
-  return (
-    process.env['TROUPE_FAULT_REPORT'] ??
-    join(dirname(fileURLToPath(import.meta.url)), 'reports', name)
-  );
+/**
+ * Where a suite writes its report: TROUPE_FAULT_REPORT when set; reports/<name> for a
+ * deliberate run (TROUPE_FAULT_N set, or the broker-restart suite); otherwise — the
+ * CI-sized run that every `vitest run` makes — the temporary directory, so that the
+ * committed report of the full run is not overwritten by a small one.
+ */
+export function reportPath(name = 'latest.md', deliberate = false): string {
+  const explicit = process.env['TROUPE_FAULT_REPORT'];
+  if (explicit !== undefined) return explicit;
+  if (deliberate || process.env['TROUPE_FAULT_N'] !== undefined) {
+    return join(dirname(fileURLToPath(import.meta.url)), 'reports', name);
+  }
+  return join(tmpdir(), `troupe-fault-${name}`);
 }

@@ -7,7 +7,8 @@
 // timeout. Then the audit: every valid event's effect in the store exactly once with the
 // right version, every invalid message dead-lettered with a reason, queues empty, the
 // app exits 0 on SIGTERM with every worker idle. The report goes to
-// test/fault/reports/latest.md (or TROUPE_FAULT_REPORT).
+// test/fault/reports/latest.md when TROUPE_FAULT_N is set (a deliberate run), to the
+// temporary directory otherwise, or to TROUPE_FAULT_REPORT.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
