@@ -16,8 +16,8 @@
 //   effects (a SIGKILL between the write and the append can only drop a line, never add
 //   one, so a repeated line is a real second effect);
 // - /metrics gains troupe_fault_heap_used_bytes, troupe_fault_rss_bytes,
-//   troupe_fault_injected_total{fault} and troupe_fault_event_loop_delay_interval_seconds
-//   (p99 and max since the previous scrape).
+//   troupe_fault_injected_total{fault}, troupe_fault_event_loop_delay_interval_seconds
+//   (p99 and max since the previous scrape) and troupe_fault_prototype_polluted.
 //
 // The store is the app's own SqliteStore: `startApp` builds it, so the hooks wrap the
 // class's methods (SqliteStore.prototype) before the app starts. Signals and exit codes
@@ -128,6 +128,9 @@ function processLines(): string[] {
     `troupe_fault_heap_used_bytes ${memory.heapUsed}`,
     '# TYPE troupe_fault_rss_bytes gauge',
     `troupe_fault_rss_bytes ${memory.rss}`,
+    // 1 when a message managed to pollute Object.prototype in this process.
+    '# TYPE troupe_fault_prototype_polluted gauge',
+    `troupe_fault_prototype_polluted ${'polluted' in {} ? 1 : 0}`,
     '# TYPE troupe_fault_injected_total counter',
     ...Object.entries(injected).map(
       ([fault, count]) => `troupe_fault_injected_total{fault="${fault}"} ${count}`,

@@ -16,8 +16,8 @@ import { SqliteStore } from '@troupe/sqlite';
 import { pino } from 'pino';
 import { SimulatedClock } from 'xstate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppProcess, eventually, tempStorePath, Vhost } from '../e2e/harness.js';
-import { FaultBroker, queues, scrape, metric } from './fault-harness.js';
+import { eventually, tempStorePath, Vhost, type AppProcess } from '../e2e/harness.js';
+import { FaultBroker, metric, queues, scrape, startFaultApp } from './fault-harness.js';
 import { deepJson, fuzzCases, fuzzTargets, type FuzzCase, type FuzzTarget } from './fuzz-cases.js';
 import { mulberry32 } from './prng.js';
 
@@ -224,7 +224,8 @@ describe(`fuzzed deliveries through the app on RabbitMQ (seed ${seed})`, () => {
   });
 
   it('each delivery is dead-lettered with a reason or stored; the app stays ready and exits 0', async () => {
-    app = new AppProcess({ TROUPE_AMQP_URL: vhost.url, TROUPE_STORE: `sqlite:${store.path}` });
+    // The real startApp, with /metrics telling whether Object.prototype was polluted.
+    app = startFaultApp({ TROUPE_AMQP_URL: vhost.url, TROUPE_STORE: `sqlite:${store.path}` });
     await app.started();
     const random = mulberry32(seed);
     const cases = fuzzCases(random, 24, { prefix: 'amqp', huge: true });
@@ -256,6 +257,8 @@ describe(`fuzzed deliveries through the app on RabbitMQ (seed ${seed})`, () => {
       'the fuzzed deliveries to settle',
     );
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    const metrics = await scrape(url);
+    expect(metrics.get('troupe_fault_prototype_polluted')).toBe(0);
     app.kill('SIGTERM');
     expect((await app.exited).code).toBe(0);
 
