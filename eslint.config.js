@@ -28,7 +28,7 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: ['amqplib', 'arangojs', 'better-sqlite3', '@troupe/*'] },
+        { patterns: ['amqplib', 'arangojs', 'better-sqlite3', '@troupe/*', '**/apps/**'] },
       ],
     },
   },
@@ -38,7 +38,16 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: ['amqplib', 'arangojs', '@troupe/amqp', '@troupe/arango', '@troupe/memory'] },
+        {
+          patterns: [
+            'amqplib',
+            'arangojs',
+            '@troupe/amqp',
+            '@troupe/arango',
+            '@troupe/memory',
+            '**/apps/**',
+          ],
+        },
       ],
     },
   },
@@ -54,6 +63,7 @@ export default tseslint.config(
             '@troupe/amqp',
             '@troupe/sqlite',
             '@troupe/memory',
+            '**/apps/**',
           ],
         },
       ],
@@ -73,6 +83,7 @@ export default tseslint.config(
             '@troupe/sqlite',
             '@troupe/memory',
             '@troupe/inspector',
+            '**/apps/**',
           ],
         },
       ],
@@ -93,6 +104,7 @@ export default tseslint.config(
             '@troupe/arango',
             '@troupe/sqlite',
             '@troupe/memory',
+            '**/apps/**',
           ],
         },
       ],
