@@ -40,8 +40,10 @@ export interface SqliteStoreOptions {
   readonly synchronous?: SqliteSynchronous;
   /**
    * Milliseconds a write waits for another connection's lock before failing with
-   * `SQLITE_BUSY` (a {@link TransientError}).
-   * @default 5000
+   * `SQLITE_BUSY` (a {@link TransientError}, retried by the worker's backoff). better-sqlite3
+   * waits synchronously, blocking the event loop (every processor, /metrics, AMQP
+   * heartbeats) for as long as this: keep it short and let retries do the waiting.
+   * @default 250
    */
   readonly busyTimeout?: number;
 }
@@ -143,7 +145,7 @@ export class SqliteStore implements Store {
   constructor(options: SqliteStoreOptions = {}) {
     const path = options.path ?? './data/troupe.db';
     const synchronous = options.synchronous ?? 'full';
-    const busyTimeout = options.busyTimeout ?? 5000;
+    const busyTimeout = options.busyTimeout ?? 250;
     if (synchronous !== 'full' && synchronous !== 'normal') {
       throw new PermanentError(
         `synchronous: expected 'full' or 'normal', got ${String(synchronous)}`,
