@@ -30,7 +30,7 @@ import { TransientError, type Store } from '@troupe/core';
 import { companyUpdated } from '@troupe/processor-company-updated';
 import { SqliteStore } from '@troupe/sqlite';
 import { pino } from 'pino';
-import { startApp } from '../../apps/supervisor/src/app.js';
+import { runUntilStopped, startApp } from '../../apps/supervisor/src/app.js';
 import { loadConfig, type Config } from '../../apps/supervisor/src/config.js';
 import { mulberry32 } from './prng.js';
 
@@ -156,28 +156,7 @@ async function main(): Promise<number> {
     outageUntil = Date.now() + outageMs;
     logger.warn({ outageMs }, 'fault: store outage');
   });
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals += 1;
-    if (signals > 1) process.exit(1);
-    logger.info({ signal }, 'draining');
-    void app.stop();
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-
-  const output = await app.runtime.exited.catch(
-    () => ({ exit: 'failed', reason: 'crashed' }) as const,
-  );
-  await app.stop();
-  if (output.exit === 'failed') {
-    logger.fatal({ reason: output.reason }, 'root supervisor gave up');
-    logger.flush();
-    return 1;
-  }
-  logger.info({ injected, pendingHangs: hangs.size }, 'drained; bye');
-  logger.flush();
-  return 0;
+  return runUntilStopped(app, logger, () => ({ injected, pendingHangs: hangs.size }));
 }
 
 main().then(

@@ -329,3 +329,42 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     throw error;
   }
 }
+
+/**
+ * Runs a started app until it ends: SIGTERM and SIGINT drain it (a second signal forces
+ * the exit), and the root giving up ends it. Resolves with the exit code (0 drained,
+ * 1 the root gave up); `farewell` adds fields to the last log line.
+ */
+export async function runUntilStopped(
+  app: App,
+  logger: Logger,
+  farewell: () => Record<string, unknown> = () => ({}),
+): Promise<0 | 1> {
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals += 1;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: forcing exit');
+      logger.flush();
+      process.exit(1);
+    }
+    logger.info({ signal }, 'draining');
+    app.stop().catch((error: unknown) => logger.error({ err: error }, 'drain failed'));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  // The root exits on its own only when it gave up (restart intensity exceeded).
+  const output = await app.runtime.exited.catch(
+    () => ({ exit: 'failed', reason: 'crashed' }) as const,
+  );
+  await app.stop();
+  if (output.exit === 'failed') {
+    logger.fatal({ reason: output.reason }, 'root supervisor gave up');
+    logger.flush();
+    return 1;
+  }
+  logger.info(farewell(), 'drained; bye');
+  logger.flush();
+  return 0;
+}

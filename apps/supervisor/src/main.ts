@@ -4,7 +4,7 @@
 // Exit codes: 0 clean shutdown, 1 fatal error or the root supervisor gave up,
 // 2 bad configuration.
 import { pino, type Logger } from 'pino';
-import { startApp } from './app.js';
+import { runUntilStopped, startApp } from './app.js';
 import { loadConfig, type Config } from './config.js';
 
 export const exitCodes = { clean: 0, fatal: 1, badConfiguration: 2 } as const;
@@ -41,33 +41,7 @@ async function main(): Promise<number> {
     return isConfig ? exitCodes.badConfiguration : exitCodes.fatal;
   }
 
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals += 1;
-    if (signals > 1) {
-      logger.warn({ signal }, 'second signal: forcing exit');
-      logger.flush();
-      process.exit(exitCodes.fatal);
-    }
-    logger.info({ signal }, 'draining');
-    app.stop().catch((error: unknown) => logger.error({ err: error }, 'drain failed'));
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-
-  // The root exits on its own only when it gave up (restart intensity exceeded).
-  const output = await app.runtime.exited.catch(
-    () => ({ exit: 'failed', reason: 'crashed' }) as const,
-  );
-  await app.stop();
-  if (output.exit === 'failed') {
-    logger.fatal({ reason: output.reason }, 'root supervisor gave up');
-    logger.flush();
-    return exitCodes.fatal;
-  }
-  logger.info('drained; bye');
-  logger.flush();
-  return exitCodes.clean;
+  return runUntilStopped(app, logger);
 }
 
 main().then(
