@@ -10,8 +10,12 @@ import {
   type KeyedDocument,
   type Store,
   type StoredDocument,
+  type StoreWrite,
   type UpsertOptions,
+  type WriteOptions,
+  type WriteOutcome,
   type WriteResult,
+  writeEach,
 } from '@troupe/core';
 import { Database } from 'arangojs';
 import { classifyArangoError } from './classify.js';
@@ -306,6 +310,14 @@ export class ArangoStore implements Store {
           );
     const count = written ?? 0;
     return { written: count, skipped: documents.length - count };
+  }
+
+  /** One upsert after the other for now (one request per batch is to come). */
+  bulkWrite(
+    writes: readonly StoreWrite[],
+    options?: WriteOptions,
+  ): Promise<readonly WriteOutcome[]> {
+    return writeEach(this, writes, options);
   }
 
   async count(collection: string): Promise<number> {

@@ -39,7 +39,6 @@ export type {
   ProcessorSpecDefaultPersist,
   ProcessorSpecWithBatch,
   ProcessorSpecWithPersist,
-  StoreWrite,
 } from './processor.js';
 export { processorMachine } from './processor.machine.js';
 export type {
@@ -67,13 +66,16 @@ export type {
 } from './scheduler.js';
 export { decideFailure } from './settlement.js';
 export type { FailureDecision } from './settlement.js';
-export { isValidKey, validCollection, validKey } from './store.js';
+export { isValidKey, validCollection, validKey, writeEach } from './store.js';
 export type {
   BulkWriteResult,
   KeyedDocument,
   Store,
   StoredDocument,
+  StoreWrite,
   UpsertOptions,
+  WriteOptions,
+  WriteOutcome,
   WriteResult,
 } from './store.js';
 export { exitKindOf, supervisorChild, supervisorMachine } from './supervisor.machine.js';

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Batcher } from './batcher.machine.js';
 import { ConfigurationError } from './errors.js';
 import { resolveRetryPolicy, type RetryOptions, type RetryPolicy } from './retry.js';
-import type { Store } from './store.js';
+import type { Store, StoreWrite } from './store.js';
 import type { Binding } from './transport.js';
 
 /** What a handler and a persist step know of the delivery they work on. */
@@ -32,15 +32,6 @@ export interface HandlerContext {
 
 /** The persist step's context: the same as the handler's. */
 export type PersistContext = HandlerContext;
-
-/** A document write: what a handler returns when the default persist step stores it. */
-export interface StoreWrite {
-  readonly collection: string;
-  readonly key: string;
-  readonly document: Readonly<Record<string, unknown>>;
-  /** Version guard: write only if this numeric field is greater than the stored one. */
-  readonly ifNewer?: string;
-}
 
 /** Results the default persist step knows how to store. */
 export type PersistableResult = StoreWrite | readonly StoreWrite[] | undefined | void;

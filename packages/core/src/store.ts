@@ -1,7 +1,7 @@
 // The store port: JSON documents in collections, by key. Writes are keyed and
 // idempotent so that a redelivered message changes nothing. Implemented on arangojs,
 // an embedded database and in memory.
-import { PermanentError } from './errors.js';
+import { PermanentError, toTroupeError, type TroupeError } from './errors.js';
 
 /** A stored document: plain JSON, keyed by `_key`. */
 export type StoredDocument = Readonly<Record<string, unknown>> & { readonly _key: string };
@@ -33,6 +33,33 @@ export interface KeyedDocument {
   readonly document: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * One keyed document write: what a handler returns for the default persist step, and
+ * one entry of {@link Store.bulkWrite}.
+ */
+export interface StoreWrite {
+  readonly collection: string;
+  readonly key: string;
+  readonly document: Readonly<Record<string, unknown>>;
+  /** Version guard: write only if this numeric field is greater than the stored one. */
+  readonly ifNewer?: string;
+}
+
+/** Options of {@link Store.bulkWrite}. */
+export interface WriteOptions {
+  /**
+   * Aborts the call: the store stops as soon as it can and rejects with a
+   * TransientError. Writes are idempotent, so whatever was written before the abort is
+   * safe to write again.
+   */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** What one write of {@link Store.bulkWrite} did. */
+export type WriteOutcome =
+  | { readonly ok: true; readonly written: boolean }
+  | { readonly ok: false; readonly error: TroupeError };
+
 /** Keyed, idempotent document storage. Errors are TransientError or PermanentError. */
 export interface Store {
   /** Creates the collection if absent. Idempotent. */
@@ -59,8 +86,51 @@ export interface Store {
     documents: readonly KeyedDocument[],
     options?: UpsertOptions,
   ): Promise<BulkWriteResult>;
+  /**
+   * Writes a batch, across collections, in one transaction or request where the store
+   * can, and resolves with one outcome per write, in order. A write that fails on its
+   * own (an invalid key, a document the store refuses) fails alone, as a PermanentError
+   * outcome, and the others are still written. A failure of the store itself (down,
+   * busy, aborted) rejects the whole call with a TransientError; some writes may have
+   * been made, which is safe because writes are idempotent.
+   */
+  bulkWrite(
+    writes: readonly StoreWrite[],
+    options?: WriteOptions,
+  ): Promise<readonly WriteOutcome[]>;
   count(collection: string): Promise<number>;
   close(): Promise<void>;
+}
+
+/**
+ * {@link Store.bulkWrite} made of single upserts, one after the other: for stores with
+ * no cheaper batch (in memory), and as the reference the others are tested against.
+ * A store failure (a TransientError) rejects the whole call; any other error is that
+ * write's own outcome.
+ */
+export async function writeEach(
+  store: Pick<Store, 'upsert'>,
+  writes: readonly StoreWrite[],
+  options?: WriteOptions,
+): Promise<readonly WriteOutcome[]> {
+  const outcomes: WriteOutcome[] = [];
+  for (const write of writes) {
+    options?.signal?.throwIfAborted();
+    try {
+      const { written } = await store.upsert(
+        write.collection,
+        write.key,
+        write.document,
+        write.ifNewer === undefined ? undefined : { ifNewer: write.ifNewer },
+      );
+      outcomes.push({ ok: true, written });
+    } catch (error) {
+      const failure = toTroupeError(error);
+      if (failure.retryable) throw failure;
+      outcomes.push({ ok: false, error: failure });
+    }
+  }
+  return outcomes;
 }
 
 const keyPattern = /^[\w\-:.@()+,=;$!*'%]+$/;

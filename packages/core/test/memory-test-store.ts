@@ -6,9 +6,13 @@ import type {
   KeyedDocument,
   Store,
   StoredDocument,
+  StoreWrite,
   UpsertOptions,
+  WriteOptions,
+  WriteOutcome,
   WriteResult,
 } from '../src/index.js';
+import { writeEach } from '../src/index.js';
 
 export class MemoryTestStore implements Store {
   readonly #collections = new Map<string, Map<string, StoredDocument>>();
@@ -75,6 +79,13 @@ export class MemoryTestStore implements Store {
       if ((await this.upsert(collection, key, document, options)).written) written += 1;
     }
     return { written, skipped: documents.length - written };
+  }
+
+  bulkWrite(
+    writes: readonly StoreWrite[],
+    options?: WriteOptions,
+  ): Promise<readonly WriteOutcome[]> {
+    return writeEach(this, writes, options);
   }
 
   count(collection: string): Promise<number> {

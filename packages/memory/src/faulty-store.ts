@@ -1,7 +1,7 @@
 // A store wrapper that fails on demand: the fault injection of tests and the soak run.
 import { TransientError, type Store } from '@troupe/core';
 
-type Method = 'get' | 'upsert' | 'patch' | 'remove' | 'bulkUpsert' | 'count';
+type Method = 'get' | 'upsert' | 'patch' | 'remove' | 'bulkUpsert' | 'bulkWrite' | 'count';
 
 /** A store that fails the next calls you ask it to, then behaves as the store it wraps. */
 export interface FaultyStore extends Store {
@@ -22,6 +22,7 @@ export function faultyStore(inner: Store): FaultyStore {
     patch: 0,
     remove: 0,
     bulkUpsert: 0,
+    bulkWrite: 0,
     count: 0,
   };
   const guard = <T>(method: Method, run: () => Promise<T>): Promise<T> => {
@@ -47,6 +48,7 @@ export function faultyStore(inner: Store): FaultyStore {
     remove: (collection, key) => guard('remove', () => inner.remove(collection, key)),
     bulkUpsert: (collection, documents, options) =>
       guard('bulkUpsert', () => inner.bulkUpsert(collection, documents, options)),
+    bulkWrite: (writes, options) => guard('bulkWrite', () => inner.bulkWrite(writes, options)),
     count: (collection) => guard('count', () => inner.count(collection)),
     close: () => inner.close(),
   };

@@ -6,11 +6,15 @@ import {
   toTroupeError,
   TroupeError,
   validKey,
+  writeEach,
   type BulkWriteResult,
   type KeyedDocument,
   type Store,
   type StoredDocument,
+  type StoreWrite,
   type UpsertOptions,
+  type WriteOptions,
+  type WriteOutcome,
   type WriteResult,
 } from '@troupe/core';
 
@@ -131,6 +135,14 @@ export class MemoryStore implements Store {
       }
       return { written, skipped: documents.length - written };
     });
+  }
+
+  /** One upsert after the other: in memory, a batch costs what its writes cost. */
+  bulkWrite(
+    writes: readonly StoreWrite[],
+    options?: WriteOptions,
+  ): Promise<readonly WriteOutcome[]> {
+    return writeEach(this, writes, options);
   }
 
   count(collection: string): Promise<number> {

@@ -19,6 +19,7 @@ function laggingStore(inner: MemoryStore, lag: number): Store & { readonly reads
     remove: (collection, key) => inner.remove(collection, key),
     bulkUpsert: (collection, documents, options) =>
       inner.bulkUpsert(collection, documents, options),
+    bulkWrite: (writes, options) => inner.bulkWrite(writes, options),
     count: (collection) => inner.count(collection),
     close: () => inner.close(),
     get: (collection: string, key: string): Promise<StoredDocument | undefined> => {

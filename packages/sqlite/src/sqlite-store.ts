@@ -11,8 +11,12 @@ import {
   type KeyedDocument,
   type Store,
   type StoredDocument,
+  type StoreWrite,
   type UpsertOptions,
+  type WriteOptions,
+  type WriteOutcome,
   type WriteResult,
+  writeEach,
 } from '@troupe/core';
 import Database from 'better-sqlite3';
 import { classifySqliteError } from './classify.js';
@@ -292,6 +296,14 @@ export class SqliteStore implements Store {
       const written = this.#bulk(collection, documents, path);
       return { written, skipped: documents.length - written };
     });
+  }
+
+  /** One upsert after the other for now (a single transaction per batch is to come). */
+  bulkWrite(
+    writes: readonly StoreWrite[],
+    options?: WriteOptions,
+  ): Promise<readonly WriteOutcome[]> {
+    return writeEach(this, writes, options);
   }
 
   count(collection: string): Promise<number> {
