@@ -55,6 +55,9 @@ function sortByOrder(ids: Iterable<string>, order: readonly string[]): string[] 
   return [...new Set(ids)].sort((a, b) => order.indexOf(a) - order.indexOf(b));
 }
 
+const significantNeedsAutoShutdown =
+  "a significant child needs autoShutdown 'any-significant' or 'all-significant' (OTP: bad_combination)";
+
 /** The initial state for `input`; throws a {@link ConfigurationError} naming a bad field. */
 export function initialContext(
   input: SupervisorOptions,
@@ -75,6 +78,9 @@ export function initialContext(
         `children[${index}].id`,
         `duplicate child id ${JSON.stringify(resolved.id)}`,
       );
+    }
+    if (resolved.significant && (input.autoShutdown ?? 'never') === 'never') {
+      throw new ConfigurationError(`children[${index}].significant`, significantNeedsAutoShutdown);
     }
     children[resolved.id] = {
       spec: resolved,
@@ -242,6 +248,14 @@ class SupervisorTransition {
         ok: false,
         error: 'invalid-spec',
         reason: error instanceof Error ? error.message : String(error),
+      });
+      return;
+    }
+    if (resolved.significant && this.#draft.autoShutdown === 'never') {
+      this.#reply(reply, {
+        ok: false,
+        error: 'invalid-spec',
+        reason: significantNeedsAutoShutdown,
       });
       return;
     }
