@@ -93,17 +93,11 @@ function answerLine(request: string, answer: ChildAnswer): string {
 function settle(runtime: SupervisorRuntime, clock: SimulatedClock): void {
   for (;;) {
     if (runtime.actor.getSnapshot().status !== 'active') return;
-    const waiting = supervisorView(runtime.actor.getSnapshot()).children.filter(
-      (child) => child.status === 'stopping',
-    );
     const budget = Math.max(
       0,
-      ...waiting.map((child) => {
-        const { shutdown } = (runtime.actor.getSnapshot().context.children[child.id]?.spec ?? {
-          shutdown: 0,
-        }) as { shutdown: unknown };
-        return typeof shutdown === 'number' ? shutdown : 0;
-      }),
+      ...supervisorView(runtime.actor.getSnapshot())
+        .children.filter((child) => child.status === 'stopping')
+        .map((child) => (typeof child.shutdown === 'number' ? child.shutdown : 0)),
     );
     if (budget === 0) return;
     clock.increment(budget);

@@ -1,7 +1,7 @@
 // A typed, read-only view of a supervisor's snapshot: what pools, the inspector and
 // operators may rely on, so that nothing outside the supervisor reads its context.
 import type { AnyActorRef } from 'xstate';
-import type { ChildKind } from '../child-spec.js';
+import type { ChildKind, Shutdown } from '../child-spec.js';
 import type { RestartType } from '../restart-plan.js';
 import type { ChildStatus, SupervisorContext } from './types.js';
 
@@ -14,6 +14,8 @@ export interface SupervisorChildView {
   readonly kind: ChildKind;
   readonly restart: RestartType;
   readonly significant: boolean;
+  /** Its shutdown budget. */
+  readonly shutdown: Shutdown;
   readonly status: ChildStatus;
   /** Its current actor, while one runs. */
   readonly ref: AnyActorRef | undefined;
@@ -67,6 +69,7 @@ export function supervisorView(snapshot: SupervisorSnapshotLike): SupervisorView
       kind: record.spec.kind,
       restart: record.spec.restart,
       significant: record.spec.significant,
+      shutdown: record.spec.shutdown,
       status: record.status,
       ref: record.ref,
       generation: record.generation,
