@@ -90,7 +90,7 @@ describe('troupe CLI', { timeout: 90_000 }, () => {
 
     const before = await broker.depth('company.updated');
     const replayed = await troupe(['dlq', 'replay', 'company.updated'], env);
-    expect(replayed.stdout).toMatch(/replayed 2 message/);
+    expect(replayed.stdout).toMatch(/replayed 2 of 2 message/);
     expect(await broker.depth('company.updated.dead')).toBe(0);
     expect(await broker.depth('company.updated')).toBe(before + 2);
     const messages = await broker.drain('company.updated');

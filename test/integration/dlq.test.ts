@@ -89,49 +89,43 @@ async function withDeepOneInTheMiddle(): Promise<void> {
 }
 
 describe('dlq list', () => {
-  it.fails(
-    'lists every dead letter, one with headers nested 6,000 deep included',
-    async () => {
-      await withDeepOneInTheMiddle();
-      const lines: string[] = [];
-      const { count } = await listDeadLetters({ url: vhost.url, queue, out: (l) => lines.push(l) });
-      expect(count).toBe(3);
-      const ids = lines
-        .slice(0, 3)
-        .map((line) => (JSON.parse(line) as { messageId: string }).messageId);
-      expect(ids).toEqual(['a', 'deep', 'b']);
-      expect(await depth(`${queue}.dead`)).toBe(3);
-    },
-    20_000,
-  );
+  it('lists every dead letter, one with headers nested 6,000 deep included', async () => {
+    await withDeepOneInTheMiddle();
+    const lines: string[] = [];
+    const { count } = await listDeadLetters({ url: vhost.url, queue, out: (l) => lines.push(l) });
+    expect(count).toBe(3);
+    const ids = lines
+      .slice(0, 3)
+      .map((line) => (JSON.parse(line) as { messageId: string }).messageId);
+    expect(ids).toEqual(['a', 'deep', 'b']);
+    expect(await depth(`${queue}.dead`)).toBe(3);
+  }, 20_000);
 });
 
 describe('dlq replay', () => {
-  it.fails(
-    'replays every dead letter, the deeply nested one without that header',
-    async () => {
-      await withDeepOneInTheMiddle();
-      const lines: string[] = [];
-      const { count } = await replayDeadLetters({
-        url: vhost.url,
-        queue,
-        out: (l) => lines.push(l),
-      });
-      expect(count).toBe(3);
-      const replayed = await drain(queue);
-      expect(replayed.map((message) => message.id)).toEqual(['a', 'deep', 'b']);
-      expect(replayed[1]?.headers).not.toHaveProperty('deep');
-      expect(await depth(`${queue}.dead`)).toBe(0);
-    },
-    20_000,
-  );
+  it('replays every dead letter, the deeply nested one without that header', async () => {
+    await withDeepOneInTheMiddle();
+    const lines: string[] = [];
+    const { count } = await replayDeadLetters({
+      url: vhost.url,
+      queue,
+      out: (l) => lines.push(l),
+    });
+    expect(count).toBe(3);
+    const replayed = await drain(queue);
+    expect(replayed.map((message) => message.id)).toEqual(['a', 'deep', 'b']);
+    expect(replayed[1]?.headers).not.toHaveProperty('deep');
+    expect(await depth(`${queue}.dead`)).toBe(0);
+  }, 20_000);
 
-  it.fails('replays into the queue only: a CC header is not carried over', async () => {
+  it('replays into the queue only: a CC header is not carried over', async () => {
     const victim = `${queue}-victim`;
     const channel = await model.createChannel();
     await channel.assertQueue(victim, { durable: true });
     await channel.close();
     await deadLetters([{ id: 'cc', headers: { CC: [victim], tenant: 'acme' } }]);
+    // Publishing it with CC already put a copy into the victim queue: that one is not ours.
+    expect(await drain(victim)).toHaveLength(1);
     const { count } = await replayDeadLetters({ url: vhost.url, queue, out: () => undefined });
     expect(count).toBe(1);
     const [replayed] = await drain(queue);
@@ -139,32 +133,28 @@ describe('dlq replay', () => {
     expect(await depth(victim)).toBe(0);
   });
 
-  it.fails(
-    'takes at most the depth it found while the app dead-letters replayed messages again',
-    async () => {
-      await deadLetters([1, 2, 3, 4, 5].map((n) => ({ id: `m${n}` })));
-      // The running app: every message is still invalid and goes straight back to the
-      // dead-letter queue (it stops after 60, so that a replay that never ends does).
-      const app = await model.createConfirmChannel();
-      let deadLettered = 0;
-      await app.consume(queue, (message) => {
-        if (message === null) return;
-        deadLettered += 1;
-        if (deadLettered <= 60) {
-          app.sendToQueue(`${queue}.dead`, message.content, message.properties);
-        }
-        app.ack(message);
-      });
-      const lines: string[] = [];
-      const { count } = await replayDeadLetters({
-        url: vhost.url,
-        queue,
-        out: (l) => lines.push(l),
-      });
-      expect(count).toBe(5);
-      expect(lines.at(-1)).toMatch(/replayed 5 of 5 message\(s\)/);
-      expect(lines.some((line) => /^replayed 1 of 5/.test(line))).toBe(true);
-    },
-    20_000,
-  );
+  it('takes at most the depth it found while the app dead-letters replayed messages again', async () => {
+    await deadLetters([1, 2, 3, 4, 5].map((n) => ({ id: `m${n}` })));
+    // The running app: every message is still invalid and goes straight back to the
+    // dead-letter queue (it stops after 60, so that a replay that never ends does).
+    const app = await model.createConfirmChannel();
+    let deadLettered = 0;
+    await app.consume(queue, (message) => {
+      if (message === null) return;
+      deadLettered += 1;
+      if (deadLettered <= 60) {
+        app.sendToQueue(`${queue}.dead`, message.content, message.properties);
+      }
+      app.ack(message);
+    });
+    const lines: string[] = [];
+    const { count } = await replayDeadLetters({
+      url: vhost.url,
+      queue,
+      out: (l) => lines.push(l),
+    });
+    expect(count).toBe(5);
+    expect(lines.at(-1)).toMatch(/replayed 5 of 5 message\(s\)/);
+    expect(lines.some((line) => /^replayed 1 of 5/.test(line))).toBe(true);
+  }, 20_000);
 });

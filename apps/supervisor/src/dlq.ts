@@ -1,7 +1,15 @@
 // The `troupe dlq` verbs' internals: listing a queue's dead letters (taking nothing
 // away) and replaying them into the queue. Kept apart from the argument parsing so
 // that tests run them in-process against the real broker.
-import { deadLetterHeaders } from '@troupe/amqp';
+//
+// Both take at most the depth the dead-letter queue had when they started: while the
+// app runs, still-invalid replayed messages are dead-lettered again behind them, and a
+// run that read until the queue was empty would never end. A replayed message that
+// comes round again in the same run is left where it is. A replayed copy carries only
+// the headers the wire contract lets a copy carry (no CC/BCC, no broker history, no
+// Troupe headers, nothing nested too deep).
+import { copyOptions, deadLetterHeaders } from '@troupe/amqp';
+import { headerProblem } from '@troupe/core';
 import { connect } from 'amqplib';
 
 /** Options of {@link listDeadLetters} and {@link replayDeadLetters}. */
@@ -18,8 +26,14 @@ export interface DeadLetterOptions {
 
 /** What a run did. */
 export interface DeadLetterSummary {
+  /** Messages listed or replayed. */
   readonly count: number;
+  /** The dead-letter queue's depth when the run started (its upper bound). */
+  readonly depth: number;
 }
+
+/** Replay reports its progress every this many messages (and at the end). */
+const progressEvery = 100;
 
 /** Lists the dead letters of `queue` with their reasons; every one stays in the queue. */
 export function listDeadLetters(options: DeadLetterOptions): Promise<DeadLetterSummary> {
@@ -52,43 +66,52 @@ async function run(
         throw new Error(`no queue ${target} to replay into`, { cause: error });
       });
     }
+    const { messageCount: depth } = await channel.checkQueue(dead);
+    const bound = Math.min(limit, depth);
     let count = 0;
     const held = [];
-    while (count < limit) {
+    const replayedIds = new Set<string>();
+    while (count < bound) {
       const message = await channel.get(dead, { noAck: false });
       if (message === false) break;
-      count += 1;
       const headers = message.properties.headers ?? {};
+      const messageId: unknown = message.properties.messageId;
       if (action === 'list') {
+        count += 1;
         held.push(message);
+        const problem = headerProblem(headers);
         out(
           JSON.stringify({
-            messageId: message.properties.messageId as unknown,
+            messageId,
             reason: headers[deadLetterHeaders.reason] as unknown,
             processor: headers[deadLetterHeaders.processor] as unknown,
             attempts: headers[deadLetterHeaders.attempts] as unknown,
             routingKey: headers[deadLetterHeaders.routingKey] as unknown,
+            ...(problem === undefined ? {} : { problem }),
             body: message.content.toString('utf8').slice(0, 200),
           }),
         );
-      } else {
-        // Replayed as it first arrived: the dead-letter headers go, the rest stays.
-        const replayed = Object.fromEntries(
-          Object.entries(headers).filter(
-            ([name]) =>
-              !name.startsWith('x-troupe-') &&
-              !name.startsWith('x-death') &&
-              !name.startsWith('x-first-death-') &&
-              !name.startsWith('x-last-death-') &&
-              name !== 'x-delivery-count',
-          ),
-        );
-        channel.sendToQueue(target, message.content, {
-          ...message.properties,
-          headers: replayed,
-        });
-        await channel.waitForConfirms();
-        channel.ack(message);
+        continue;
+      }
+      if (typeof messageId === 'string' && replayedIds.has(messageId)) {
+        // Replayed in this run and dead again: not replayed twice. Back where it was.
+        channel.nack(message, false, true);
+        out(`${messageId} died again after its replay; left in ${dead}`);
+        break;
+      }
+      const problem = headerProblem(headers);
+      if (problem !== undefined) {
+        out(`${String(messageId)}: ${problem}; replayed without it`);
+      }
+      // Replayed as it first arrived, as a copy Troupe makes: Troupe's and the broker's
+      // headers go, and so do CC/BCC (which would copy it into other queues).
+      channel.sendToQueue(target, message.content, copyOptions(message, {}));
+      await channel.waitForConfirms();
+      channel.ack(message);
+      count += 1;
+      if (typeof messageId === 'string') replayedIds.add(messageId);
+      if (count === 1 || count % progressEvery === 0) {
+        out(`replayed ${count} of ${bound} message(s)`);
       }
     }
     // Listing takes nothing away: every message goes back to the dead-letter queue.
@@ -97,9 +120,9 @@ async function run(
     out(
       action === 'list'
         ? `${count} dead letter(s) in ${dead}`
-        : `replayed ${count} message(s) from ${dead} to ${target}`,
+        : `replayed ${count} of ${bound} message(s) from ${dead} to ${target}`,
     );
-    return { count };
+    return { count, depth };
   } finally {
     await model.close().catch(() => undefined);
   }

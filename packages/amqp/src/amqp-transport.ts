@@ -5,7 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import {
   ConfigurationError,
+  copyHeaders,
+  readDelivery,
+  stateName as chartStateName,
   TransientError,
+  troupeHeaders,
   type ActorClock,
   type Backoff,
   type ConsumeOptions,
@@ -22,12 +26,7 @@ import type { Logger } from 'pino';
 import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import { resolveConnection, type AmqpConnectionOptions } from './connection-options.js';
 import { connectionMachine, type ConnectionInput } from './connection.machine.js';
-import {
-  AmqpConsumer,
-  deadLetterHeaders,
-  retryAttemptsHeader,
-  type ConsumerHost,
-} from './internal/consumer.js';
+import { AmqpConsumer, type ConsumerHost } from './internal/consumer.js';
 import { Publisher } from './internal/publisher.js';
 import {
   deadQueueName,
@@ -136,6 +135,7 @@ export class AmqpTransport implements Transport {
       publishDeadLetter: (queue, message, info) => this.#publishDeadLetter(queue, message, info),
       publishRetry: (queue, message, delayMs, attempts) =>
         this.#publishRetry(queue, message, delayMs, attempts),
+      countsDeliveries: (queue) => this.#topology.get(queue)?.queueType === 'quorum',
       channelLost: (consumer, model) => this.#channelLost(consumer, model),
       forget: (consumer) => this.#consumers.delete(consumer),
     };
@@ -511,10 +511,10 @@ export class AmqpTransport implements Transport {
       }
     }
     const options = copyOptions(message, {
-      [deadLetterHeaders.reason]: info.reason,
-      [deadLetterHeaders.processor]: info.processor,
-      [deadLetterHeaders.attempts]: info.attempts,
-      [deadLetterHeaders.routingKey]: originalRoutingKey(message),
+      [troupeHeaders.reason]: info.reason,
+      [troupeHeaders.processor]: info.processor,
+      [troupeHeaders.attempts]: info.attempts,
+      [troupeHeaders.routingKey]: originalRoutingKey(message, queue),
     });
     return this.#publisher.publish(
       this.#topologyOptions.deadLetterExchange,
@@ -548,8 +548,8 @@ export class AmqpTransport implements Transport {
       channel.close().catch(() => undefined);
     }
     const options = copyOptions(message, {
-      [retryAttemptsHeader]: attempts,
-      [deadLetterHeaders.routingKey]: originalRoutingKey(message),
+      [troupeHeaders.retryAttempts]: attempts,
+      [troupeHeaders.routingKey]: originalRoutingKey(message, queue),
     });
     await this.#publisher.publish('', retryQueue, message.content, options);
   }
@@ -570,38 +570,35 @@ function translateDeclareError(error: unknown): Error {
 }
 
 /** The routing key a message was first published with (kept across retry queues). */
-function originalRoutingKey(message: ConsumeMessage): string {
-  const headers = message.properties.headers;
-  const original = headers?.[deadLetterHeaders.routingKey] as unknown;
-  return headers?.[retryAttemptsHeader] !== undefined && typeof original === 'string'
-    ? original
-    : message.fields.routingKey;
+function originalRoutingKey(message: ConsumeMessage, queue: string): string {
+  const { properties, fields } = message;
+  return readDelivery({
+    queue,
+    headers: properties.headers ?? {},
+    routingKey: fields.routingKey,
+    exchange: fields.exchange,
+    redelivered: fields.redelivered,
+    brokerCountsDeliveries: false,
+  }).routingKey;
 }
 
-/** Publish options that keep a message's properties, with headers added. */
 /**
- * Headers the broker writes about a message's own history (quorum delivery count, its
- * dead-lettering record). A copy is a new message: carrying them over would count the
- * original's deliveries again (`previousAttempts` adds `x-delivery-count`).
+ * Publish options of a copy Troupe makes of `message` (dead letter, delayed retry): its
+ * identifying properties, and only the headers the wire contract lets a copy carry
+ * (`copyHeaders`: no CC/BCC, no broker history, no stale Troupe headers, nothing nested
+ * too deep), plus `headers`.
  */
-function isBrokerHeader(name: string): boolean {
-  return (
-    name === 'x-delivery-count' ||
-    name === 'x-death' ||
-    name.startsWith('x-first-death-') ||
-    name.startsWith('x-last-death-')
-  );
-}
-
-function copyOptions(message: ConsumeMessage, headers: Record<string, unknown>): Options.Publish {
+export function copyOptions(
+  message: Pick<ConsumeMessage, 'properties'>,
+  headers: Record<string, unknown>,
+): Options.Publish {
   const { properties } = message;
-  const kept = Object.fromEntries(
-    Object.entries(properties.headers ?? {}).filter(([name]) => !isBrokerHeader(name)),
-  );
   const options: Options.Publish = {
     persistent: true,
-    headers: { ...kept, ...headers },
+    headers: copyHeaders(properties.headers, headers),
   };
+  // Not userId (the broker refuses one that is not the connection's user), nor
+  // expiration, replyTo or priority: the copy is Troupe's message, not the publisher's.
   for (const key of [
     'messageId',
     'correlationId',
@@ -618,9 +615,5 @@ function copyOptions(message: ConsumeMessage, headers: Record<string, unknown>):
 }
 
 function stateName(snapshot: ConnectionSnapshot): string {
-  const value = snapshot.value;
-  if (typeof value === 'string') return value;
-  return Object.entries(value)
-    .map(([parent, child]) => `${parent}.${String(child)}`)
-    .join(',');
+  return chartStateName(snapshot.value);
 }

@@ -11,7 +11,11 @@ export type {
 } from './connection-options.js';
 export { connectionMachine } from './connection.machine.js';
 export type { ConnectionEvent, ConnectionHandle, ConnectionInput } from './connection.machine.js';
-export { deadLetterHeaders, retryAttemptsHeader } from './internal/consumer.js';
+export { copyOptions } from './amqp-transport.js';
+/** Header names of a dead letter's metadata (the wire contract's, from @troupe/core). */
+export { deadLetterHeaders } from '@troupe/core';
+/** Header a delayed retry writes with the attempts made so far. */
+export const retryAttemptsHeader = 'x-troupe-retry-attempts';
 export {
   deadQueueName,
   declareTopology,
