@@ -263,6 +263,18 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         { name: 'broker', check: brokerConnected },
         { name: 'consumers', check: () => runtime?.actor.getSnapshot().value === 'running' },
         {
+          // The broker still has the declared exchanges, queues and bindings (checked on
+          // the actor clock; what is missing is declared again, and named here if it can't be).
+          name: 'topology',
+          check: () => amqp?.topologyHealth.ok ?? true,
+          detail: () => {
+            const health = amqp?.topologyHealth;
+            return health === undefined
+              ? undefined
+              : { missing: health.missing, conflicts: health.conflicts };
+          },
+        },
+        {
           name: 'store',
           check: async () => {
             await store.count('companies');
