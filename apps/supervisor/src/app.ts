@@ -24,7 +24,7 @@ import { demoEnabled, type Config } from './config.js';
 import { demoPublisherMachine } from './demo-publisher.machine.js';
 import { startOperationsServer, type OperationsServer } from './http.js';
 import { Metrics } from './metrics.js';
-import { configuredProcessors } from './processors.js';
+import { configuredProcessors, configuredTopology } from './processors.js';
 
 export interface App {
   readonly runtime: SupervisorRuntime;
@@ -185,14 +185,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     metrics.close();
   };
   try {
-    await transport.declare(
-      definitions.map((definition) => ({
-        queue: definition.queue,
-        bindings: definition.bindings,
-        queueType: definition.queueType,
-        singleActiveConsumer: definition.singleActiveConsumer,
-      })),
-    );
+    await transport.declare(configuredTopology(config));
     const brokerConnected = (): boolean =>
       transport.state === undefined || transport.state.startsWith('connected');
     const scheduler =

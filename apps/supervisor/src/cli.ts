@@ -14,7 +14,7 @@ import { pino } from 'pino';
 import type { AnyStateMachine } from 'xstate';
 import { loadConfig, type Config } from './config.js';
 import { listDeadLetters, replayDeadLetters } from './dlq.js';
-import { availableProcessors, configuredProcessors } from './processors.js';
+import { availableProcessors, configuredProcessors, configuredTopology } from './processors.js';
 
 export const cliExitCodes = { ok: 0, failed: 1, usage: 2 } as const;
 
@@ -175,14 +175,7 @@ const verbs: Record<string, Verb> = {
       try {
         // The same topology the app declares, so that a message published before the
         // app first ran is routed to its queue, not dropped.
-        await transport.declare(
-          configuredProcessors(config()).map((definition) => ({
-            queue: definition.queue,
-            bindings: definition.bindings,
-            queueType: definition.queueType,
-            singleActiveConsumer: definition.singleActiveConsumer,
-          })),
-        );
+        await transport.declare(configuredTopology(config()));
         const exchange = typeof values.exchange === 'string' ? values.exchange : 'companies';
         // The broker confirms an unroutable message and drops it: refuse to publish one
         // that no configured processor's queue would receive.
