@@ -103,7 +103,9 @@ class AmqpDelivery implements Delivery {
   }
 
   requeue(): void {
-    if (this.#settle()) this.#run((channel) => channel.nack(this.message, false, true));
+    // basic.reject, not nack: quorum queues count it toward the delivery limit on every
+    // RabbitMQ version (3.x counts both; 4.x counts reject only).
+    if (this.#settle()) this.#run((channel) => channel.reject(this.message, true));
     this.#done();
   }
 
