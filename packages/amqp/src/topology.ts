@@ -2,7 +2,12 @@
 // exchange, each queue (classic or quorum, optionally single-active-consumer) with
 // its bindings, and a direct dead-letter exchange with one `<queue>.dead` queue per
 // queue, bound by the queue's name.
-import { ConfigurationError, type AnyProcessorDefinition, type QueueTopology } from '@troupe/core';
+import {
+  ConfigurationError,
+  troupeHeaders,
+  type AnyProcessorDefinition,
+  type QueueTopology,
+} from '@troupe/core';
 import type { Channel } from 'amqplib';
 
 /**
@@ -33,6 +38,9 @@ export interface TopologyOptions {
   /** Deliveries of a quorum queue message before the broker dead-letters it. */
   readonly deliveryLimit: number;
 }
+
+/** Header a delayed retry writes with the attempts made so far (the wire contract's). */
+export const retryAttemptsHeader = troupeHeaders.retryAttempts;
 
 /** The name of a queue's dead-letter queue. */
 export const deadQueueName = (queue: string): string => `${queue}.dead`;
