@@ -2,7 +2,7 @@
 // numbers, gauges computed at scrape time from the live actor tree, and the text
 // exposition format (version 0.0.4) rendered on demand.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import type { ProcessorObserver, SettlementOutcome } from '@troupe/core';
+import { stateName, type ProcessorObserver, type SettlementOutcome } from '@troupe/core';
 import type { AnyActorRef } from 'xstate';
 
 type Labels = Readonly<Record<string, string>>;
@@ -85,15 +85,6 @@ interface ActorVisit {
   readonly ref: AnyActorRef;
   readonly kind: string;
   readonly state: string;
-}
-
-function stateName(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'object' && value !== null) {
-    const [entry] = Object.entries(value as Record<string, unknown>);
-    return entry === undefined ? 'unknown' : `${entry[0]}.${stateName(entry[1])}`;
-  }
-  return 'unknown';
 }
 
 /** Walks an actor tree: every actor with its machine id and current state. */
