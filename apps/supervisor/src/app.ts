@@ -173,8 +173,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
           logger,
         });
   const transport: Transport & { readonly state?: string } = amqp ?? new MemoryTransport();
-  const metrics = new Metrics();
+  const brokerConnected = (): boolean =>
+    transport.state === undefined || transport.state.startsWith('connected');
   let runtime: SupervisorRuntime | undefined;
+  const metrics = new Metrics({ root: () => runtime?.actor, brokerConnected });
   let http: OperationsServer | undefined;
   let detachInspector: (() => void) | undefined;
   const release = async (): Promise<void> => {
@@ -193,8 +195,6 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         singleActiveConsumer: definition.singleActiveConsumer,
       })),
     );
-    const brokerConnected = (): boolean =>
-      transport.state === undefined || transport.state.startsWith('connected');
     const scheduler =
       config.maxConcurrentHandlers === undefined
         ? undefined
@@ -253,12 +253,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
                 pools,
               }),
             ),
-      metrics: () =>
-        metrics.render(runtime?.actor, [
-          '# HELP troupe_broker_connected 1 when the broker connection is up (always 1 in-process).',
-          '# TYPE troupe_broker_connected gauge',
-          `troupe_broker_connected ${brokerConnected() ? 1 : 0}`,
-        ]),
+      metrics: () => metrics.render(),
       checks: [
         { name: 'broker', check: brokerConnected },
         { name: 'consumers', check: () => runtime?.actor.getSnapshot().value === 'running' },
