@@ -205,7 +205,8 @@ interface EventRecord {
   /** XState's state values, named on read. */
   readonly fromValue: unknown;
   readonly toValue: unknown;
-  readonly data: Readonly<Record<string, string | number | boolean>> | undefined;
+  /** XState's event, as sent (not copied): its small scalars are read on read. */
+  readonly event: Readonly<Record<string, unknown>>;
   /** XState's transition definitions (part of the machine, not copies), named on read. */
   readonly taken: readonly TransitionLike[] | undefined;
 }
@@ -524,7 +525,7 @@ export class Inspector {
       messageId,
       fromValue: from,
       toValue: to,
-      data: scalarsOf(fields),
+      event: fields,
       taken,
     };
     entry.events.push(record);
@@ -915,7 +916,8 @@ function latest(entries: readonly Entry[]): Entry | undefined {
 }
 
 function publicEvent(record: EventRecord): InspectorEvent {
-  const { seq, at, actor, path, type, messageId, fromValue, toValue, data, taken } = record;
+  const { seq, at, actor, path, type, messageId, fromValue, toValue, event, taken } = record;
+  const data = scalarsOf(event);
   return {
     seq,
     at,
