@@ -25,6 +25,7 @@ import { demoPublisherMachine } from './demo-publisher.machine.js';
 import { startOperationsServer, type OperationsServer } from './http.js';
 import { Metrics } from './metrics.js';
 import { configuredProcessors } from './processors.js';
+import type { MessageTracing } from '@troupe/otel';
 
 export interface App {
   readonly runtime: SupervisorRuntime;
@@ -160,7 +161,17 @@ async function openStore(config: Config): Promise<Store> {
  * fails, whatever was already opened is closed again before the error is thrown, so a
  * failed start never leaves consumers running.
  */
-export async function startApp(config: Config, logger: Logger): Promise<App> {
+/** What the composition root adds to the configuration. */
+export interface StartOptions {
+  /** Traces every message (see `tracing.ts`); absent, nothing is wrapped or traced. */
+  readonly tracing?: MessageTracing | undefined;
+}
+
+export async function startApp(
+  config: Config,
+  logger: Logger,
+  options: StartOptions = {},
+): Promise<App> {
   const definitions = configuredProcessors(config);
   const store = await openStore(config);
   const amqp =
@@ -199,10 +210,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       config.maxConcurrentHandlers === undefined
         ? undefined
         : new Scheduler({ capacity: config.maxConcurrentHandlers });
+    // Traced only when tracing is on: otherwise the pools get the transport untouched.
+    const { tracing } = options;
+    const traced = tracing === undefined ? transport : tracing.transport(transport);
     const pools = definitions.map((definition) =>
       createPool({
-        definition,
-        transport,
+        definition: tracing === undefined ? definition : tracing.processor(definition),
+        transport: traced,
         store,
         logger,
         scheduler,
@@ -224,7 +238,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         start: () => ({
           logic: demoPublisherMachine,
           input: {
-            transport,
+            transport: traced,
             intervalMs: config.demo.intervalMs,
             logger: logger.child({ actor: 'demo-publisher' }),
           },
@@ -285,6 +299,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         demo: demoEnabled(config),
         inspector:
           inspector === undefined ? 'off' : `http://${config.http.host}:${http.port}/inspector`,
+        tracing: tracing !== undefined,
       },
       'troupe started',
     );
