@@ -205,8 +205,7 @@ interface EventRecord {
   /** XState's state values, named on read. */
   readonly fromValue: unknown;
   readonly toValue: unknown;
-  /** XState's event, as sent (not copied): its small scalars are read on read. */
-  readonly event: Readonly<Record<string, unknown>>;
+  readonly data: Readonly<Record<string, string | number | boolean>> | undefined;
   /** XState's transition definitions (part of the machine, not copies), named on read. */
   readonly taken: readonly TransitionLike[] | undefined;
 }
@@ -525,7 +524,8 @@ export class Inspector {
       messageId,
       fromValue: from,
       toValue: to,
-      event: fields,
+      // Read now, not on read: keeping the event would keep its delivery (and body) alive.
+      data: scalarsOf(fields),
       taken,
     };
     entry.events.push(record);
@@ -916,8 +916,7 @@ function latest(entries: readonly Entry[]): Entry | undefined {
 }
 
 function publicEvent(record: EventRecord): InspectorEvent {
-  const { seq, at, actor, path, type, messageId, fromValue, toValue, event, taken } = record;
-  const data = scalarsOf(event);
+  const { seq, at, actor, path, type, messageId, fromValue, toValue, data, taken } = record;
   return {
     seq,
     at,
