@@ -117,7 +117,7 @@ describe('troupe CLI', { timeout: 90_000 }, () => {
   });
 
   // Issue 13 (15): `store count` of a collection that does not exist printed 0, exit 0.
-  it.fails('store count/get of a collection that does not exist says so and exits 1', async () => {
+  it('store count/get of a collection that does not exist says so and exits 1', async () => {
     const writer = new SqliteStore({ path: store.path });
     await writer.upsert('companies', 'c8', { id: 'c8', version: 1 });
     await writer.close();

@@ -320,6 +320,13 @@ export class ArangoStore implements Store {
     return writeEach(this, writes, options);
   }
 
+  /** Whether the collection exists (GET /_api/collection/<name>). */
+  async hasCollection(collection: string): Promise<boolean> {
+    validCollection(collection);
+    if (this.#ensured.has(collection)) return true;
+    return this.#run(() => this.#db.collection(collection).exists());
+  }
+
   async count(collection: string): Promise<number> {
     validCollection(collection);
     const count = await this.#read(

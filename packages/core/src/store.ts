@@ -98,6 +98,13 @@ export interface Store {
     writes: readonly StoreWrite[],
     options?: WriteOptions,
   ): Promise<readonly WriteOutcome[]>;
+  /**
+   * Whether the collection exists: ensured, or created by a first write. Reads of a
+   * collection that does not exist find nothing (`get` undefined, `count` 0); a caller
+   * that must tell "empty" from "no such collection" (an operator's typo in
+   * `troupe store count`) asks this.
+   */
+  hasCollection(collection: string): Promise<boolean>;
   count(collection: string): Promise<number>;
   close(): Promise<void>;
 }

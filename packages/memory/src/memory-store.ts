@@ -145,6 +145,10 @@ export class MemoryStore implements Store {
     return writeEach(this, writes, options);
   }
 
+  hasCollection(collection: string): Promise<boolean> {
+    return Promise.resolve(this.#collections.has(collection));
+  }
+
   count(collection: string): Promise<number> {
     return Promise.resolve(this.#collections.get(collection)?.size ?? 0);
   }

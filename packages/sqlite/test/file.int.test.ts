@@ -70,63 +70,50 @@ function directory(name: string): string {
 }
 
 describe('SqliteStore: the database file', { timeout: 30_000 }, () => {
-  it.fails(
-    'a read-only database file is refused at start, naming the path, and no 0444 -shm is left behind',
-    async () => {
-      const path = join(directory('readonly'), 't.db');
-      expect(await open(path, 'create')).toMatchObject({ opened: true });
-      chmodSync(path, 0o444);
-      const outcome = await open(path);
-      expect(outcome.opened).toBe(false);
-      expect(outcome.error?.message).toContain(path);
-      expect(outcome.error?.message).toMatch(/read-only/);
-      expect(existsSync(`${path}-shm`)).toBe(false);
-      // Made writable again, the next start works.
-      chmodSync(path, 0o644);
-      expect(await open(path)).toMatchObject({
-        opened: true,
-        healthy: true,
-        written: { ok: true },
-      });
-    },
-  );
+  it('a read-only database file is refused at start, naming the path, and no 0444 -shm is left behind', async () => {
+    const path = join(directory('readonly'), 't.db');
+    expect(await open(path, 'create')).toMatchObject({ opened: true });
+    chmodSync(path, 0o444);
+    const outcome = await open(path);
+    expect(outcome.opened).toBe(false);
+    expect(outcome.error?.message).toContain(path);
+    expect(outcome.error?.message).toMatch(/read-only/);
+    expect(existsSync(`${path}-shm`)).toBe(false);
+    // Made writable again, the next start works.
+    chmodSync(path, 0o644);
+    expect(await open(path)).toMatchObject({
+      opened: true,
+      healthy: true,
+      written: { ok: true },
+    });
+  });
 
-  it.fails(
-    'an -shm left at 0444 by an earlier read-only open does not poison the next start',
-    async () => {
-      const path = join(directory('poisoned'), 't.db');
-      expect(await open(path, 'create')).toMatchObject({ opened: true });
-      // What an earlier run on the read-only file left: SQLite gave the -shm the mode of
-      // the database file, and a read-only connection cannot remove it on close.
-      chmodSync(path, 0o444);
-      const reader = new Database(path);
-      reader.prepare('SELECT count(*) FROM troupe_documents').get();
-      expect(statSync(`${path}-shm`).mode & 0o777).toBe(0o444);
-      chmodSync(path, 0o644);
-      if (asRoot) chownSync(`${path}-shm`, nobody, nobody);
-      const outcome = await open(path);
-      reader.close();
-      expect(outcome).toMatchObject({ opened: true, healthy: true, written: { ok: true } });
-    },
-  );
+  it('an -shm left at 0444 by an earlier read-only open does not poison the next start', async () => {
+    const path = join(directory('poisoned'), 't.db');
+    expect(await open(path, 'create')).toMatchObject({ opened: true });
+    // What an earlier run on the read-only file left: SQLite gave the -shm the mode of
+    // the database file, and a read-only connection cannot remove it on close.
+    chmodSync(path, 0o444);
+    const reader = new Database(path);
+    reader.prepare('SELECT count(*) FROM troupe_documents').get();
+    expect(statSync(`${path}-shm`).mode & 0o777).toBe(0o444);
+    chmodSync(path, 0o644);
+    if (asRoot) chownSync(`${path}-shm`, nobody, nobody);
+    const outcome = await open(path);
+    reader.close();
+    expect(outcome).toMatchObject({ opened: true, healthy: true, written: { ok: true } });
+  });
 
-  it.fails(
-    'a path under /proc fails at once, naming the directory (it looped in mkdirSync at 97% CPU)',
-    async () => {
-      const outcome = await open('/proc/troupe-test/data/t.db');
-      expect(outcome.opened).toBe(false);
-      expect(outcome.error?.message).toContain('/proc/troupe-test');
-    },
-    5_000,
-  );
+  it('a path under /proc fails at once, naming the directory (it looped in mkdirSync at 97% CPU)', async () => {
+    const outcome = await open('/proc/troupe-test/data/t.db');
+    expect(outcome.opened).toBe(false);
+    expect(outcome.error?.message).toContain('/proc/troupe-test');
+  }, 5_000);
 
-  it.fails(
-    'a path SQLite cannot open is named in the error (it said only SQLITE_CANTOPEN)',
-    async () => {
-      const path = directory('a-directory');
-      const outcome = await open(path);
-      expect(outcome.opened).toBe(false);
-      expect(outcome.error?.message).toContain(path);
-    },
-  );
+  it('a path SQLite cannot open is named in the error (it said only SQLITE_CANTOPEN)', async () => {
+    const path = directory('a-directory');
+    const outcome = await open(path);
+    expect(outcome.opened).toBe(false);
+    expect(outcome.error?.message).toContain(path);
+  });
 });
