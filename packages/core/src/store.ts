@@ -1,7 +1,7 @@
 // The store port: JSON documents in collections, by key. Writes are keyed and
 // idempotent so that a redelivered message changes nothing. Implemented on arangojs,
 // an embedded database and in memory.
-import { PermanentError, toTroupeError, type TroupeError } from './errors.js';
+import { PermanentError, TransientError, toTroupeError, type TroupeError } from './errors.js';
 
 /** A stored document: plain JSON, keyed by `_key`. */
 export type StoredDocument = Readonly<Record<string, unknown>> & { readonly _key: string };
@@ -122,7 +122,9 @@ export async function writeEach(
 ): Promise<readonly WriteOutcome[]> {
   const outcomes: WriteOutcome[] = [];
   for (const write of writes) {
-    options?.signal?.throwIfAborted();
+    if (options?.signal?.aborted === true) {
+      throw new TransientError('store write aborted', { cause: options.signal.reason });
+    }
     try {
       const { written } = await store.upsert(
         write.collection,
