@@ -62,6 +62,12 @@ export interface ArangoStoreOptions {
    * @default 3
    */
   readonly retryOnConflict?: number;
+  /**
+   * At most this many coalesced bulkWrite requests in flight. Calls that arrive while
+   * they are all busy wait, and go out together in the next request.
+   * @default 2
+   */
+  readonly maxWriteRequests?: number;
   /** Collections created by {@link ArangoStore.connect} when absent. */
   readonly collections?: readonly string[];
   /**
@@ -117,6 +123,10 @@ export function resolveConnection(options: ArangoStoreOptions): ResolvedConnecti
   const password = options.password ?? decodeURIComponent(first.password);
   const urls = parsed.map((url) => `${url.protocol}//${url.host}`);
   const poolSize = options.poolSize ?? 8;
+  const maxWriteRequests = options.maxWriteRequests ?? 2;
+  if (!Number.isInteger(maxWriteRequests) || maxWriteRequests < 1) {
+    throw new ConfigurationError('maxWriteRequests', 'must be a positive integer');
+  }
   if (!Number.isInteger(poolSize) || poolSize < 1) {
     throw new ConfigurationError('poolSize', 'must be a positive integer');
   }

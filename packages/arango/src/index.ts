@@ -1,6 +1,7 @@
 // @troupe/arango: the store port on ArangoDB, through arangojs.
 export {
   ArangoStore,
+  bulkWriteQuery,
   countQuery,
   getQuery,
   patchQuery,
