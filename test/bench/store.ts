@@ -1,22 +1,39 @@
-// Store benchmark: single writes against batched writes (bulkUpsert of 100), documents
-// per second, in one run, on the embedded SQLite store (both synchronous modes) and on
-// ArangoDB when ARANGO_URL is set. Every write is an upsert-if-newer, the path processors
-// take. Figures are medians of alternating rounds. A report, never a timed assertion.
+// Store benchmark: single writes against batched writes (bulkUpsert of 100), and the
+// group-committed paths workers take (many concurrent upserts; many concurrent bulkWrite
+// calls), documents per second, in one run, on the embedded SQLite store (both writers,
+// main thread and writer thread, in both synchronous modes) and on ArangoDB when
+// ARANGO_URL is set. The event loop's worst delay during the concurrent rows shows what a
+// commit costs the rest of the app. Every write is an upsert-if-newer, the path
+// processors take. Figures are medians of alternating rounds. A report, never a timed
+// assertion.
 //
 //   node --import tsx test/bench/store.ts [--quick]   writes test/bench/reports/store.md
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { KeyedDocument, Store } from '@troupe/core';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { KeyedDocument, Store, StoreWrite } from '@troupe/core';
 import { ArangoStore } from '@troupe/arango';
-import { SqliteStore, type SqliteSynchronous } from '@troupe/sqlite';
+import { SqliteStore, type SqliteSynchronous, type SqliteWriterMode } from '@troupe/sqlite';
 
 /** One way of writing, measured. */
 export interface WriteFigures {
   readonly documents: number;
   readonly ms: number;
   readonly docsPerSecond: number;
+}
+
+/** Concurrent callers, group-committed. */
+export interface ConcurrentFigures extends WriteFigures {
+  /** Callers writing at once. */
+  readonly callers: number;
+  /** Writes per call. */
+  readonly perCall: number;
+  /** Calls per commit (SQLite) on average, when the store reports it. */
+  readonly callsPerCommit: number | undefined;
+  /** The event loop's worst delay meanwhile, in ms. */
+  readonly maxLoopDelayMs: number;
 }
 
 /** Single against batched writes on one store. */
@@ -26,6 +43,10 @@ export interface StoreBenchFigures {
   readonly bulk: WriteFigures & { readonly batchSize: number };
   /** Bulk documents per second over single documents per second. */
   readonly speedup: number;
+  /** Many concurrent single upserts (workers persisting one message each). */
+  readonly concurrentUpserts: ConcurrentFigures;
+  /** Many concurrent bulkWrite calls (workers persisting a batch each). */
+  readonly concurrentBatches: ConcurrentFigures;
 }
 
 /** Options of {@link benchStores}. */
@@ -39,6 +60,11 @@ export interface StoreBenchOptions {
 }
 
 const batchSize = 100;
+/** Concurrent single upserts: workers persisting one message each. */
+const concurrentUpserters = 64;
+/** Concurrent bulkWrite callers and their batch: workers persisting a batch each. */
+const concurrentWorkers = 16;
+const workerBatch = 32;
 const collection = 'bench';
 
 function document(i: number, version: number): Record<string, unknown> {
@@ -77,6 +103,61 @@ async function timeBulk(store: Store, count: number, version: number): Promise<n
   return performance.now() - started;
 }
 
+/** Calls per commit so far, for stores that count their commits. */
+function commitCounter(store: Store): () => { commits: number; operations: number } | undefined {
+  return () => (store instanceof SqliteStore ? { ...store.groupStats } : undefined);
+}
+
+/**
+ * `callers` concurrent loops, each writing `perCall` documents per call (`upsert` when
+ * 1, else `bulkWrite`) until `count` documents are written.
+ */
+async function timeConcurrent(
+  store: Store,
+  count: number,
+  callers: number,
+  perCall: number,
+  version: number,
+): Promise<{ ms: number; callsPerCommit: number | undefined; maxLoopDelayMs: number }> {
+  const stats = commitCounter(store);
+  const before = stats();
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  let next = 0;
+  const loop = async (caller: number): Promise<void> => {
+    while (next < count) {
+      const start = next;
+      next += perCall;
+      if (perCall === 1) {
+        await store.upsert(collection, `c${start}`, document(start, version), {
+          ifNewer: 'version',
+        });
+        continue;
+      }
+      const writes: StoreWrite[] = [];
+      for (let i = start; i < Math.min(count, start + perCall); i += 1) {
+        writes.push({
+          collection,
+          key: `w${caller % 2}-${i}`,
+          document: document(i, version),
+          ifNewer: 'version',
+        });
+      }
+      await store.bulkWrite(writes);
+    }
+  };
+  delay.enable();
+  const started = performance.now();
+  await Promise.all(Array.from({ length: callers }, (_, caller) => loop(caller)));
+  const ms = performance.now() - started;
+  delay.disable();
+  const after = stats();
+  const callsPerCommit =
+    before === undefined || after === undefined || after.commits === before.commits
+      ? undefined
+      : (after.operations - before.operations) / (after.commits - before.commits);
+  return { ms, callsPerCommit, maxLoopDelayMs: delay.max / 1e6 };
+}
+
 async function measure(
   name: string,
   store: Store,
@@ -89,11 +170,33 @@ async function measure(
   await timeBulk(store, Math.min(500, sizes.bulk), 0);
   const single: number[] = [];
   const bulk: number[] = [];
+  const upserts: Awaited<ReturnType<typeof timeConcurrent>>[] = [];
+  const batches: Awaited<ReturnType<typeof timeConcurrent>>[] = [];
   for (let round = 1; round <= rounds; round += 1) {
     // Each round writes a higher version, so that every write is a real write.
     single.push(await timeSingle(store, sizes.single, round));
     bulk.push(await timeBulk(store, sizes.bulk, round));
+    upserts.push(await timeConcurrent(store, sizes.bulk / 2, concurrentUpserters, 1, round));
+    batches.push(await timeConcurrent(store, sizes.bulk, concurrentWorkers, workerBatch, round));
   }
+  const concurrent = (
+    measured: readonly Awaited<ReturnType<typeof timeConcurrent>>[],
+    documents: number,
+    callers: number,
+    perCall: number,
+  ): ConcurrentFigures => {
+    const middle = [...measured].sort((a, b) => a.ms - b.ms)[Math.floor(measured.length / 2)];
+    const ms = middle?.ms ?? 0;
+    return {
+      documents,
+      ms,
+      docsPerSecond: (documents / ms) * 1000,
+      callers,
+      perCall,
+      callsPerCommit: middle?.callsPerCommit,
+      maxLoopDelayMs: Math.max(...measured.map((m) => m.maxLoopDelayMs)),
+    };
+  };
   const figures = (documents: number, ms: number): WriteFigures => ({
     documents,
     ms,
@@ -106,6 +209,8 @@ async function measure(
     single: s,
     bulk: { ...b, batchSize },
     speedup: b.docsPerSecond / s.docsPerSecond,
+    concurrentUpserts: concurrent(upserts, sizes.bulk / 2, concurrentUpserters, 1),
+    concurrentBatches: concurrent(batches, sizes.bulk, concurrentWorkers, workerBatch),
   };
 }
 
@@ -116,12 +221,22 @@ export async function benchStores(options: StoreBenchOptions = {}): Promise<Stor
   const results: StoreBenchFigures[] = [];
   const root = mkdtempSync(join(tmpdir(), 'troupe-bench-store-'));
   try {
-    for (const synchronous of ['full', 'normal'] as const satisfies readonly SqliteSynchronous[]) {
-      const store = new SqliteStore({ path: join(root, synchronous, 'troupe.db'), synchronous });
+    const variants = [
+      ['full', 'inline'],
+      ['full', 'thread'],
+      ['normal', 'inline'],
+      ['normal', 'thread'],
+    ] as const satisfies readonly (readonly [SqliteSynchronous, SqliteWriterMode])[];
+    for (const [synchronous, writer] of variants) {
+      const store = new SqliteStore({
+        path: join(root, `${synchronous}-${writer}`, 'troupe.db'),
+        synchronous,
+        writer,
+      });
       try {
         results.push(
           await measure(
-            `SqliteStore (WAL, synchronous=${synchronous.toUpperCase()})`,
+            `SqliteStore (WAL, synchronous=${synchronous.toUpperCase()}, ${writer === 'thread' ? 'writer thread' : 'main-thread writer'})`,
             store,
             quick ? { single: 300, bulk: 3000 } : { single: 2000, bulk: 20_000 },
             rounds,
@@ -180,6 +295,24 @@ export function storeBenchMarkdown(
       (r) =>
         `| ${r.store} | ${rate(r.single.docsPerSecond)} (${r.single.documents} in ${r.single.ms.toFixed(0)} ms) | ${rate(r.bulk.docsPerSecond)} (${r.bulk.documents} in ${r.bulk.ms.toFixed(0)} ms) | ${r.speedup.toFixed(1)}× |`,
     ),
+    '',
+    '## Group commit: concurrent callers',
+    '',
+    `${concurrentUpserters} concurrent callers each writing one document per \`upsert\` (workers persisting`,
+    `one message each), and ${concurrentWorkers} concurrent callers each writing ${workerBatch} documents per \`bulkWrite\``,
+    '(workers persisting a batch each). Calls that arrive while a commit runs share the next',
+    'one; "calls per commit" is how many did. "Event loop" is the worst delay the main',
+    "thread's event loop saw during the row (heartbeats, acks and /healthz wait that long).",
+    '',
+    `| store | ${concurrentUpserters} × upsert (docs/s) | calls per commit | event loop max (ms) | ${concurrentWorkers} × bulkWrite of ${workerBatch} (docs/s) | calls per commit | event loop max (ms) |`,
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...results.map((r) => {
+      const u = r.concurrentUpserts;
+      const b = r.concurrentBatches;
+      const per = (value: number | undefined): string =>
+        value === undefined ? '–' : value.toFixed(1);
+      return `| ${r.store} | ${rate(u.docsPerSecond)} (${u.documents} in ${u.ms.toFixed(0)} ms) | ${per(u.callsPerCommit)} | ${u.maxLoopDelayMs.toFixed(1)} | ${rate(b.docsPerSecond)} (${b.documents} in ${b.ms.toFixed(0)} ms) | ${per(b.callsPerCommit)} | ${b.maxLoopDelayMs.toFixed(1)} |`;
+    }),
     '',
     'With synchronous=FULL every commit waits for an fsync of the write-ahead log, so a single',
     'write pays one fsync and a batch of 100 pays one for all; NORMAL fsyncs only at',

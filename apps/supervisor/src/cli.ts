@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AmqpTransport, connectionMachine, deadLetterHeaders } from '@troupe/amqp';
+import { ArangoStore, parseArangoStoreUrl } from '@troupe/arango';
 import { ConfigurationError, type Store } from '@troupe/core';
 import { batcherMachine, consumerMachine, processorMachine, supervisorMachine } from '@troupe/core';
 import { chartOf, toMermaid } from '@troupe/inspector';
@@ -49,9 +50,12 @@ function brokerUrl(values: Record<string, string | boolean | undefined>): string
 function openStore(): Store {
   const { store } = config();
   if (store.startsWith('sqlite:')) return new SqliteStore({ path: store.slice('sqlite:'.length) });
+  if (store.startsWith('arangodb')) {
+    return new ArangoStore(parseArangoStoreUrl(store, 'TROUPE_STORE'));
+  }
   throw new ConfigurationError(
     'TROUPE_STORE',
-    `the CLI reads sqlite:PATH stores; ${store.split(':')[0] ?? store} is not supported here`,
+    `the CLI reads sqlite:PATH and arangodb:// stores; ${store.split(':')[0] ?? store} is not supported here`,
   );
 }
 

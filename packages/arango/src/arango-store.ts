@@ -32,7 +32,17 @@ export type ArangoHealth =
       readonly version: string;
       readonly latencyMs: number;
     }
-  | { readonly healthy: false; readonly error: Error; readonly latencyMs: number };
+  | {
+      readonly healthy: false;
+      /**
+       * Why, in one line, without credentials: e.g. `arango: ECONNREFUSED …`. An
+       * unreachable server is a TransientError (`error.retryable`): retry, it is not
+       * bad configuration.
+       */
+      readonly reason: string;
+      readonly error: Error;
+      readonly latencyMs: number;
+    };
 
 function checkVersion(document: Readonly<Record<string, unknown>>, field: string): void {
   const version = document[field];
@@ -284,9 +294,11 @@ export class ArangoStore implements Store {
       const { server, version } = await this.#run(() => this.#db.version());
       return { healthy: true, server, version, latencyMs: performance.now() - started };
     } catch (error) {
+      const failure = classifyArangoError(error);
       return {
         healthy: false,
-        error: error instanceof Error ? error : new Error(String(error)),
+        reason: failure.message,
+        error: failure,
         latencyMs: performance.now() - started,
       };
     }

@@ -4,6 +4,9 @@ import type { ConfigOptions } from 'arangojs/configuration';
 import type { EnsureIndexOptions } from 'arangojs/indexes';
 import { ConfigurationError } from '@troupe/core';
 
+/** How requests spread over several coordinators (arangojs's `loadBalancingStrategy`). */
+export type ArangoLoadBalancing = 'ROUND_ROBIN' | 'ONE_RANDOM' | 'NONE';
+
 /** Options of {@link ArangoStore}. */
 export interface ArangoStoreOptions {
   /**
@@ -12,6 +15,14 @@ export interface ArangoStoreOptions {
    * @example 'http://127.0.0.1:8529'
    */
   readonly url: string | readonly string[];
+  /**
+   * With several URLs: `'ROUND_ROBIN'` sends each request to the next coordinator,
+   * `'ONE_RANDOM'` sticks to one picked at random, `'NONE'` to the first. With every
+   * strategy, a request that could not reach its coordinator (refused, reset before it
+   * was sent) is tried on the next one, up to once per other coordinator.
+   * @default 'ROUND_ROBIN' with several URLs
+   */
+  readonly loadBalancingStrategy?: ArangoLoadBalancing;
   /**
    * The database. Overrides one in the URL.
    * @default the URL's path, else '_system'
@@ -152,7 +163,9 @@ export function resolveConnection(options: ArangoStoreOptions): ResolvedConnecti
     poolSize,
     timeout: options.timeout ?? 30_000,
     retryOnConflict: options.retryOnConflict ?? 3,
-    ...(urls.length > 1 ? { loadBalancingStrategy: 'ROUND_ROBIN' as const } : {}),
+    ...(urls.length > 1
+      ? { loadBalancingStrategy: options.loadBalancingStrategy ?? ('ROUND_ROBIN' as const) }
+      : {}),
     ...(agentOptions === undefined ? {} : { agentOptions }),
   };
   return { config, database, urls };

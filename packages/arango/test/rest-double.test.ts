@@ -325,7 +325,7 @@ describe("ArangoStore requests, checked by a REST double of ArangoDB's documente
 });
 
 describe('ArangoStore with no server listening', () => {
-  it('ECONNREFUSED is a TransientError; health() reports it; connect() rejects', async () => {
+  it('ECONNREFUSED is a TransientError; health() reports it with a reason; connect() rejects with a TransientError (not a configuration error)', async () => {
     const closed = new ArangoRestDouble();
     const deadUrl = await closed.start();
     await closed.stop();
@@ -334,9 +334,51 @@ describe('ArangoStore with no server listening', () => {
     expect(error).toBeInstanceOf(TransientError);
     const health = await store.health();
     expect(health.healthy).toBe(false);
+    // Unreachable is transient, with a reason the app can show in /readyz.
+    expect(health).toMatchObject({
+      reason: expect.stringMatching(/ECONNREFUSED|fetch failed/) as unknown,
+    });
+    expect(health.healthy === false && health.error).toBeInstanceOf(TransientError);
     await store.close();
     await expect(ArangoStore.connect({ url: deadUrl, timeout: 2000 })).rejects.toBeInstanceOf(
       TransientError,
     );
   });
+});
+
+describe('ArangoStore with several coordinators (two REST doubles, the first stopped)', () => {
+  it.each(['ROUND_ROBIN', 'ONE_RANDOM', 'NONE'] as const)(
+    '%s: every request fails over to the coordinator that answers',
+    async (loadBalancingStrategy) => {
+      const first = new ArangoRestDouble({ database: 'troupe', username: 'u', password: 'p' });
+      const second = new ArangoRestDouble({ database: 'troupe', username: 'u', password: 'p' });
+      const firstUrl = await first.start();
+      const secondUrl = await second.start();
+      await first.stop();
+      const store = await ArangoStore.connect({
+        url: [firstUrl, secondUrl],
+        loadBalancingStrategy,
+        database: 'troupe',
+        username: 'u',
+        password: 'p',
+        collections: ['failover'],
+      });
+      try {
+        const outcomes = await Promise.all(
+          Array.from({ length: 5 }, (_, i) =>
+            store.bulkWrite([{ collection: 'failover', key: `k${i}`, document: { i } }]),
+          ),
+        );
+        expect(outcomes.flat().every((outcome) => outcome.ok)).toBe(true);
+        expect(await store.upsert('failover', 'single', { n: 1 })).toEqual({ written: true });
+        expect(await store.count('failover')).toBe(6);
+        expect(second.collections.get('failover')?.size).toBe(6);
+        expect(first.requests).toEqual([]);
+        expect(second.violations).toEqual([]);
+      } finally {
+        await store.close();
+        await second.stop();
+      }
+    },
+  );
 });
