@@ -60,6 +60,15 @@ export type WriteOutcome =
   | { readonly ok: true; readonly written: boolean }
   | { readonly ok: false; readonly error: TroupeError };
 
+/**
+ * What {@link Store.health} found. Unhealthy carries a one-line `reason` (no
+ * credentials) for a readiness check, and the classified error: a store that cannot be
+ * reached or cannot write is a TransientError (wait and retry), never bad configuration.
+ */
+export type StoreHealth =
+  | { readonly healthy: true }
+  | { readonly healthy: false; readonly reason: string; readonly error: Error };
+
 /** Keyed, idempotent document storage. Errors are TransientError or PermanentError. */
 export interface Store {
   /** Creates the collection if absent. Idempotent. */
@@ -106,6 +115,11 @@ export interface Store {
    */
   hasCollection(collection: string): Promise<boolean>;
   count(collection: string): Promise<number>;
+  /**
+   * Whether the store can serve reads and writes now, for readiness checks; never
+   * throws. Optional: a store without it is taken as healthy.
+   */
+  health?(): Promise<StoreHealth>;
   close(): Promise<void>;
 }
 

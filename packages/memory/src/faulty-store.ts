@@ -53,6 +53,7 @@ export function faultyStore(inner: Store): FaultyStore {
     bulkWrite: (writes, options) => guard('bulkWrite', () => inner.bulkWrite(writes, options)),
     hasCollection: (collection) => guard('hasCollection', () => inner.hasCollection(collection)),
     count: (collection) => guard('count', () => inner.count(collection)),
+    health: () => inner.health?.() ?? Promise.resolve({ healthy: true }),
     close: () => inner.close(),
   };
 }

@@ -121,6 +121,11 @@ export function describeStoreContract(
         expect(await store.hasCollection(batched)).toBe(true);
       });
 
+      it('health(), where the store has it, says an open store is healthy', async () => {
+        if (store.health === undefined) return;
+        expect(await store.health()).toMatchObject({ healthy: true });
+      });
+
       it('collections are separate', async () => {
         const other = uniqueCollection();
         await store.ensureCollection(other);
