@@ -16,6 +16,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { KeyedDocument, Store, StoreWrite } from '@troupe/core';
 import { ArangoStore } from '@troupe/arango';
 import { SqliteStore, type SqliteSynchronous, type SqliteWriterMode } from '@troupe/sqlite';
+import SqliteDatabase from 'better-sqlite3';
 
 /** One way of writing, measured. */
 export interface WriteFigures {
@@ -32,7 +33,18 @@ export interface ConcurrentFigures extends WriteFigures {
   readonly perCall: number;
   /** Calls per commit (SQLite) on average, when the store reports it. */
   readonly callsPerCommit: number | undefined;
-  /** The event loop's worst delay meanwhile, in ms. */
+  /** The event loop's delay meanwhile, in ms: 99th percentile (median round), and worst. */
+  readonly p99LoopDelayMs: number;
+  readonly maxLoopDelayMs: number;
+}
+
+/** A write waiting for a lock another connection holds, on one writer. */
+export interface LockStallFigures {
+  readonly store: string;
+  readonly lockMs: number;
+  /** From the write's call to its resolution. */
+  readonly writeMs: number;
+  /** The event loop's worst delay meanwhile. */
   readonly maxLoopDelayMs: number;
 }
 
@@ -53,7 +65,7 @@ export interface StoreBenchFigures {
 export interface StoreBenchOptions {
   /** Fewer documents, for a smoke check. @default false */
   readonly quick?: boolean;
-  /** Rounds per way of writing; the median is reported. @default 3 (1 when quick) */
+  /** Rounds per way of writing; the median is reported. @default 5 (1 when quick) */
   readonly rounds?: number;
   /** An ArangoDB to measure too. @default process.env.ARANGO_URL */
   readonly arangoUrl?: string | undefined;
@@ -118,7 +130,12 @@ async function timeConcurrent(
   callers: number,
   perCall: number,
   version: number,
-): Promise<{ ms: number; callsPerCommit: number | undefined; maxLoopDelayMs: number }> {
+): Promise<{
+  ms: number;
+  callsPerCommit: number | undefined;
+  p99LoopDelayMs: number;
+  maxLoopDelayMs: number;
+}> {
   const stats = commitCounter(store);
   const before = stats();
   const delay = monitorEventLoopDelay({ resolution: 1 });
@@ -155,30 +172,49 @@ async function timeConcurrent(
     before === undefined || after === undefined || after.commits === before.commits
       ? undefined
       : (after.operations - before.operations) / (after.commits - before.commits);
-  return { ms, callsPerCommit, maxLoopDelayMs: delay.max / 1e6 };
+  return {
+    ms,
+    callsPerCommit,
+    p99LoopDelayMs: delay.percentile(99) / 1e6,
+    maxLoopDelayMs: delay.max / 1e6,
+  };
 }
 
-async function measure(
-  name: string,
-  store: Store,
-  sizes: { single: number; bulk: number },
-  rounds: number,
-): Promise<StoreBenchFigures> {
+/** One round's measurements on one store. */
+interface Round {
+  readonly single: number;
+  readonly bulk: number;
+  readonly upserts: Awaited<ReturnType<typeof timeConcurrent>>;
+  readonly batches: Awaited<ReturnType<typeof timeConcurrent>>;
+}
+
+/** Warm-up: statements prepared, connections (and the writer thread) open, pages cached. */
+async function warmUp(store: Store, sizes: { single: number; bulk: number }): Promise<void> {
   await store.ensureCollection(collection);
-  // Warm-up: statements prepared, connections open, pages cached.
   await timeSingle(store, Math.min(50, sizes.single), 0);
   await timeBulk(store, Math.min(500, sizes.bulk), 0);
-  const single: number[] = [];
-  const bulk: number[] = [];
-  const upserts: Awaited<ReturnType<typeof timeConcurrent>>[] = [];
-  const batches: Awaited<ReturnType<typeof timeConcurrent>>[] = [];
-  for (let round = 1; round <= rounds; round += 1) {
-    // Each round writes a higher version, so that every write is a real write.
-    single.push(await timeSingle(store, sizes.single, round));
-    bulk.push(await timeBulk(store, sizes.bulk, round));
-    upserts.push(await timeConcurrent(store, sizes.bulk / 2, concurrentUpserters, 1, round));
-    batches.push(await timeConcurrent(store, sizes.bulk, concurrentWorkers, workerBatch, round));
-  }
+}
+
+/** One round of every row on one store; each round writes a higher version. */
+async function measureRound(
+  store: Store,
+  sizes: { single: number; bulk: number },
+  round: number,
+): Promise<Round> {
+  return {
+    single: await timeSingle(store, sizes.single, round),
+    bulk: await timeBulk(store, sizes.bulk, round),
+    upserts: await timeConcurrent(store, sizes.bulk / 2, concurrentUpserters, 1, round),
+    batches: await timeConcurrent(store, sizes.bulk, concurrentWorkers, workerBatch, round),
+  };
+}
+
+/** Medians over the rounds (the event loop's delays: the median round's p99, and the worst). */
+function summarize(
+  name: string,
+  sizes: { single: number; bulk: number },
+  rounds: readonly Round[],
+): StoreBenchFigures {
   const concurrent = (
     measured: readonly Awaited<ReturnType<typeof timeConcurrent>>[],
     documents: number,
@@ -194,6 +230,7 @@ async function measure(
       callers,
       perCall,
       callsPerCommit: middle?.callsPerCommit,
+      p99LoopDelayMs: median(measured.map((m) => m.p99LoopDelayMs)),
       maxLoopDelayMs: Math.max(...measured.map((m) => m.maxLoopDelayMs)),
     };
   };
@@ -202,22 +239,97 @@ async function measure(
     ms,
     docsPerSecond: (documents / ms) * 1000,
   });
-  const s = figures(sizes.single, median(single));
-  const b = figures(sizes.bulk, median(bulk));
+  const s = figures(sizes.single, median(rounds.map((r) => r.single)));
+  const b = figures(sizes.bulk, median(rounds.map((r) => r.bulk)));
   return {
     store: name,
     single: s,
     bulk: { ...b, batchSize },
     speedup: b.docsPerSecond / s.docsPerSecond,
-    concurrentUpserts: concurrent(upserts, sizes.bulk / 2, concurrentUpserters, 1),
-    concurrentBatches: concurrent(batches, sizes.bulk, concurrentWorkers, workerBatch),
+    concurrentUpserts: concurrent(
+      rounds.map((r) => r.upserts),
+      sizes.bulk / 2,
+      concurrentUpserters,
+      1,
+    ),
+    concurrentBatches: concurrent(
+      rounds.map((r) => r.batches),
+      sizes.bulk,
+      concurrentWorkers,
+      workerBatch,
+    ),
   };
+}
+
+/** Measures stores side by side: every round runs on each store in turn, so drift hits all. */
+async function measureSideBySide(
+  stores: readonly { readonly name: string; readonly store: Store }[],
+  sizes: { single: number; bulk: number },
+  rounds: number,
+): Promise<StoreBenchFigures[]> {
+  for (const { store } of stores) await warmUp(store, sizes);
+  const measured = stores.map((): Round[] => []);
+  for (let round = 1; round <= rounds; round += 1) {
+    for (const [i, { store }] of stores.entries()) {
+      measured[i]?.push(await measureRound(store, sizes, round));
+    }
+  }
+  return stores.map(({ name }, i) => summarize(name, sizes, measured[i] ?? []));
+}
+
+/**
+ * Another connection holds the write lock for `lockMs` (as a backup or a manual fix in
+ * another process would) while the store writes: how long the event loop is blocked.
+ */
+async function lockStall(
+  root: string,
+  writer: SqliteWriterMode,
+  lockMs: number,
+): Promise<LockStallFigures> {
+  const store = new SqliteStore({
+    path: join(root, `lock-${writer}`, 'troupe.db'),
+    writer,
+    busyTimeout: lockMs * 4,
+  });
+  try {
+    await store.ensureCollection(collection);
+    const holder = new SqliteDatabase(store.path);
+    holder.exec('BEGIN IMMEDIATE');
+    const delay = monitorEventLoopDelay({ resolution: 1 });
+    delay.enable();
+    const started = performance.now();
+    setTimeout(() => {
+      holder.exec('COMMIT');
+      holder.close();
+    }, lockMs);
+    await store.upsert(collection, 'locked', document(0, 1));
+    const writeMs = performance.now() - started;
+    delay.disable();
+    return {
+      store: writer === 'thread' ? 'writer thread' : 'main-thread writer',
+      lockMs,
+      writeMs,
+      maxLoopDelayMs: delay.max / 1e6,
+    };
+  } finally {
+    await store.close();
+  }
+}
+
+/** Runs the lock-stall comparison on both writers. */
+export async function benchLockStall(lockMs = 1000): Promise<LockStallFigures[]> {
+  const root = mkdtempSync(join(tmpdir(), 'troupe-bench-lock-'));
+  try {
+    return [await lockStall(root, 'inline', lockMs), await lockStall(root, 'thread', lockMs)];
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 }
 
 /** Runs the store benchmark and returns its figures (one entry per store measured). */
 export async function benchStores(options: StoreBenchOptions = {}): Promise<StoreBenchFigures[]> {
   const quick = options.quick ?? false;
-  const rounds = options.rounds ?? (quick ? 1 : 3);
+  const rounds = options.rounds ?? (quick ? 1 : 5);
   const results: StoreBenchFigures[] = [];
   const root = mkdtempSync(join(tmpdir(), 'troupe-bench-store-'));
   try {
@@ -227,24 +339,24 @@ export async function benchStores(options: StoreBenchOptions = {}): Promise<Stor
       ['normal', 'inline'],
       ['normal', 'thread'],
     ] as const satisfies readonly (readonly [SqliteSynchronous, SqliteWriterMode])[];
-    for (const [synchronous, writer] of variants) {
-      const store = new SqliteStore({
+    const stores = variants.map(([synchronous, writer]) => ({
+      name: `SqliteStore (WAL, synchronous=${synchronous.toUpperCase()}, ${writer === 'thread' ? 'writer thread' : 'main-thread writer'})`,
+      store: new SqliteStore({
         path: join(root, `${synchronous}-${writer}`, 'troupe.db'),
         synchronous,
         writer,
-      });
-      try {
-        results.push(
-          await measure(
-            `SqliteStore (WAL, synchronous=${synchronous.toUpperCase()}, ${writer === 'thread' ? 'writer thread' : 'main-thread writer'})`,
-            store,
-            quick ? { single: 300, bulk: 3000 } : { single: 2000, bulk: 20_000 },
-            rounds,
-          ),
-        );
-      } finally {
-        await store.close();
-      }
+      }),
+    }));
+    try {
+      results.push(
+        ...(await measureSideBySide(
+          stores,
+          quick ? { single: 300, bulk: 3000 } : { single: 2000, bulk: 20_000 },
+          rounds,
+        )),
+      );
+    } finally {
+      for (const { store } of stores) await store.close();
     }
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -254,12 +366,11 @@ export async function benchStores(options: StoreBenchOptions = {}): Promise<Stor
     const store = await ArangoStore.connect({ url: arangoUrl });
     try {
       results.push(
-        await measure(
-          'ArangoStore',
-          store,
+        ...(await measureSideBySide(
+          [{ name: 'ArangoStore', store }],
           quick ? { single: 200, bulk: 2000 } : { single: 1000, bulk: 10_000 },
           rounds,
-        ),
+        )),
       );
     } finally {
       await store.database
@@ -278,6 +389,7 @@ const rate = (value: number): string => Math.round(value).toLocaleString('en-US'
 export function storeBenchMarkdown(
   results: readonly StoreBenchFigures[],
   arangoMeasured: boolean,
+  stalls: readonly LockStallFigures[] = [],
 ): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const lines = [
@@ -286,7 +398,8 @@ export function storeBenchMarkdown(
     `${new Date().toISOString()} · Node ${process.version} · ${cpus().length} × ${cpu}`,
     '',
     'Upsert-if-newer of small JSON documents (~200 bytes): one `upsert` per document against',
-    `\`bulkUpsert\` in batches of ${batchSize}, in the same run, medians of alternating rounds.`,
+    `\`bulkUpsert\` in batches of ${batchSize}, in the same run, medians of alternating rounds`,
+    '(each round runs every row on every store in turn).',
     'Generated by `node --import tsx test/bench/store.ts`.',
     '',
     '| store | single writes (docs/s) | batches of 100 (docs/s) | batched ÷ single |',
@@ -301,19 +414,37 @@ export function storeBenchMarkdown(
     `${concurrentUpserters} concurrent callers each writing one document per \`upsert\` (workers persisting`,
     `one message each), and ${concurrentWorkers} concurrent callers each writing ${workerBatch} documents per \`bulkWrite\``,
     '(workers persisting a batch each). Calls that arrive while a commit runs share the next',
-    'one; "calls per commit" is how many did. "Event loop" is the worst delay the main',
-    "thread's event loop saw during the row (heartbeats, acks and /healthz wait that long).",
+    'one; "calls per commit" is how many did. "Event loop" is the delay the main thread\'s',
+    'event loop saw during the row, p99 of the median round / worst of all rounds',
+    '(heartbeats, acks and /healthz wait that long). Every round runs on each store in turn.',
     '',
-    `| store | ${concurrentUpserters} × upsert (docs/s) | calls per commit | event loop max (ms) | ${concurrentWorkers} × bulkWrite of ${workerBatch} (docs/s) | calls per commit | event loop max (ms) |`,
+    `| store | ${concurrentUpserters} × upsert (docs/s) | calls per commit | event loop p99 / max (ms) | ${concurrentWorkers} × bulkWrite of ${workerBatch} (docs/s) | calls per commit | event loop p99 / max (ms) |`,
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...results.map((r) => {
       const u = r.concurrentUpserts;
       const b = r.concurrentBatches;
       const per = (value: number | undefined): string =>
         value === undefined ? '–' : value.toFixed(1);
-      return `| ${r.store} | ${rate(u.docsPerSecond)} (${u.documents} in ${u.ms.toFixed(0)} ms) | ${per(u.callsPerCommit)} | ${u.maxLoopDelayMs.toFixed(1)} | ${rate(b.docsPerSecond)} (${b.documents} in ${b.ms.toFixed(0)} ms) | ${per(b.callsPerCommit)} | ${b.maxLoopDelayMs.toFixed(1)} |`;
+      return `| ${r.store} | ${rate(u.docsPerSecond)} (${u.documents} in ${u.ms.toFixed(0)} ms) | ${per(u.callsPerCommit)} | ${u.p99LoopDelayMs.toFixed(1)} / ${u.maxLoopDelayMs.toFixed(1)} | ${rate(b.docsPerSecond)} (${b.documents} in ${b.ms.toFixed(0)} ms) | ${per(b.callsPerCommit)} | ${b.p99LoopDelayMs.toFixed(1)} / ${b.maxLoopDelayMs.toFixed(1)} |`;
     }),
     '',
+    ...(stalls.length === 0
+      ? []
+      : [
+          '## A lock held by another process',
+          '',
+          `Another connection holds the write lock (\`BEGIN IMMEDIATE\`) for ${stalls[0]?.lockMs ?? 0} ms while the store`,
+          'writes one document (busy timeout longer than the lock, so the write succeeds once',
+          'the lock is released). better-sqlite3 waits for a lock synchronously: on the main',
+          'thread the whole event loop waits with it; on the writer thread only that thread does.',
+          '',
+          '| writer | write (ms) | event loop max delay (ms) |',
+          '| --- | ---: | ---: |',
+          ...stalls.map(
+            (r) => `| ${r.store} | ${r.writeMs.toFixed(0)} | ${r.maxLoopDelayMs.toFixed(1)} |`,
+          ),
+          '',
+        ]),
     'With synchronous=FULL every commit waits for an fsync of the write-ahead log, so a single',
     'write pays one fsync and a batch of 100 pays one for all; NORMAL fsyncs only at',
     'checkpoints (durable across a process crash, not a power cut).',
@@ -329,9 +460,11 @@ export function storeBenchMarkdown(
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   const quick = process.argv.includes('--quick');
   const results = await benchStores({ quick });
+  const stalls = await benchLockStall(quick ? 300 : 1000);
   const markdown = storeBenchMarkdown(
     results,
     results.some((r) => r.store === 'ArangoStore'),
+    stalls,
   );
   const report = join(dirname(fileURLToPath(import.meta.url)), 'reports', 'store.md');
   mkdirSync(dirname(report), { recursive: true });
