@@ -12,11 +12,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import type { KeyedDocument, Store, StoreWrite } from '@troupe/core';
 import { ArangoStore } from '@troupe/arango';
 import { SqliteStore, type SqliteSynchronous, type SqliteWriterMode } from '@troupe/sqlite';
-import SqliteDatabase from 'better-sqlite3';
 
 /** One way of writing, measured. */
 export interface WriteFigures {
@@ -90,6 +90,35 @@ function document(i: number, version: number): Record<string, unknown> {
   };
 }
 
+/**
+ * Watches the event loop: a 1 ms timer re-armed on each tick records how late each tick
+ * fired. `stop()` waits one more tick (so a delay that just ended is counted) and
+ * returns the 99th percentile and the worst delay, in ms.
+ */
+function watchEventLoop(): { stop(): Promise<{ p99: number; max: number }> } {
+  const delays: number[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    const due = performance.now() + 1;
+    timer = setTimeout(() => {
+      delays.push(Math.max(0, performance.now() - due));
+      arm();
+    }, 1);
+  };
+  arm();
+  return {
+    async stop() {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      clearTimeout(timer);
+      const sorted = [...delays].sort((a, b) => a - b);
+      return {
+        p99: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? 0,
+        max: sorted.at(-1) ?? 0,
+      };
+    },
+  };
+}
+
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
@@ -138,7 +167,6 @@ async function timeConcurrent(
 }> {
   const stats = commitCounter(store);
   const before = stats();
-  const delay = monitorEventLoopDelay({ resolution: 1 });
   let next = 0;
   const loop = async (caller: number): Promise<void> => {
     while (next < count) {
@@ -162,11 +190,11 @@ async function timeConcurrent(
       await store.bulkWrite(writes);
     }
   };
-  delay.enable();
+  const watch = watchEventLoop();
   const started = performance.now();
   await Promise.all(Array.from({ length: callers }, (_, caller) => loop(caller)));
   const ms = performance.now() - started;
-  delay.disable();
+  const delay = await watch.stop();
   const after = stats();
   const callsPerCommit =
     before === undefined || after === undefined || after.commits === before.commits
@@ -175,8 +203,8 @@ async function timeConcurrent(
   return {
     ms,
     callsPerCommit,
-    p99LoopDelayMs: delay.percentile(99) / 1e6,
-    maxLoopDelayMs: delay.max / 1e6,
+    p99LoopDelayMs: delay.p99,
+    maxLoopDelayMs: delay.max,
   };
 }
 
@@ -293,23 +321,38 @@ async function lockStall(
   });
   try {
     await store.ensureCollection(collection);
-    const holder = new SqliteDatabase(store.path);
-    holder.exec('BEGIN IMMEDIATE');
-    const delay = monitorEventLoopDelay({ resolution: 1 });
-    delay.enable();
+    // The lock is held by another thread (as another process would), so that it is
+    // released on time even while this thread is blocked waiting for it.
+    const holder = new Worker(
+      `const { workerData, parentPort } = require('node:worker_threads');
+       const db = new (require(workerData.driver))(workerData.path);
+       db.exec('BEGIN IMMEDIATE');
+       parentPort.postMessage('locked');
+       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, workerData.ms);
+       db.exec('COMMIT');
+       db.close();`,
+      {
+        eval: true,
+        workerData: {
+          driver: createRequire(import.meta.url).resolve('better-sqlite3'),
+          path: store.path,
+          ms: lockMs,
+        },
+      },
+    );
+    const exited = new Promise((resolve) => holder.once('exit', resolve));
+    await new Promise((resolve) => holder.once('message', resolve));
+    const loop = watchEventLoop();
     const started = performance.now();
-    setTimeout(() => {
-      holder.exec('COMMIT');
-      holder.close();
-    }, lockMs);
     await store.upsert(collection, 'locked', document(0, 1));
     const writeMs = performance.now() - started;
-    delay.disable();
+    const delay = await loop.stop();
+    await exited;
     return {
       store: writer === 'thread' ? 'writer thread' : 'main-thread writer',
       lockMs,
       writeMs,
-      maxLoopDelayMs: delay.max / 1e6,
+      maxLoopDelayMs: delay.max,
     };
   } finally {
     await store.close();
