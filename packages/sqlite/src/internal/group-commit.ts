@@ -101,7 +101,17 @@ export class GroupCommit {
     this.#queue = [];
     for (const pending of group) pending.signal?.removeEventListener('abort', pending.onAbort);
     if (group.length > 0) {
-      const result = await this.#committer.commit(group.map((pending) => pending.operation));
+      let result: GroupResult;
+      try {
+        result = await this.#committer.commit(group.map((pending) => pending.operation));
+      } catch (error) {
+        // A committer resolves with failures rather than throwing; this is a last guard
+        // so that the queue can never stay stuck behind a commit that threw.
+        result = {
+          ok: false,
+          error: { name: 'Error', message: error instanceof Error ? error.message : String(error) },
+        };
+      }
       this.stats.commits += 1;
       this.stats.operations += group.length;
       this.stats.largest = Math.max(this.stats.largest, group.length);
