@@ -258,6 +258,12 @@ export class AmqpTransport implements Transport {
   }
 
   async declare(topology: readonly QueueTopology[]): Promise<void> {
+    for (const entry of topology) {
+      const limit = entry.deliveryLimit;
+      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
+        throw new ConfigurationError(`${entry.queue}.deliveryLimit`, 'must be an integer >= 1');
+      }
+    }
     // Remembered at once, so that a reconnection declares it even if this call fails
     // for want of a connection; forgotten again if the broker refuses it for good.
     const previous = new Map(
