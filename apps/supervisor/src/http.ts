@@ -16,7 +16,8 @@ export interface OperationsServerOptions {
   readonly host: string;
   readonly port: number;
   readonly checks: readonly ReadinessCheck[];
-  readonly metrics: () => string;
+  /** The exposition text, at scrape time. */
+  readonly metrics: () => string | Promise<string>;
   /** More routes (the inspector's), tried before the 404. */
   readonly routes?: ((request: IncomingMessage, response: ServerResponse) => boolean) | undefined;
 }
@@ -92,9 +93,18 @@ export async function startOperationsServer(
         });
         return;
       case '/metrics':
-        response
-          .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
-          .end(options.metrics());
+        void Promise.resolve()
+          .then(options.metrics)
+          .then(
+            (text) =>
+              response
+                .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
+                .end(text),
+            (error: unknown) =>
+              response
+                .writeHead(500, { 'content-type': 'text/plain' })
+                .end(`metrics failed: ${error instanceof Error ? error.message : String(error)}\n`),
+          );
         return;
       default:
         response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
