@@ -20,7 +20,7 @@ import { ArangoStore } from '@troupe/arango';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createWebSocketInspector } from '@statelyai/inspect';
 import type { Logger } from 'pino';
-import { demoEnabled, type Config } from './config.js';
+import { amqpUrls, demoEnabled, type Config } from './config.js';
 import { demoPublisherMachine } from './demo-publisher.machine.js';
 import { startOperationsServer, type OperationsServer } from './http.js';
 import { Metrics } from './metrics.js';
@@ -163,11 +163,14 @@ async function openStore(config: Config): Promise<Store> {
 export async function startApp(config: Config, logger: Logger): Promise<App> {
   const definitions = configuredProcessors(config);
   const store = await openStore(config);
+  const urls = amqpUrls(config);
   const amqp =
-    config.amqp.url === undefined
+    urls === undefined
       ? undefined
       : new AmqpTransport({
-          url: config.amqp.url,
+          url: urls,
+          urlOrder: config.amqp.urlOrder,
+          retryOnLoginRefused: config.amqp.retryOnLoginRefused,
           heartbeatSeconds: config.amqp.heartbeatSeconds,
           connectionName: config.amqp.connectionName,
           logger,
@@ -255,12 +258,26 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
             ),
       metrics: () =>
         metrics.render(runtime?.actor, [
-          '# HELP troupe_broker_connected 1 when the broker connection is up (always 1 in-process).',
+          '# HELP troupe_broker_connected 1 when the broker connection is up (always 1 in-process); node: the broker node it is on, or trying.',
           '# TYPE troupe_broker_connected gauge',
-          `troupe_broker_connected ${brokerConnected() ? 1 : 0}`,
+          `troupe_broker_connected${brokerNodeLabel(amqp)} ${brokerConnected() ? 1 : 0}`,
         ]),
       checks: [
-        { name: 'broker', check: brokerConnected },
+        {
+          name: 'broker',
+          check: brokerConnected,
+          detail: () => {
+            if (amqp === undefined) return undefined;
+            const { state, node, lastFailure } = amqp.status;
+            return {
+              state,
+              node,
+              ...(lastFailure === undefined
+                ? {}
+                : { failure: lastFailure.kind, reason: lastFailure.description }),
+            };
+          },
+        },
         { name: 'consumers', check: () => runtime?.actor.getSnapshot().value === 'running' },
         {
           name: 'store',
@@ -284,7 +301,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     logger.info(
       {
         processors: definitions.map((definition) => definition.name),
-        broker: config.amqp.url === undefined ? 'in-process' : 'amqp',
+        broker: amqp === undefined ? 'in-process' : amqp.status.nodes,
         store: describeStore(config),
         http: `http://${config.http.host}:${http.port}`,
         demo: demoEnabled(config),
@@ -367,4 +384,11 @@ export async function runUntilStopped(
   logger.info(farewell(), 'drained; bye');
   logger.flush();
   return 0;
+}
+
+/** `{node="amqp://user:***@host:port/vhost"}` for the broker gauge ('' in-process). */
+function brokerNodeLabel(amqp: AmqpTransport | undefined): string {
+  const node = amqp?.status.node;
+  if (node === undefined) return '';
+  return `{node="${node.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n')}"}`;
 }

@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 export interface ReadinessCheck {
   readonly name: string;
   check(): Promise<boolean> | boolean;
+  /** What /readyz says besides pass or fail (the broker node, the last failure). */
+  detail?(): Record<string, unknown> | undefined;
 }
 
 export interface OperationsServerOptions {
@@ -75,9 +77,14 @@ export async function startOperationsServer(
       case '/readyz':
         void readiness(options.checks).then((results) => {
           const ready = Object.values(results).every(Boolean);
+          const details: Record<string, unknown> = {};
+          for (const { name, detail } of options.checks) {
+            const value = detail?.();
+            if (value !== undefined) details[name] = value;
+          }
           response
             .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
-            .end(`${JSON.stringify({ ready, checks: results })}\n`);
+            .end(`${JSON.stringify({ ready, checks: results, details })}\n`);
         });
         return;
       case '/metrics':

@@ -445,13 +445,11 @@ export class AmqpTransport implements Transport {
         this.#logger.warn({ reason: context.blockedReason }, 'amqp connection blocked');
         break;
       case 'recovering': {
-        // `node` has moved on to the next attempt's address already: the failure was at
-        // the node before it, which `failure` describes.
         const fields = {
+          broker: context.node,
           attempt: context.attempt,
           kind: failure?.kind,
           reason: failure?.description ?? context.lastError,
-          next: context.node,
         };
         if (previous.startsWith('connected')) {
           this.#logger.warn(fields, 'amqp connection lost; reconnecting');
@@ -475,7 +473,11 @@ export class AmqpTransport implements Transport {
       }
       case 'failed':
         this.#logger.error(
-          { kind: failure?.kind, reason: failure?.description ?? context.lastError },
+          {
+            broker: context.node,
+            kind: failure?.kind,
+            reason: failure?.description ?? context.lastError,
+          },
           failure?.kind === 'login-refused' && context.input.retryOnLoginRefused === false
             ? 'amqp login refused (403 ACCESS_REFUSED); not retrying (amqp.retryOnLoginRefused is false)'
             : 'amqp reconnection gave up',

@@ -277,12 +277,13 @@ export const connectionMachine = setup({
       },
     },
     recovering: {
-      entry: [assign({ attempt: ({ context }) => context.attempt + 1 }), 'moveOn'],
+      entry: assign({ attempt: ({ context }) => context.attempt + 1 }),
       always: [
         { guard: 'isOutOfAttempts', target: 'failed' },
         { guard: 'isLoginRefusedForGood', target: 'failed' },
       ],
-      after: { reconnectDelay: 'connecting' },
+      // The next attempt goes to the next address; until then `node` names the one that failed.
+      after: { reconnectDelay: { target: 'connecting', actions: 'moveOn' } },
       on: { 'connection.close': 'closed' },
     },
     closing: {
