@@ -255,85 +255,67 @@ describe.skipIf(unavailable !== undefined)(
       expectClean(await scenario('two replicas on nodes 1 and 2, no fault', undefined));
     }, 300_000);
 
-    // Fails: the classic `.dead` queues live on one node; while it is down, declaring the
-    // topology on another node fails (404 home node down), so a replica never reconnects.
-    it.fails(
-      'the queue leader’s node stopped mid-stream (stop_app), then started again',
-      async () => {
-        const outcome = await scenario(
-          'the leader’s node: stop_app, then start_app',
-          async ({ cluster: c }) => {
-            const leader = (await c.leaderOf('company.updated', 3)) ?? 1;
-            await c.stopApp(leader);
-            return {
-              faultNode: leader,
-              restore: async () => {
-                await c.startApp(leader);
-              },
-              detail: `company.updated's leader was on node ${leader}`,
-            };
-          },
-        );
-        expectClean(outcome);
-        expect(outcome.recoveryMs).toBeDefined();
-      },
-      300_000,
-    );
+    it('the queue leader’s node stopped mid-stream (stop_app), then started again', async () => {
+      const outcome = await scenario(
+        'the leader’s node: stop_app, then start_app',
+        async ({ cluster: c }) => {
+          const leader = (await c.leaderOf('company.updated', 3)) ?? 1;
+          await c.stopApp(leader);
+          return {
+            faultNode: leader,
+            restore: async () => {
+              await c.startApp(leader);
+            },
+            detail: `company.updated's leader was on node ${leader}`,
+          };
+        },
+      );
+      expectClean(outcome);
+      expect(outcome.recoveryMs).toBeDefined();
+    }, 300_000);
 
-    // Fails: the classic `.dead` queues live on one node; while it is down, declaring the
-    // topology on another node fails (404 home node down), so a replica never reconnects.
-    it.fails(
-      'a node’s Erlang VM killed with SIGKILL, then booted again',
-      async () => {
-        const outcome = await scenario(
-          'SIGKILL of the node replica B is on, then boot',
-          async ({ replicas, cluster: c }) => {
-            const node = replicas[1]?.node() ?? 2;
-            await c.kill(node);
-            return {
-              faultNode: node,
-              restore: async () => {
-                await c.boot(node);
-              },
-              detail: `node ${node} (replica B's) killed; B reconnected elsewhere`,
-            };
-          },
-        );
-        expectClean(outcome);
-        expect(outcome.recoveryMs).toBeDefined();
-      },
-      300_000,
-    );
+    it('a node’s Erlang VM killed with SIGKILL, then booted again', async () => {
+      const outcome = await scenario(
+        'SIGKILL of the node replica B is on, then boot',
+        async ({ replicas, cluster: c }) => {
+          const node = replicas[1]?.node() ?? 2;
+          await c.kill(node);
+          return {
+            faultNode: node,
+            restore: async () => {
+              await c.boot(node);
+            },
+            detail: `node ${node} (replica B's) killed; B reconnected elsewhere`,
+          };
+        },
+      );
+      expectClean(outcome);
+      expect(outcome.recoveryMs).toBeDefined();
+    }, 300_000);
 
-    // Fails: the classic `.dead` queues live on one node; while it is down, declaring the
-    // topology on another node fails (404 home node down), so a replica never reconnects.
-    it.fails(
-      'the node a replica is on is lost: the replica reconnects to its next address',
-      async () => {
-        let nodeAfter: NodeIndex | undefined;
-        const outcome = await scenario(
-          'the node replica A is on: stop_app, A moves to its next URL',
-          async ({ replicas, cluster: c }) => {
-            const replica = replicas[0];
-            const node = replica?.node() ?? 1;
-            await c.stopApp(node);
-            return {
-              faultNode: node,
-              restore: async () => {
-                nodeAfter = replica?.node();
-                await c.startApp(node);
-              },
-              detail: `node ${node} stopped; replica A (URLs 1, 2, 3) reconnected to the next`,
-            };
-          },
-        );
-        expectClean(outcome);
-        expect(outcome.recoveryMs).toBeDefined();
-        // In order: after node 1, node 2.
-        expect(nodeAfter).toBe(2);
-      },
-      300_000,
-    );
+    it('the node a replica is on is lost: the replica reconnects to its next address', async () => {
+      let nodeAfter: NodeIndex | undefined;
+      const outcome = await scenario(
+        'the node replica A is on: stop_app, A moves to its next URL',
+        async ({ replicas, cluster: c }) => {
+          const replica = replicas[0];
+          const node = replica?.node() ?? 1;
+          await c.stopApp(node);
+          return {
+            faultNode: node,
+            restore: async () => {
+              nodeAfter = replica?.node();
+              await c.startApp(node);
+            },
+            detail: `node ${node} stopped; replica A (URLs 1, 2, 3) reconnected to the next`,
+          };
+        },
+      );
+      expectClean(outcome);
+      expect(outcome.recoveryMs).toBeDefined();
+      // In order: after node 1, node 2.
+      expect(nodeAfter).toBe(2);
+    }, 300_000);
   },
 );
 

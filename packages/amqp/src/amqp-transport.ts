@@ -34,6 +34,7 @@ import {
 import { Publisher } from './internal/publisher.js';
 import {
   deadQueueName,
+  deadQueueOptions,
   declareTopology,
   retryQueueArguments,
   retryQueueName,
@@ -594,7 +595,10 @@ export class AmqpTransport implements Transport {
       try {
         const { deadLetterExchange } = this.#topologyOptions;
         await channel.assertExchange(deadLetterExchange, 'direct', { durable: true });
-        await channel.assertQueue(deadQueueName(queue), { durable: true });
+        await channel.assertQueue(
+          deadQueueName(queue),
+          deadQueueOptions(this.#topology.get(queue)),
+        );
         await channel.bindQueue(deadQueueName(queue), deadLetterExchange, queue);
         ensured.add(queue);
       } finally {

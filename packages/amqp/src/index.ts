@@ -25,6 +25,7 @@ export type {
 export { deadLetterHeaders, retryAttemptsHeader } from './internal/consumer.js';
 export {
   deadQueueName,
+  deadQueueOptions,
   declareTopology,
   processorTopology,
   queueArguments,
