@@ -356,6 +356,7 @@ function writeClusterReport(path: string, results: readonly ScenarioResult[]): v
     '- **Recovery**: from the fault’s injection (the `rabbitmqctl stop_app` or the SIGKILL returned) until every replica that was connected to the lost node has logged `amqp connected` to another node and the replicas’ acks (company-updated, from `/metrics`) have moved past their count at that moment. Polled every 50 ms, so it is accurate to about 50 ms plus one scrape.',
     '- **Node back**: how long bringing the node back took (`start_app` and `await_startup`, or booting a killed node until it runs), after recovery was seen; the app does not wait for it.',
     '- **Lost**, **duplicated effects**, dead letters: the fault suite’s audit (test/fault/README.md): a valid event whose version (or a newer one) is not in the store, an invalid one in no dead-letter queue; a (company, version) written twice in the effect ledger; every dead letter must carry `x-troupe-reason`.',
+    "- **Left in queues**: ready messages after the last SIGTERM. The publisher sends a chunk again when its connection to a lost node is cut before the confirms (at least once), and a delivery in flight at SIGTERM goes back to its queue; every valid event's effect is in the store all the same (the *processed* column).",
     '- Quorum queues keep every message on a majority of nodes: one node of three down loses nothing and the queue’s leader moves to another node.',
     '',
   ];
