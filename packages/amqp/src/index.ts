@@ -1,9 +1,10 @@
 // @troupe/amqp: the transport port on RabbitMQ through amqplib.
-export { AmqpTransport } from './amqp-transport.js';
+export { AmqpTransport, copyOptions } from './amqp-transport.js';
 export type {
   AmqpTransportOptions,
   ConnectionSnapshot,
   ConnectionStatus,
+  TopologyHealth,
 } from './amqp-transport.js';
 export { describeConnectError, lostConnection } from './connect-failure.js';
 export type { ConnectFailure, ConnectFailureKind } from './connect-failure.js';
@@ -22,14 +23,19 @@ export type {
   ConnectionInput,
   EndpointOrder,
 } from './connection.machine.js';
-export { deadLetterHeaders, retryAttemptsHeader } from './internal/consumer.js';
+// The wire contract's header names, from @troupe/core (kept here for earlier imports).
+export { deadLetterHeaders } from '@troupe/core';
+export { topologyWatchMachine } from './topology-watch.machine.js';
+export type { TopologyWatchInput } from './topology-watch.machine.js';
 export {
+  conflictError,
   deadQueueName,
   deadQueueOptions,
   declareTopology,
   processorTopology,
   queueArguments,
   retryQueueArguments,
+  retryAttemptsHeader,
   retryQueueName,
   retryTier,
 } from './topology.js';
