@@ -3,7 +3,8 @@
 // - `integration`: suites that talk to the real RabbitMQ on 127.0.0.1:5672, each on
 //   its own queues, in parallel;
 // - `serial`: suites that disturb the shared broker (closing connections, stopping the
-//   app) and therefore run one file at a time, after the others.
+//   app, a RabbitMQ cluster of their own) and therefore run one file at a time, after the
+//   others.
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -39,6 +40,7 @@ export default defineConfig({
             'test/serial/**/*.test.ts',
             'test/e2e/**/*.test.ts',
             'test/fault/**/*.test.ts',
+            'test/cluster/**/*.test.ts',
           ],
           fileParallelism: false,
           sequence: { groupOrder: 1 },

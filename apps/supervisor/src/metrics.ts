@@ -122,6 +122,8 @@ export interface MetricsOptions {
   readonly root?: (() => AnyActorRef | undefined) | undefined;
   /** Whether the broker connection is up; `troupe_broker_connected` is left out without it. */
   readonly brokerConnected?: (() => boolean) | undefined;
+  /** The broker node the connection is on, or trying (password redacted): the gauge's `node` label. */
+  readonly brokerNode?: (() => string | undefined) | undefined;
 }
 
 /** The app's metrics, on a prom-client registry of their own. */
@@ -225,13 +227,19 @@ export class Metrics {
     this.registry.registerMetric(restarts);
 
     const brokerConnected = options.brokerConnected;
+    const brokerNode = options.brokerNode;
     if (brokerConnected !== undefined) {
       new Gauge({
         name: 'troupe_broker_connected',
-        help: '1 when the broker connection is up (always 1 in-process).',
+        help: '1 when the broker connection is up (always 1 in-process); node: the broker node it is on, or trying.',
+        labelNames: ['node'],
         registers,
         collect() {
-          this.set(brokerConnected() ? 1 : 0);
+          // One series, for the node of the moment (a node left behind is not kept).
+          this.reset();
+          const node = brokerNode?.();
+          if (node === undefined) this.set(brokerConnected() ? 1 : 0);
+          else this.set({ node }, brokerConnected() ? 1 : 0);
         },
       });
     }
