@@ -5,7 +5,7 @@
 // a processor's observer is made; the cells are copied into prom-client's metrics when
 // Prometheus scrapes, so recording a message allocates nothing.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import type { ProcessorObserver, SettlementOutcome } from '@troupe/core';
+import { supervisorViewOf, type ProcessorObserver, type SettlementOutcome } from '@troupe/core';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AnyActorRef } from 'xstate';
 
@@ -214,15 +214,9 @@ export class Metrics {
             if (state === 'unknown') continue;
             this.inc({ machine: kind, state });
             if (kind === 'processor' && state !== 'idle' && state !== 'failed') holding += 1;
-            if (kind === 'supervisor') {
-              const context = (
-                ref.getSnapshot() as {
-                  context?: { children?: Record<string, { totalRestarts?: number }> };
-                }
-              ).context;
-              for (const [child, record] of Object.entries(context?.children ?? {})) {
-                restarts.set({ supervisor: ref.id, child }, record.totalRestarts ?? 0);
-              }
+            const view = kind === 'supervisor' ? supervisorViewOf(ref.getSnapshot()) : undefined;
+            for (const child of view?.children ?? []) {
+              restarts.set({ supervisor: ref.id, child: child.id }, child.totalRestarts);
             }
           }
         }
