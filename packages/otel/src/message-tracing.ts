@@ -86,6 +86,11 @@ interface Traced {
 export interface MessageTracingOptions {
   /** Where tracers come from. @default the global provider (`trace.getTracerProvider()`) */
   readonly tracerProvider?: TracerProvider | undefined;
+  /**
+   * `messaging.system` on publish and process spans: the broker behind the transport.
+   * @default 'rabbitmq'
+   */
+  readonly system?: string | undefined;
 }
 
 /**
@@ -100,12 +105,14 @@ export interface MessageTracingOptions {
  */
 export class MessageTracing {
   readonly #tracer: Tracer;
+  readonly #system: string;
   /** The span of each delivery being worked on, by message id. */
   readonly #inFlight = new Map<string, Traced>();
 
   constructor(options: MessageTracingOptions = {}) {
     const provider = options.tracerProvider ?? trace.getTracerProvider();
     this.#tracer = provider.getTracer('@troupe/otel', '0.1.0');
+    this.#system = options.system ?? 'rabbitmq';
   }
 
   /**
@@ -136,7 +143,7 @@ export class MessageTracing {
     const span = this.#tracer.startSpan(`publish ${exchange}`, {
       kind: SpanKind.PRODUCER,
       attributes: {
-        [attributes.system]: 'rabbitmq',
+        [attributes.system]: this.#system,
         [attributes.operationName]: 'publish',
         [attributes.operationType]: 'send',
         [attributes.destination]: exchange,
@@ -168,7 +175,7 @@ export class MessageTracing {
       {
         kind: SpanKind.CONSUMER,
         attributes: {
-          [attributes.system]: 'rabbitmq',
+          [attributes.system]: this.#system,
           [attributes.operationName]: 'process',
           [attributes.operationType]: 'process',
           [attributes.destination]: queue,
