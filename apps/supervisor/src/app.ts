@@ -25,7 +25,7 @@ import { demoEnabled, type Config } from './config.js';
 import { demoPublisherMachine } from './demo-publisher.machine.js';
 import { startOperationsServer, type OperationsServer } from './http.js';
 import { Metrics } from './metrics.js';
-import { configuredProcessors } from './processors.js';
+import { configuredProcessors, configuredTopology } from './processors.js';
 import type { MessageTracing } from '@troupe/otel';
 
 export interface App {
@@ -199,14 +199,9 @@ export async function startApp(
     metrics.close();
   };
   try {
-    await transport.declare(
-      definitions.map((definition) => ({
-        queue: definition.queue,
-        bindings: definition.bindings,
-        queueType: definition.queueType,
-        singleActiveConsumer: definition.singleActiveConsumer,
-      })),
-    );
+    await transport.declare(configuredTopology(config));
+    const brokerConnected = (): boolean =>
+      transport.state === undefined || transport.state.startsWith('connected');
     const scheduler =
       config.maxConcurrentHandlers === undefined
         ? undefined
@@ -275,6 +270,18 @@ export async function startApp(
       checks: [
         { name: 'broker', check: brokerConnected },
         { name: 'consumers', check: () => runtime?.actor.getSnapshot().value === 'running' },
+        {
+          // The broker still has the declared exchanges, queues and bindings (checked on
+          // the actor clock; what is missing is declared again, and named here if it can't be).
+          name: 'topology',
+          check: () => amqp?.topologyHealth.ok ?? true,
+          detail: () => {
+            const health = amqp?.topologyHealth;
+            return health === undefined
+              ? undefined
+              : { missing: health.missing, conflicts: health.conflicts };
+          },
+        },
         {
           name: 'store',
           check: async () => {

@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 export interface ReadinessCheck {
   readonly name: string;
   check(): Promise<boolean> | boolean;
+  /** What is wrong, shown under `details` in /readyz while the check fails. */
+  detail?(): unknown;
 }
 
 export interface OperationsServerOptions {
@@ -76,9 +78,18 @@ export async function startOperationsServer(
       case '/readyz':
         void readiness(options.checks).then((results) => {
           const ready = Object.values(results).every(Boolean);
+          const details = Object.fromEntries(
+            options.checks
+              .filter((check) => results[check.name] === false && check.detail !== undefined)
+              .map((check) => [check.name, check.detail?.()]),
+          );
+          const body =
+            Object.keys(details).length > 0
+              ? { ready, checks: results, details }
+              : { ready, checks: results };
           response
             .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
-            .end(`${JSON.stringify({ ready, checks: results })}\n`);
+            .end(`${JSON.stringify(body)}\n`);
         });
         return;
       case '/metrics':

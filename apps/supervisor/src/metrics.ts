@@ -5,7 +5,12 @@
 // a processor's observer is made; the cells are copied into prom-client's metrics when
 // Prometheus scrapes, so recording a message allocates nothing.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { supervisorViewOf, type ProcessorObserver, type SettlementOutcome } from '@troupe/core';
+import {
+  stateName,
+  supervisorViewOf,
+  type ProcessorObserver,
+  type SettlementOutcome,
+} from '@troupe/core';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AnyActorRef } from 'xstate';
 
@@ -87,15 +92,6 @@ interface ActorVisit {
   readonly ref: AnyActorRef;
   readonly kind: string;
   readonly state: string;
-}
-
-function stateName(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'object' && value !== null) {
-    const [entry] = Object.entries(value as Record<string, unknown>);
-    return entry === undefined ? 'unknown' : `${entry[0]}.${stateName(entry[1])}`;
-  }
-  return 'unknown';
 }
 
 /** Walks an actor tree: every actor with its machine id and current state. */
