@@ -17,7 +17,7 @@ import {
 import { Inspector, inspectorRoutes } from '@troupe/inspector';
 import { MemoryStore, MemoryTransport } from '@troupe/memory';
 import { SqliteStore } from '@troupe/sqlite';
-import { ArangoStore } from '@troupe/arango';
+import { ArangoStore, parseArangoStoreUrl } from '@troupe/arango';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createWebSocketInspector } from '@statelyai/inspect';
 import type { Logger } from 'pino';
@@ -45,10 +45,12 @@ async function createStore(config: Config): Promise<Store> {
     return new SqliteStore({ path: config.store.slice('sqlite:'.length) });
   }
   if (config.store.startsWith('arangodb')) {
-    // arangodb://user:password@host:8529/database → http(s)://… for arangojs.
-    const url = config.store.replace(/^arangodbs:/, 'https:').replace(/^arangodb:/, 'http:');
+    // arangodb://user:password@host1:8529,host2:8529/database → arangojs's options.
     // Checks the server and creates the processors' collection before anything consumes.
-    return ArangoStore.connect({ url, collections: ['companies'] });
+    return ArangoStore.connect({
+      ...parseArangoStoreUrl(config.store, 'TROUPE_STORE (store)'),
+      collections: ['companies'],
+    });
   }
   throw new ConfigurationError(
     'store',

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AmqpTransport, connectionMachine } from '@troupe/amqp';
+import { ArangoStore, parseArangoStoreUrl } from '@troupe/arango';
 import { ConfigurationError, type Store } from '@troupe/core';
 import { batcherMachine, consumerMachine, processorMachine, supervisorMachine } from '@troupe/core';
 import { chartOf, toMermaid } from '@troupe/inspector';
@@ -49,9 +50,12 @@ function brokerUrl(values: Record<string, string | boolean | undefined>): string
 function openStore(): Store {
   const { store } = config();
   if (store.startsWith('sqlite:')) return new SqliteStore({ path: store.slice('sqlite:'.length) });
+  if (store.startsWith('arangodb')) {
+    return new ArangoStore(parseArangoStoreUrl(store, 'TROUPE_STORE'));
+  }
   throw new ConfigurationError(
     'TROUPE_STORE',
-    `the CLI reads sqlite:PATH stores; ${store.split(':')[0] ?? store} is not supported here`,
+    `the CLI reads sqlite:PATH and arangodb:// stores; ${store.split(':')[0] ?? store} is not supported here`,
   );
 }
 
@@ -243,24 +247,35 @@ const verbs: Record<string, Verb> = {
     summary: 'Read the configured store (TROUPE_STORE)',
     run: async ([action, collection, key]) => {
       if (collection === undefined) throw new UsageError('expected a collection');
+      if (action !== 'count' && action !== 'get') {
+        throw new UsageError(
+          `unknown store action ${JSON.stringify(action)}; expected get or count`,
+        );
+      }
+      if (action === 'get' && key === undefined)
+        throw new UsageError('expected <collection> <key>');
       const store = openStore();
       try {
+        // An empty collection and one that does not exist both hold nothing; an operator
+        // who mistyped a name must be told which it is.
+        if (!(await store.hasCollection(collection))) {
+          process.stderr.write(
+            `troupe: no collection ${JSON.stringify(collection)} in the store\n`,
+          );
+          process.exitCode = cliExitCodes.failed;
+          return;
+        }
         if (action === 'count') {
           out(String(await store.count(collection)));
-        } else if (action === 'get') {
-          if (key === undefined) throw new UsageError('expected <collection> <key>');
-          const document = await store.get(collection, key);
-          if (document === undefined) {
-            process.stderr.write(`troupe: ${collection}/${key} not found\n`);
-            process.exitCode = cliExitCodes.failed;
-            return;
-          }
-          out(JSON.stringify(document, null, 2));
-        } else {
-          throw new UsageError(
-            `unknown store action ${JSON.stringify(action)}; expected get or count`,
-          );
+          return;
         }
+        const document = await store.get(collection, key ?? '');
+        if (document === undefined) {
+          process.stderr.write(`troupe: ${collection}/${key ?? ''} not found\n`);
+          process.exitCode = cliExitCodes.failed;
+          return;
+        }
+        out(JSON.stringify(document, null, 2));
       } finally {
         await store.close();
       }

@@ -71,6 +71,7 @@ export type {
   BulkWriteResult,
   KeyedDocument,
   Store,
+  StoreHealth,
   StoredDocument,
   StoreWrite,
   UpsertOptions,
