@@ -267,9 +267,10 @@ export class MessageTracing {
       ProcessorDefinition<TMessage, TResult>
     >;
     const name = definition.name;
-    return {
+    // Built as a plain object: the batch forms' types differ between definition shapes.
+    const traced: object = {
       ...definition,
-      handle: (message, context) =>
+      handle: (message: TMessage, context: HandlerContext) =>
         this.#step('handle', name, context, () => handle(message, context)),
       ...(typeof persist === 'function'
         ? {
@@ -290,6 +291,7 @@ export class MessageTracing {
           }
         : {}),
     };
+    return traced as ProcessorDefinition<TMessage, TResult>;
   }
 
   /**
