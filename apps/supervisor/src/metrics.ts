@@ -210,9 +210,10 @@ export class Metrics {
             if (state === 'unknown') continue;
             this.inc({ machine: kind, state });
             if (kind === 'processor' && state !== 'idle' && state !== 'failed') holding += 1;
-            const view = kind === 'supervisor' ? supervisorViewOf(ref.getSnapshot()) : undefined;
-            for (const child of view?.children ?? []) {
-              restarts.set({ supervisor: ref.id, child: child.id }, child.totalRestarts);
+            if (kind === 'supervisor') {
+              for (const child of supervisorViewOf(ref.getSnapshot())?.children ?? []) {
+                restarts.set({ supervisor: ref.id, child: child.id }, child.totalRestarts);
+              }
             }
           }
         }
