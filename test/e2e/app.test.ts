@@ -14,6 +14,16 @@ import {
   type TestEvent,
 } from './harness.js';
 
+/** Whether an HTTP GET of `url` gets any answer (false when the connection is refused). */
+async function answers(url: string): Promise<boolean> {
+  try {
+    await fetch(url, { signal: AbortSignal.timeout(5000) });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 describe('the supervisor app on RabbitMQ', () => {
   let vhost: Vhost;
   let broker: RawBroker;
@@ -75,6 +85,17 @@ describe('the supervisor app on RabbitMQ', () => {
     await broker.close();
     await vhost.dispose();
     store.dispose();
+  });
+
+  // The kill tests below are only worth something if SIGKILL reaches the app itself.
+  it.fails('SIGKILL ends the app itself: its port refuses afterwards', async () => {
+    const app = await start();
+    const url = app.httpUrl();
+    expect(url).toBeDefined();
+    expect(await answers(`${url ?? ''}/healthz`)).toBe(true);
+    app.kill('SIGKILL');
+    await app.exited;
+    expect(await answers(`${url ?? ''}/healthz`)).toBe(false);
   });
 
   it('processes thousands of events: exact store, exact dead letters', async () => {
