@@ -1,5 +1,8 @@
 // End-to-end harness: the supervisor app as a child process on the real RabbitMQ, in a
-// vhost of its own (the app's queue names are fixed, so isolation is by vhost), with
+// vhost of its own. The app runs in `node` itself (`--import tsx`), never under a
+// wrapper process that a signal would stop instead of the app, and in a process group
+// of its own, so that a kill reaches everything it started and a suite can check that
+// nothing it started is left (the app's queue names are fixed, so isolation is by vhost), with
 // an embedded store in a temporary directory. Events are published with amqplib
 // directly — not with Troupe's publisher — and the audit reads the broker and the store.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -14,7 +17,42 @@ import { connect, type ChannelModel } from 'amqplib';
 
 const run = promisify(execFile);
 const appDir = fileURLToPath(new URL('../../apps/supervisor/', import.meta.url));
-const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
+
+/** Process groups (one per app started) that may still have a live process. */
+const started = new Set<number>();
+
+/** Whether process group `pgid` still has a process (a zombie counts until reaped). */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The process groups of apps this process started that still have a live process: a
+ * suite's teardown expects none.
+ */
+export function leftoverProcesses(): number[] {
+  const alive: number[] = [];
+  for (const pgid of started) {
+    if (groupAlive(pgid)) alive.push(pgid);
+    else started.delete(pgid);
+  }
+  return alive;
+}
+
+/** Whether an HTTP GET of `url` gets any answer (false when the connection is refused). */
+export async function answers(url: string): Promise<boolean> {
+  try {
+    await fetch(url, { signal: AbortSignal.timeout(5000) });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** A vhost for one test, with guest's permissions; removed by `dispose`. */
 export class Vhost {
@@ -31,7 +69,7 @@ export class Vhost {
   }
 }
 
-/** A program that starts the app, instead of `tsx src/main.ts` in apps/supervisor. */
+/** A program that starts the app, instead of `node --import tsx src/main.ts` in apps/supervisor. */
 export interface AppCommand {
   readonly file: string;
   readonly args: readonly string[];
@@ -50,11 +88,18 @@ export class AppProcess {
    * app with fault hooks, say): a program, its arguments and its working directory.
    */
   constructor(env: Record<string, string>, command?: AppCommand) {
-    this.child = spawn(command?.file ?? tsx, command?.args ?? ['src/main.ts'], {
-      cwd: command?.cwd ?? appDir,
-      env: { ...process.env, TROUPE_HTTP_PORT: '0', TROUPE_LOG_LEVEL: 'info', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    this.child = spawn(
+      command?.file ?? process.execPath,
+      command?.args ?? ['--import', 'tsx', 'src/main.ts'],
+      {
+        cwd: command?.cwd ?? appDir,
+        env: { ...process.env, TROUPE_HTTP_PORT: '0', TROUPE_LOG_LEVEL: 'info', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        // A process group of its own: `kill` signals the whole group.
+        detached: true,
+      },
+    );
+    if (this.child.pid !== undefined) started.add(this.child.pid);
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => resolve({ code, signal }));
     });
@@ -83,8 +128,27 @@ export class AppProcess {
     return this.#started;
   }
 
+  /** Sends `signal` to the app's process group: the app and anything it started. */
   kill(signal: NodeJS.Signals): void {
-    this.child.kill(signal);
+    const pid = this.child.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, signal);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
+  }
+
+  /**
+   * Whether the app is gone: it exited, no process of its group is left, and its
+   * operations port (once it had one) refuses connections.
+   */
+  async gone(): Promise<boolean> {
+    await this.exited;
+    const pid = this.child.pid;
+    if (pid !== undefined && groupAlive(pid)) return false;
+    const url = this.httpUrl();
+    return url === undefined || !(await answers(`${url}/healthz`));
   }
 
   /** The operations server's base URL, from the `troupe started` line (once started). */
