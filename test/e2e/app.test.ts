@@ -74,10 +74,7 @@ describe('the supervisor app on RabbitMQ', () => {
   });
 
   afterEach(async () => {
-    for (const app of apps.splice(0)) {
-      if (app.child.exitCode === null && app.child.signalCode === null) app.kill('SIGKILL');
-      await app.exited;
-    }
+    for (const app of apps.splice(0)) await app.terminate();
     await broker.close();
     await vhost.dispose();
     store.dispose();

@@ -140,6 +140,29 @@ export class AppProcess {
   }
 
   /**
+   * Kills the whole group (SIGKILL) and resolves once no process of it is left: a
+   * process orphaned by the group's leader is reaped by init, not by us, so that is
+   * polled for (bounded).
+   */
+  async terminate(): Promise<void> {
+    this.kill('SIGKILL');
+    await this.exited;
+    const pid = this.child.pid;
+    const deadline = Date.now() + 10_000;
+    while (pid !== undefined && groupAlive(pid) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /**
+   * Sends `signal` to the spawned process alone, as a process manager does to the
+   * command it started (`npm start`, say), leaving the rest of its group to it.
+   */
+  signalLeader(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
+  /**
    * Whether the app is gone: it exited, no process of its group is left, and its
    * operations port (once it had one) refuses connections.
    */
