@@ -82,6 +82,7 @@ export class AppProcess {
   readonly output: string[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   #started: Promise<void>;
+  #listening: Promise<void>;
 
   /**
    * `command` runs another entry instead of the app's `src/main.ts` (the fault suite's
@@ -103,6 +104,16 @@ export class AppProcess {
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => resolve({ code, signal }));
     });
+    let listening: () => void = () => undefined;
+    this.#listening = new Promise((resolve, reject) => {
+      listening = resolve;
+      void this.exited.then(({ code }) =>
+        reject(
+          new Error(`app exited (${String(code)}) before listening:\n${this.output.join('\n')}`),
+        ),
+      );
+    });
+    this.#listening.catch(() => undefined);
     this.#started = new Promise((resolve, reject) => {
       let buffer = '';
       this.child.stdout?.on('data', (chunk: Buffer) => {
@@ -111,6 +122,7 @@ export class AppProcess {
         buffer = lines.pop() ?? '';
         for (const line of lines) {
           this.output.push(line);
+          if (line.includes('"msg":"operations server listening"')) listening();
           if (line.includes('"msg":"troupe started"')) resolve();
         }
       });
@@ -126,6 +138,11 @@ export class AppProcess {
 
   started(): Promise<void> {
     return this.#started;
+  }
+
+  /** Resolves once the operations server listens (before the broker and the store are up). */
+  listening(): Promise<void> {
+    return this.#listening;
   }
 
   /** Sends `signal` to the app's process group: the app and anything it started. */
@@ -174,9 +191,11 @@ export class AppProcess {
     return url === undefined || !(await answers(`${url}/healthz`));
   }
 
-  /** The operations server's base URL, from the `troupe started` line (once started). */
+  /** The operations server's base URL, from the log (once it listens). */
   httpUrl(): string | undefined {
-    const http = this.logged('troupe started')[0]?.['http'];
+    const http =
+      this.logged('troupe started')[0]?.['http'] ??
+      this.logged('operations server listening')[0]?.['http'];
     return typeof http === 'string' ? http : undefined;
   }
 
