@@ -184,11 +184,17 @@ export class AppProcess {
    * operations port (once it had one) refuses connections.
    */
   async gone(): Promise<boolean> {
+    return (await this.leftBehind()) === undefined;
+  }
+
+  /** What is left of the app once it exited (undefined: nothing), for a test's message. */
+  async leftBehind(): Promise<string | undefined> {
     await this.exited;
     const pid = this.child.pid;
-    if (pid !== undefined && groupAlive(pid)) return false;
+    if (pid !== undefined && groupAlive(pid)) return `a process in group ${pid}`;
     const url = this.httpUrl();
-    return url === undefined || !(await answers(`${url}/healthz`));
+    if (url !== undefined && (await answers(`${url}/healthz`))) return `${url} still answers`;
+    return undefined;
   }
 
   /** The operations server's base URL, from the log (once it listens). */

@@ -30,7 +30,7 @@ describe('npm start', () => {
     expect(leftoverProcesses()).toEqual([]);
   });
 
-  it.fails('SIGTERM to the command drains the app, exits 0 and leaves no process', async () => {
+  it('SIGTERM to the command drains the app, exits 0 and leaves no process', async () => {
     app = new AppProcess(
       { TROUPE_AMQP_URL: vhost.url, TROUPE_STORE: `sqlite:${store.path}` },
       { file: 'npm', args: ['start', '--silent'], cwd: root },
@@ -40,6 +40,21 @@ describe('npm start', () => {
     const exit = await app.exited;
     expect(exit).toEqual({ code: 0, signal: null });
     expect(app.logged('drained; bye')).toHaveLength(1);
+    expect(await app.gone()).toBe(true);
+  });
+
+  // Ctrl-C in a terminal signals the whole foreground group: npm, which forwards it to
+  // the app, and the app itself. Two SIGINTs a moment apart are one request to drain.
+  it('Ctrl-C (SIGINT to the whole group) drains the app and exits 0', async () => {
+    app = new AppProcess(
+      { TROUPE_AMQP_URL: vhost.url, TROUPE_STORE: `sqlite:${store.path}` },
+      { file: 'npm', args: ['start', '--silent'], cwd: root },
+    );
+    await app.started();
+    app.kill('SIGINT');
+    const exit = await app.exited;
+    expect(app.logged('drained; bye')).toHaveLength(1);
+    expect(exit).toEqual({ code: 0, signal: null });
     expect(await app.gone()).toBe(true);
   });
 });

@@ -1,11 +1,14 @@
-// The composition root: configuration → logger → app → signals → exit code. The only
-// module that reads process.env.
+// The composition root: configuration → logger → signals → app → exit code. The only
+// module that reads process.env. Signals are listened to before the app starts, so a
+// SIGTERM while the broker or the store is still out of reach ends the start cleanly.
 //
-// Exit codes: 0 clean shutdown, 1 fatal error or the root supervisor gave up,
-// 2 bad configuration.
+// Exit codes: 0 clean shutdown (a stop while starting included), 1 fatal error or the
+// root supervisor gave up, 2 bad configuration.
+import { redactedMessage, redactCredentials } from '@troupe/core';
 import { pino, type Logger } from 'pino';
-import { runUntilStopped, startApp } from './app.js';
+import { runUntilStopped, StartAbortedError, startApp } from './app.js';
 import { loadConfig, type Config } from './config.js';
+import { listenForStop } from './signals.js';
 
 export const exitCodes = { clean: 0, fatal: 1, badConfiguration: 2 } as const;
 
@@ -13,8 +16,10 @@ function createLogger(config: Config): Logger {
   return pino({
     level: config.logLevel,
     base: { app: 'troupe' },
-    // Credentials never reach the logs, whatever a caller passes.
+    // Credentials never reach the logs, whatever a caller passes: fields by name, and
+    // the password of any URL anywhere in a line (messages, errors and stacks included).
     redact: ['url', 'password', '*.url', '*.password', 'headers.authorization'],
+    hooks: { streamWrite: redactCredentials },
     ...(process.stdout.isTTY === true
       ? { transport: { target: 'pino-pretty', options: { colorize: true } } }
       : {}),
@@ -26,22 +31,28 @@ async function main(): Promise<number> {
   try {
     config = loadConfig(process.env);
   } catch (error) {
-    process.stderr.write(`troupe: bad configuration: ${(error as Error).message}\n`);
+    process.stderr.write(`troupe: bad configuration: ${redactedMessage(error)}\n`);
     return exitCodes.badConfiguration;
   }
   const logger = createLogger(config);
+  const stop = listenForStop({ logger });
   let app: Awaited<ReturnType<typeof startApp>>;
   try {
-    app = await startApp(config, logger);
+    app = await startApp(config, logger, { signal: stop.signal });
   } catch (error) {
+    if (error instanceof StartAbortedError) {
+      logger.info('stopped while starting; bye');
+      logger.flush();
+      return exitCodes.clean;
+    }
     const isConfig = (error as { code?: unknown }).code === 'CONFIGURATION';
     process.stderr.write(
-      `troupe: ${isConfig ? 'bad configuration' : 'cannot start'}: ${(error as Error).message}\n`,
+      `troupe: ${isConfig ? 'bad configuration' : 'cannot start'}: ${redactedMessage(error)}\n`,
     );
     return isConfig ? exitCodes.badConfiguration : exitCodes.fatal;
   }
 
-  return runUntilStopped(app, logger);
+  return runUntilStopped(app, logger, undefined, stop);
 }
 
 main().then(
@@ -53,7 +64,7 @@ main().then(
   },
   (error: unknown) => {
     process.stderr.write(
-      `troupe: fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      `troupe: fatal: ${redactCredentials(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`,
     );
     process.exitCode = exitCodes.fatal;
   },

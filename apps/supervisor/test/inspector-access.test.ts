@@ -37,19 +37,19 @@ describe('attaching the inspector on demand', () => {
     return `http://127.0.0.1:${app.http.port}`;
   };
 
-  it.fails('a request refused with 401 does not attach it', async () => {
-    const url = await start({ TROUPE_INSPECTOR_TOKEN: 't0ken-for-test' });
+  it('a request refused with 401 does not attach it', async () => {
+    const url = await start({ TROUPE_INSPECTOR_TOKEN: 't0ken-for-the-test-suite' });
     expect(await get(url, '/inspector/api/tree')).toBe(401);
     expect(await get(url, '/inspector/api/stream?token=wrong')).toBe(401);
     expect(app?.inspector?.size().live).toBe(0);
     // The same request with the token does attach it.
-    expect(await get(url, '/inspector/api/tree', { authorization: 'Bearer t0ken-for-test' })).toBe(
-      200,
-    );
+    expect(
+      await get(url, '/inspector/api/tree', { authorization: 'Bearer t0ken-for-the-test-suite' }),
+    ).toBe(200);
     expect(app?.inspector?.size().live).toBeGreaterThan(0);
   });
 
-  it.fails('a foreign Host header without a token is refused and does not attach it', async () => {
+  it('a foreign Host header without a token is refused and does not attach it', async () => {
     const url = await start({});
     expect(await get(url, '/inspector/api/tree', { host: 'attacker.example' })).toBe(403);
     expect(app?.inspector?.size().live).toBe(0);

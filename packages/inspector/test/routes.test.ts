@@ -77,7 +77,7 @@ function getWithHost(url: string, path: string, host: string | undefined): Promi
 }
 
 describe('the Host header', () => {
-  it.fails('must name loopback when no token is set (DNS rebinding): 403 otherwise', async () => {
+  it('must name loopback when no token is set (DNS rebinding): 403 otherwise', async () => {
     const url = await serve();
     const { port } = new URL(url);
     for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, 'localhost']) {
