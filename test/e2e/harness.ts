@@ -5,7 +5,7 @@
 // nothing it started is left (the app's queue names are fixed, so isolation is by vhost), with
 // an embedded store in a temporary directory. Events are published with amqplib
 // directly — not with Troupe's publisher — and the audit reads the broker and the store.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +28,15 @@ function groupAlive(pgid: number): boolean {
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The processes of group `pgid`, as `ps` lists them (for a test's message). */
+function listGroup(pgid: number): string {
+  try {
+    return execFileSync('ps', ['-o', 'pid,stat,args', '-g', String(pgid)], { encoding: 'utf8' });
+  } catch {
+    return '(ps failed)';
   }
 }
 
@@ -187,11 +196,21 @@ export class AppProcess {
     return (await this.leftBehind()) === undefined;
   }
 
-  /** What is left of the app once it exited (undefined: nothing), for a test's message. */
+  /**
+   * What is left of the app once it exited (undefined: nothing), for a test's message.
+   * A process of the group that outlived the leader is reaped by init, not by us, so
+   * its end is polled for (bounded) before it counts as left behind.
+   */
   async leftBehind(): Promise<string | undefined> {
     await this.exited;
     const pid = this.child.pid;
-    if (pid !== undefined && groupAlive(pid)) return `a process in group ${pid}`;
+    if (pid !== undefined) {
+      const deadline = Date.now() + 5000;
+      while (groupAlive(pid) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      if (groupAlive(pid)) return `a process in group ${pid}: ${listGroup(pid)}`;
+    }
     const url = this.httpUrl();
     if (url !== undefined && (await answers(`${url}/healthz`))) return `${url} still answers`;
     return undefined;

@@ -40,7 +40,7 @@ describe('npm start', () => {
     const exit = await app.exited;
     expect(exit).toEqual({ code: 0, signal: null });
     expect(app.logged('drained; bye')).toHaveLength(1);
-    expect(await app.gone()).toBe(true);
+    expect(await app.leftBehind()).toBeUndefined();
   });
 
   // Ctrl-C in a terminal signals the whole foreground group: npm, which forwards it to
@@ -55,6 +55,6 @@ describe('npm start', () => {
     const exit = await app.exited;
     expect(app.logged('drained; bye')).toHaveLength(1);
     expect(exit).toEqual({ code: 0, signal: null });
-    expect(await app.gone()).toBe(true);
+    expect(await app.leftBehind()).toBeUndefined();
   });
 });
