@@ -22,7 +22,7 @@ import {
 import { Inspector, inspectorRoutes } from '@troupe/inspector';
 import { MemoryStore, MemoryTransport } from '@troupe/memory';
 import { SqliteStore } from '@troupe/sqlite';
-import { ArangoStore } from '@troupe/arango';
+import { ArangoStore, parseArangoStoreUrl } from '@troupe/arango';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createWebSocketInspector } from '@statelyai/inspect';
 import type { Logger } from 'pino';
@@ -30,7 +30,8 @@ import { demoEnabled, type Config } from './config.js';
 import { demoPublisherMachine } from './demo-publisher.machine.js';
 import { startOperationsServer, type OperationsServer, type ReadinessResult } from './http.js';
 import { Metrics } from './metrics.js';
-import { configuredProcessors } from './processors.js';
+import { configuredProcessors, configuredTopology } from './processors.js';
+import type { MessageTracing } from '@troupe/otel';
 import { listenForStop, type StopSignals } from './signals.js';
 import { isRetryableOpenFailure, openStoreWithRetry } from './store-opener.machine.js';
 
@@ -51,10 +52,12 @@ async function createStore(config: Config): Promise<Store> {
     return new SqliteStore({ path: config.store.slice('sqlite:'.length) });
   }
   if (config.store.startsWith('arangodb')) {
-    // arangodb://user:password@host:8529/database → http(s)://… for arangojs.
-    const url = config.store.replace(/^arangodbs:/, 'https:').replace(/^arangodb:/, 'http:');
+    // arangodb://user:password@host1:8529,host2:8529/database → arangojs's options.
     // Checks the server and creates the processors' collection before anything consumes.
-    return ArangoStore.connect({ url, collections: ['companies'] });
+    return ArangoStore.connect({
+      ...parseArangoStoreUrl(config.store, 'TROUPE_STORE (store)'),
+      collections: ['companies'],
+    });
   }
   throw new ConfigurationError(
     'store',
@@ -208,7 +211,12 @@ export interface StartAppOptions {
   readonly signal?: AbortSignal | undefined;
   /** The clock of the start-up retries (a `SimulatedClock` in tests). */
   readonly actorClock?: ActorClock | undefined;
+  /** Traces every message (see `tracing.ts`); absent, nothing is wrapped or traced. */
+  readonly tracing?: MessageTracing | undefined;
 }
+
+/** The options of {@link startApp} (the name the tracing code uses). */
+export type StartOptions = StartAppOptions;
 
 /** Settles with `promise`, or rejects with {@link StartAbortedError} once `signal` aborts. */
 function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
@@ -258,10 +266,12 @@ export async function startApp(
           ...(options.actorClock === undefined ? {} : { actorClock: options.actorClock }),
         });
   const transport: Transport & { readonly state?: string } = amqp ?? new MemoryTransport();
-  const metrics = new Metrics();
+  const brokerConnected = (): boolean =>
+    transport.state === undefined || transport.state.startsWith('connected');
   let store: Store | undefined;
   let storeProblem: string | undefined = 'opening';
   let runtime: SupervisorRuntime | undefined;
+  const metrics = new Metrics({ root: () => runtime?.actor, brokerConnected });
   let http: OperationsServer | undefined;
   let detachInspector: (() => void) | undefined;
   /** The inspector's routes, once the tree they show exists. */
@@ -281,8 +291,6 @@ export async function startApp(
     metrics.close();
   };
 
-  const brokerConnected = (): boolean =>
-    transport.state === undefined || transport.state.startsWith('connected');
   const brokerReadiness = (): ReadinessResult => {
     if (brokerConnected()) return { ok: true };
     const lastError = amqp?.connection.getSnapshot().context.lastError;
@@ -324,15 +332,22 @@ export async function startApp(
           .end('starting\n');
         return true;
       },
-      metrics: () =>
-        metrics.render(runtime?.actor, [
-          '# HELP troupe_broker_connected 1 when the broker connection is up (always 1 in-process).',
-          '# TYPE troupe_broker_connected gauge',
-          `troupe_broker_connected ${brokerConnected() ? 1 : 0}`,
-        ]),
+      metrics: () => metrics.render(),
       checks: [
         { name: 'broker', check: brokerReadiness },
         { name: 'consumers', check: consumersReadiness },
+        {
+          // The broker still has the declared exchanges, queues and bindings (checked on
+          // the actor clock; what is missing is declared again, and named here if it can't be).
+          name: 'topology',
+          check: () => amqp?.topologyHealth.ok ?? true,
+          detail: () => {
+            const health = amqp?.topologyHealth;
+            return health === undefined
+              ? undefined
+              : { missing: health.missing, conflicts: health.conflicts };
+          },
+        },
         { name: 'store', check: storeReadiness },
       ],
     });
@@ -346,14 +361,7 @@ export async function startApp(
         storeProblem = reason;
       },
     });
-    const declared = transport.declare(
-      definitions.map((definition) => ({
-        queue: definition.queue,
-        bindings: definition.bindings,
-        queueType: definition.queueType,
-        singleActiveConsumer: definition.singleActiveConsumer,
-      })),
-    );
+    const declared = transport.declare(configuredTopology(config));
     // Whichever fails first fails the start.
     [store] = await unlessAborted(Promise.all([opening, declared]), signal);
     signal?.removeEventListener('abort', onAbort);
@@ -363,10 +371,13 @@ export async function startApp(
       config.maxConcurrentHandlers === undefined
         ? undefined
         : new Scheduler({ capacity: config.maxConcurrentHandlers });
+    // Traced only when tracing is on: otherwise the pools get the transport untouched.
+    const { tracing } = options;
+    const traced = tracing === undefined ? transport : tracing.transport(transport);
     const pools: Pool[] = definitions.map((definition) =>
       createPool({
-        definition,
-        transport,
+        definition: tracing === undefined ? definition : tracing.processor(definition),
+        transport: traced,
         store: openStoreNow,
         logger,
         scheduler,
@@ -388,7 +399,7 @@ export async function startApp(
         start: () => ({
           logic: demoPublisherMachine,
           input: {
-            transport,
+            transport: traced,
             intervalMs: config.demo.intervalMs,
             logger: logger.child({ actor: 'demo-publisher' }),
           },
@@ -433,6 +444,7 @@ export async function startApp(
         demo: demoEnabled(config),
         inspector:
           inspector === undefined ? 'off' : `http://${config.http.host}:${http.port}/inspector`,
+        tracing: tracing !== undefined,
       },
       'troupe started',
     );

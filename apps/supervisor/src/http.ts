@@ -17,6 +17,8 @@ export interface ReadinessResult {
 export interface ReadinessCheck {
   readonly name: string;
   check(): Promise<boolean | ReadinessResult> | boolean | ReadinessResult;
+  /** What is wrong, shown under `details` in /readyz while the check fails. */
+  detail?(): unknown;
 }
 
 /** The body of /readyz. */
@@ -25,13 +27,16 @@ export interface ReadinessReport {
   readonly checks: Record<string, boolean>;
   /** For each failing check, why. */
   readonly reasons: Record<string, string>;
+  /** For each failing check with a `detail`, what it says (absent when none). */
+  readonly details?: Record<string, unknown>;
 }
 
 export interface OperationsServerOptions {
   readonly host: string;
   readonly port: number;
   readonly checks: readonly ReadinessCheck[];
-  readonly metrics: () => string;
+  /** The exposition text, at scrape time. */
+  readonly metrics: () => string | Promise<string>;
   /** More routes (the inspector's), tried before the 404. */
   readonly routes?: ((request: IncomingMessage, response: ServerResponse) => boolean) | undefined;
 }
@@ -70,7 +75,15 @@ async function readiness(checks: readonly ReadinessCheck[]): Promise<ReadinessRe
       if (!result.ok) reasons[name] = result.reason ?? 'not ready';
     }),
   );
-  return { ready: Object.values(results).every(Boolean), checks: results, reasons };
+  const details = Object.fromEntries(
+    checks
+      .filter((check) => results[check.name] === false && check.detail !== undefined)
+      .map((check) => [check.name, check.detail?.()]),
+  );
+  const ready = Object.values(results).every(Boolean);
+  return Object.keys(details).length > 0
+    ? { ready, checks: results, reasons, details }
+    : { ready, checks: results, reasons };
 }
 
 /** Starts the operations server; resolves once it listens. */
@@ -105,9 +118,18 @@ export async function startOperationsServer(
         });
         return;
       case '/metrics':
-        response
-          .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
-          .end(options.metrics());
+        void Promise.resolve()
+          .then(options.metrics)
+          .then(
+            (text) =>
+              response
+                .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
+                .end(text),
+            (error: unknown) =>
+              response
+                .writeHead(500, { 'content-type': 'text/plain' })
+                .end(`metrics failed: ${redactedMessage(error)}\n`),
+          );
         return;
       default:
         response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');

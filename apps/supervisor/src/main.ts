@@ -9,6 +9,7 @@ import { pino, type Logger } from 'pino';
 import { runUntilStopped, StartAbortedError, startApp } from './app.js';
 import { loadConfig, type Config } from './config.js';
 import { listenForStop } from './signals.js';
+import { startTracing, type AppTracing } from './tracing.js';
 
 export const exitCodes = { clean: 0, fatal: 1, badConfiguration: 2 } as const;
 
@@ -36,10 +37,15 @@ async function main(): Promise<number> {
   }
   const logger = createLogger(config);
   const stop = listenForStop({ logger });
+  let tracing: AppTracing | undefined;
   let app: Awaited<ReturnType<typeof startApp>>;
   try {
-    app = await startApp(config, logger, { signal: stop.signal });
+    // Off unless the standard OTEL_* variables ask for export.
+    tracing = startTracing(process.env);
+    if (tracing !== undefined) logger.info({ endpoint: tracing.endpoint }, 'exporting traces');
+    app = await startApp(config, logger, { signal: stop.signal, tracing: tracing?.tracing });
   } catch (error) {
+    await tracing?.shutdown().catch(() => undefined);
     if (error instanceof StartAbortedError) {
       logger.info('stopped while starting; bye');
       logger.flush();
@@ -52,7 +58,9 @@ async function main(): Promise<number> {
     return isConfig ? exitCodes.badConfiguration : exitCodes.fatal;
   }
 
-  return runUntilStopped(app, logger, undefined, stop);
+  const code = await runUntilStopped(app, logger, undefined, stop);
+  await tracing?.shutdown().catch(() => undefined);
+  return code;
 }
 
 main().then(

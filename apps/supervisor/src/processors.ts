@@ -4,6 +4,7 @@ import {
   ConfigurationError,
   resolveRetryPolicy,
   type AnyProcessorDefinition,
+  type QueueTopology,
   type RetryOptions,
 } from '@troupe/core';
 import { companyInvalidated } from '@troupe/processor-company-invalidated';
@@ -47,6 +48,7 @@ export function configuredProcessors(config: Config): AnyProcessorDefinition[] {
       concurrency: overrides?.concurrency ?? definition.concurrency,
       weight: overrides?.weight ?? definition.weight,
       timeoutMs: overrides?.timeoutMs ?? definition.timeoutMs,
+      queueType: overrides?.queueType ?? definition.queueType,
       retry:
         overrides?.retry === undefined
           ? definition.retry
@@ -58,4 +60,27 @@ export function configuredProcessors(config: Config): AnyProcessorDefinition[] {
     });
   }
   return selected;
+}
+
+/**
+ * The broker topology of the enabled processors: each one's queue, bindings, queue
+ * type and ordering flag, and its delivery limit from the configuration.
+ */
+export function configuredTopology(config: Config): QueueTopology[] {
+  return configuredProcessors(config).map((definition) => {
+    const deliveryLimit = config.processors[definition.name]?.deliveryLimit;
+    if (deliveryLimit !== undefined && definition.queueType !== 'quorum') {
+      throw new ConfigurationError(
+        `processors.${definition.name}.deliveryLimit`,
+        'applies to quorum queues only: set queueType to "quorum" as well',
+      );
+    }
+    return {
+      queue: definition.queue,
+      bindings: definition.bindings,
+      queueType: definition.queueType,
+      singleActiveConsumer: definition.singleActiveConsumer,
+      ...(deliveryLimit === undefined ? {} : { deliveryLimit }),
+    };
+  });
 }
