@@ -25,8 +25,8 @@ export interface ReadinessCheck {
 export interface ReadinessReport {
   readonly ready: boolean;
   readonly checks: Record<string, boolean>;
-  /** For each failing check, why. */
-  readonly reasons: Record<string, string>;
+  /** For each failing check that said why, why (absent when none did). */
+  readonly reasons?: Record<string, string>;
   /** For each failing check with a `detail`, what it says (absent when none). */
   readonly details?: Record<string, unknown>;
 }
@@ -72,7 +72,7 @@ async function readiness(checks: readonly ReadinessCheck[]): Promise<ReadinessRe
         clearTimeout(timer);
       }
       results[name] = result.ok;
-      if (!result.ok) reasons[name] = result.reason ?? 'not ready';
+      if (!result.ok && result.reason !== undefined) reasons[name] = result.reason;
     }),
   );
   const details = Object.fromEntries(
@@ -81,9 +81,12 @@ async function readiness(checks: readonly ReadinessCheck[]): Promise<ReadinessRe
       .map((check) => [check.name, check.detail?.()]),
   );
   const ready = Object.values(results).every(Boolean);
-  return Object.keys(details).length > 0
-    ? { ready, checks: results, reasons, details }
-    : { ready, checks: results, reasons };
+  return {
+    ready,
+    checks: results,
+    ...(Object.keys(reasons).length > 0 ? { reasons } : {}),
+    ...(Object.keys(details).length > 0 ? { details } : {}),
+  };
 }
 
 /** Starts the operations server; resolves once it listens. */
