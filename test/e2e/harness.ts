@@ -1,8 +1,11 @@
 // End-to-end harness: the supervisor app as a child process on the real RabbitMQ, in a
-// vhost of its own (the app's queue names are fixed, so isolation is by vhost), with
+// vhost of its own. The app runs in `node` itself (`--import tsx`), never under a
+// wrapper process that a signal would stop instead of the app, and in a process group
+// of its own, so that a kill reaches everything it started and a suite can check that
+// nothing it started is left (the app's queue names are fixed, so isolation is by vhost), with
 // an embedded store in a temporary directory. Events are published with amqplib
 // directly — not with Troupe's publisher — and the audit reads the broker and the store.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +17,51 @@ import { connect, type ChannelModel } from 'amqplib';
 
 const run = promisify(execFile);
 const appDir = fileURLToPath(new URL('../../apps/supervisor/', import.meta.url));
-const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
+
+/** Process groups (one per app started) that may still have a live process. */
+const started = new Set<number>();
+
+/** Whether process group `pgid` still has a process (a zombie counts until reaped). */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The processes of group `pgid`, as `ps` lists them (for a test's message). */
+function listGroup(pgid: number): string {
+  try {
+    return execFileSync('ps', ['-o', 'pid,stat,args', '-g', String(pgid)], { encoding: 'utf8' });
+  } catch {
+    return '(ps failed)';
+  }
+}
+
+/**
+ * The process groups of apps this process started that still have a live process: a
+ * suite's teardown expects none.
+ */
+export function leftoverProcesses(): number[] {
+  const alive: number[] = [];
+  for (const pgid of started) {
+    if (groupAlive(pgid)) alive.push(pgid);
+    else started.delete(pgid);
+  }
+  return alive;
+}
+
+/** Whether an HTTP GET of `url` gets any answer (false when the connection is refused). */
+export async function answers(url: string): Promise<boolean> {
+  try {
+    await fetch(url, { signal: AbortSignal.timeout(5000) });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** A vhost for one test, with guest's permissions; removed by `dispose`. */
 export class Vhost {
@@ -31,7 +78,7 @@ export class Vhost {
   }
 }
 
-/** A program that starts the app, instead of `tsx src/main.ts` in apps/supervisor. */
+/** A program that starts the app, instead of `node --import tsx src/main.ts` in apps/supervisor. */
 export interface AppCommand {
   readonly file: string;
   readonly args: readonly string[];
@@ -44,20 +91,38 @@ export class AppProcess {
   readonly output: string[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   #started: Promise<void>;
+  #listening: Promise<void>;
 
   /**
    * `command` runs another entry instead of the app's `src/main.ts` (the fault suite's
    * app with fault hooks, say): a program, its arguments and its working directory.
    */
   constructor(env: Record<string, string>, command?: AppCommand) {
-    this.child = spawn(command?.file ?? tsx, command?.args ?? ['src/main.ts'], {
-      cwd: command?.cwd ?? appDir,
-      env: { ...process.env, TROUPE_HTTP_PORT: '0', TROUPE_LOG_LEVEL: 'info', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    this.child = spawn(
+      command?.file ?? process.execPath,
+      command?.args ?? ['--import', 'tsx', 'src/main.ts'],
+      {
+        cwd: command?.cwd ?? appDir,
+        env: { ...process.env, TROUPE_HTTP_PORT: '0', TROUPE_LOG_LEVEL: 'info', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        // A process group of its own: `kill` signals the whole group.
+        detached: true,
+      },
+    );
+    if (this.child.pid !== undefined) started.add(this.child.pid);
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => resolve({ code, signal }));
     });
+    let listening: () => void = () => undefined;
+    this.#listening = new Promise((resolve, reject) => {
+      listening = resolve;
+      void this.exited.then(({ code }) =>
+        reject(
+          new Error(`app exited (${String(code)}) before listening:\n${this.output.join('\n')}`),
+        ),
+      );
+    });
+    this.#listening.catch(() => undefined);
     this.#started = new Promise((resolve, reject) => {
       let buffer = '';
       this.child.stdout?.on('data', (chunk: Buffer) => {
@@ -66,6 +131,7 @@ export class AppProcess {
         buffer = lines.pop() ?? '';
         for (const line of lines) {
           this.output.push(line);
+          if (line.includes('"msg":"operations server listening"')) listening();
           if (line.includes('"msg":"troupe started"')) resolve();
         }
       });
@@ -83,13 +149,78 @@ export class AppProcess {
     return this.#started;
   }
 
+  /** Resolves once the operations server listens (before the broker and the store are up). */
+  listening(): Promise<void> {
+    return this.#listening;
+  }
+
+  /** Sends `signal` to the app's process group: the app and anything it started. */
   kill(signal: NodeJS.Signals): void {
+    const pid = this.child.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, signal);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
+  }
+
+  /**
+   * Kills the whole group (SIGKILL) and resolves once no process of it is left: a
+   * process orphaned by the group's leader is reaped by init, not by us, so that is
+   * polled for (bounded).
+   */
+  async terminate(): Promise<void> {
+    this.kill('SIGKILL');
+    await this.exited;
+    const pid = this.child.pid;
+    const deadline = Date.now() + 10_000;
+    while (pid !== undefined && groupAlive(pid) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /**
+   * Sends `signal` to the spawned process alone, as a process manager does to the
+   * command it started (`npm start`, say), leaving the rest of its group to it.
+   */
+  signalLeader(signal: NodeJS.Signals): void {
     this.child.kill(signal);
   }
 
-  /** The operations server's base URL, from the `troupe started` line (once started). */
+  /**
+   * Whether the app is gone: it exited, no process of its group is left, and its
+   * operations port (once it had one) refuses connections.
+   */
+  async gone(): Promise<boolean> {
+    return (await this.leftBehind()) === undefined;
+  }
+
+  /**
+   * What is left of the app once it exited (undefined: nothing), for a test's message.
+   * A process of the group that outlived the leader is reaped by init, not by us, so
+   * its end is polled for (bounded) before it counts as left behind.
+   */
+  async leftBehind(): Promise<string | undefined> {
+    await this.exited;
+    const pid = this.child.pid;
+    if (pid !== undefined) {
+      const deadline = Date.now() + 5000;
+      while (groupAlive(pid) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      if (groupAlive(pid)) return `a process in group ${pid}: ${listGroup(pid)}`;
+    }
+    const url = this.httpUrl();
+    if (url !== undefined && (await answers(`${url}/healthz`))) return `${url} still answers`;
+    return undefined;
+  }
+
+  /** The operations server's base URL, from the log (once it listens). */
   httpUrl(): string | undefined {
-    const http = this.logged('troupe started')[0]?.['http'];
+    const http =
+      this.logged('troupe started')[0]?.['http'] ??
+      this.logged('operations server listening')[0]?.['http'];
     return typeof http === 'string' ? http : undefined;
   }
 

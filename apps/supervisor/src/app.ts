@@ -5,10 +5,15 @@ import { AmqpTransport, connectionChildSpec } from '@troupe/amqp';
 import {
   ConfigurationError,
   createPool,
+  redactCredentials,
+  redactedMessage,
   Scheduler,
   startSupervisor,
   supervisorView,
+  type ActorClock,
+  type Backoff,
   type ChildSpec,
+  type Pool,
   type Store,
   type SupervisorOutput,
   type SupervisorRuntime,
@@ -23,10 +28,12 @@ import { createWebSocketInspector } from '@statelyai/inspect';
 import type { Logger } from 'pino';
 import { amqpUrls, demoEnabled, type Config } from './config.js';
 import { demoPublisherMachine } from './demo-publisher.machine.js';
-import { startOperationsServer, type OperationsServer } from './http.js';
+import { startOperationsServer, type OperationsServer, type ReadinessResult } from './http.js';
 import { Metrics } from './metrics.js';
 import { configuredProcessors, configuredTopology } from './processors.js';
 import type { MessageTracing } from '@troupe/otel';
+import { listenForStop, type StopSignals } from './signals.js';
+import { isRetryableOpenFailure, openStoreWithRetry } from './store-opener.machine.js';
 
 export interface App {
   readonly runtime: SupervisorRuntime;
@@ -58,25 +65,23 @@ async function createStore(config: Config): Promise<Store> {
   );
 }
 
+/** The store's URL as logs and errors show it: without its password. */
 function describeStore(config: Config): string {
-  return config.store.startsWith('arangodb')
-    ? config.store.replace(/\/\/[^@/]*@/, '//***@')
-    : config.store;
+  return redactCredentials(config.store);
 }
 
 /**
- * Attaches `inspector` to the running tree while someone looks: each request under
- * /inspector attaches it (a no-op when attached) and an open event stream keeps it
- * attached; `idleMs` after the last request with no stream open, it detaches.
+ * Attaches `inspector` to the running tree while someone looks: each request the
+ * inspector's routes accept (right token, loopback Host) attaches it (a no-op when
+ * attached) and an open event stream keeps it attached; `idleMs` after the last such
+ * request with no stream open, it detaches. A refused request attaches nothing.
  */
 function attachOnDemand(
   inspector: Inspector,
   root: () => Parameters<Inspector['attach']>[0] | undefined,
   idleMs: number,
 ): {
-  wrap(
-    routes: (request: IncomingMessage, response: ServerResponse) => boolean,
-  ): (request: IncomingMessage, response: ServerResponse) => boolean;
+  accepted(request: IncomingMessage, response: ServerResponse): void;
   detach(): void;
 } {
   let detach: (() => void) | undefined;
@@ -96,8 +101,7 @@ function attachOnDemand(
     idle.unref();
   };
   return {
-    wrap: (routes) => (request, response) => {
-      if (!(request.url ?? '').startsWith('/inspector')) return false;
+    accepted: (request, response) => {
       touch();
       if ((request.url ?? '').includes('/api/stream')) {
         streams += 1;
@@ -106,7 +110,6 @@ function attachOnDemand(
           touch();
         });
       }
-      return routes(request, response);
     },
     detach: () => {
       clearTimeout(idle);
@@ -126,7 +129,7 @@ function bridgeToStately(
 ): (() => void) | undefined {
   if (url === undefined) return undefined;
   logger.warn(
-    { stately: url.replace(/\/\/[^@/]*@/, '//***@') },
+    { stately: redactCredentials(url) },
     'sending every inspection event, context included, to a Stately inspector',
   );
   const stately = createWebSocketInspector({ url });
@@ -137,46 +140,121 @@ function bridgeToStately(
   };
 }
 
-/** Sanitises a store's start-up error: the URL's password never reaches a message. */
-async function openStore(config: Config): Promise<Store> {
+/** How long to wait between attempts to open a store that is unreachable at start. */
+const storeRetryBackoff: Backoff = {
+  kind: 'exponential',
+  minMs: 250,
+  maxMs: 15_000,
+  randomFactor: 0.2,
+};
+
+/**
+ * Opens the configured store, retrying on the actor clock while it is unreachable
+ * (`onProblem` hears why). A failure that retrying cannot fix is a configuration error
+ * naming TROUPE_STORE, with the URL's password redacted from every message.
+ */
+async function openStore(
+  config: Config,
+  logger: Logger,
+  options: {
+    readonly signal?: AbortSignal | undefined;
+    readonly clock?: ActorClock | undefined;
+    readonly onProblem: (reason: string | undefined) => void;
+  },
+): Promise<Store> {
+  // Only a store server can be down for a while; the embedded store failing to open is
+  // its path's fault (a directory that cannot be created or written).
+  const isTransient = (error: unknown): boolean =>
+    config.store.startsWith('arangodb') && isRetryableOpenFailure(error);
   try {
-    return await createStore(config);
+    return await openStoreWithRetry({
+      isTransient,
+      logger: logger.child({ component: 'store' }),
+      backoff: storeRetryBackoff,
+      signal: options.signal,
+      clock: options.clock,
+      onProblem: options.onProblem,
+      open: async (signal) => {
+        const store = await createStore(config);
+        if (signal.aborted) {
+          await store.close().catch(() => undefined);
+          throw new Error('store opening aborted');
+        }
+        return store;
+      },
+    });
   } catch (error) {
-    const message = (error instanceof Error ? error.message : String(error)).replaceAll(
-      config.store.replace(/^arangodbs?:/, ''),
-      describeStore(config).replace(/^arangodbs?:/, ''),
+    if (options.signal?.aborted === true) throw error;
+    const message = redactedMessage(error);
+    throw new ConfigurationError(
+      'TROUPE_STORE (store)',
+      message.includes(describeStore(config)) ? message : `${describeStore(config)}: ${message}`,
+      { cause: error },
     );
-    if (
-      (error as { code?: unknown }).code === 'CONFIGURATION' ||
-      config.store.startsWith('arangodb')
-    ) {
-      throw new ConfigurationError(
-        'TROUPE_STORE (store)',
-        `${describeStore(config)}: ${message.replaceAll(/\/\/[^@/\s]*@/g, '//***@')}`,
-      );
-    }
-    throw error;
   }
 }
 
-/**
- * Starts the app: the operations server first, then the supervision tree. If any step
- * fails, whatever was already opened is closed again before the error is thrown, so a
- * failed start never leaves consumers running.
- */
-/** What the composition root adds to the configuration. */
-export interface StartOptions {
+/** Thrown by {@link startApp} when its signal aborted the start (a SIGTERM while connecting). */
+export class StartAbortedError extends Error {
+  override readonly name = 'StartAbortedError';
+  constructor() {
+    super('start-up aborted');
+  }
+}
+
+/** Options of {@link startApp}. */
+export interface StartAppOptions {
+  /**
+   * Aborts a start that has not completed (the broker or the store not reachable yet):
+   * what was opened is closed and `startApp` rejects with {@link StartAbortedError}.
+   */
+  readonly signal?: AbortSignal | undefined;
+  /** The clock of the start-up retries (a `SimulatedClock` in tests). */
+  readonly actorClock?: ActorClock | undefined;
   /** Traces every message (see `tracing.ts`); absent, nothing is wrapped or traced. */
   readonly tracing?: MessageTracing | undefined;
 }
 
+/** The options of {@link startApp} (the name the tracing code uses). */
+export type StartOptions = StartAppOptions;
+
+/** Settles with `promise`, or rejects with {@link StartAbortedError} once `signal` aborts. */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new StartAbortedError());
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
+/**
+ * Starts the app. The operations server comes first and answers from that moment
+ * (`/healthz` 200, `/readyz` 503 with the reason while the broker or the store is not
+ * reachable); then the store opens (retried while unreachable) and the topology is
+ * declared (the connection retries on its own), then the supervision tree starts. If a
+ * step fails, or `options.signal` aborts, whatever was already opened is closed before
+ * the error is thrown, so a failed start never leaves consumers running.
+ */
 export async function startApp(
   config: Config,
   logger: Logger,
-  options: StartOptions = {},
+  options: StartAppOptions = {},
 ): Promise<App> {
+  const { signal } = options;
+  const aborted = (): boolean => signal?.aborted === true;
   const definitions = configuredProcessors(config);
-  const store = await openStore(config);
+  if (aborted()) throw new StartAbortedError();
   const urls = amqpUrls(config);
   const amqp =
     urls === undefined
@@ -188,10 +266,13 @@ export async function startApp(
           heartbeatSeconds: config.amqp.heartbeatSeconds,
           connectionName: config.amqp.connectionName,
           logger,
+          ...(options.actorClock === undefined ? {} : { actorClock: options.actorClock }),
         });
   const transport: Transport & { readonly state?: string } = amqp ?? new MemoryTransport();
   const brokerConnected = (): boolean =>
     transport.state === undefined || transport.state.startsWith('connected');
+  let store: Store | undefined;
+  let storeProblem: string | undefined = 'opening';
   let runtime: SupervisorRuntime | undefined;
   const metrics = new Metrics({
     root: () => runtime?.actor,
@@ -200,17 +281,114 @@ export async function startApp(
   });
   let http: OperationsServer | undefined;
   let detachInspector: (() => void) | undefined;
+  /** The inspector's routes, once the tree they show exists. */
+  let inspectorHandler:
+    ((request: IncomingMessage, response: ServerResponse) => boolean) | undefined;
+  let opening: Promise<Store> | undefined;
+  // Ends the start-up retries: on the caller's abort, and when the start fails.
+  const giveUp = new AbortController();
+  const onAbort = (): void => giveUp.abort(new StartAbortedError());
+  signal?.addEventListener('abort', onAbort, { once: true });
   const release = async (): Promise<void> => {
+    signal?.removeEventListener('abort', onAbort);
     detachInspector?.();
     await transport.close().catch(() => undefined);
-    await store.close().catch(() => undefined);
+    await store?.close().catch(() => undefined);
     await http?.close().catch(() => undefined);
     metrics.close();
   };
+
+  const brokerReadiness = (): ReadinessResult => {
+    if (brokerConnected()) return { ok: true };
+    const lastFailure = amqp?.status.lastFailure;
+    return {
+      ok: false,
+      reason: redactCredentials(
+        `${transport.state ?? 'unknown'}${lastFailure === undefined ? '' : `: ${lastFailure.description}`}`,
+      ),
+    };
+  };
+  /** Which node the connection is on (or tried last), and why it failed, for /readyz. */
+  const brokerDetail = (): unknown => {
+    if (amqp === undefined) return undefined;
+    const { state, node, lastFailure } = amqp.status;
+    return {
+      state,
+      node,
+      ...(lastFailure === undefined
+        ? {}
+        : { failure: lastFailure.kind, reason: lastFailure.description }),
+    };
+  };
+  const storeReadiness = async (): Promise<ReadinessResult> => {
+    if (store === undefined) return { ok: false, reason: storeProblem ?? 'opening' };
+    try {
+      const health = await store.health?.();
+      if (health !== undefined && !health.healthy) {
+        return { ok: false, reason: redactCredentials(health.reason) };
+      }
+      return { ok: true };
+    } catch (error) {
+      return { ok: false, reason: redactedMessage(error) };
+    }
+  };
+  const consumersReadiness = (): ReadinessResult => {
+    if (runtime === undefined) return { ok: false, reason: 'starting' };
+    const value = runtime.actor.getSnapshot().value;
+    return value === 'running'
+      ? { ok: true }
+      : { ok: false, reason: `root supervisor ${String(value)}` };
+  };
+
   try {
-    await transport.declare(configuredTopology(config));
-    const brokerConnected = (): boolean =>
-      transport.state === undefined || transport.state.startsWith('connected');
+    http = await startOperationsServer({
+      host: config.http.host,
+      port: config.http.port,
+      routes: (request, response) => {
+        if (inspectorHandler !== undefined) return inspectorHandler(request, response);
+        if (!config.inspector.enabled || !(request.url ?? '').startsWith('/inspector')) {
+          return false;
+        }
+        response
+          .writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' })
+          .end('starting\n');
+        return true;
+      },
+      metrics: () => metrics.render(),
+      checks: [
+        { name: 'broker', check: brokerReadiness, detail: brokerDetail },
+        { name: 'consumers', check: consumersReadiness },
+        {
+          // The broker still has the declared exchanges, queues and bindings (checked on
+          // the actor clock; what is missing is declared again, and named here if it can't be).
+          name: 'topology',
+          check: () => amqp?.topologyHealth.ok ?? true,
+          detail: () => {
+            const health = amqp?.topologyHealth;
+            return health === undefined
+              ? undefined
+              : { missing: health.missing, conflicts: health.conflicts };
+          },
+        },
+        { name: 'store', check: storeReadiness },
+      ],
+    });
+    logger.info({ http: `http://${config.http.host}:${http.port}` }, 'operations server listening');
+
+    // The store and the broker come up side by side; either may take a while.
+    opening = openStore(config, logger, {
+      signal: giveUp.signal,
+      clock: options.actorClock,
+      onProblem: (reason) => {
+        storeProblem = reason;
+      },
+    });
+    const declared = transport.declare(configuredTopology(config));
+    // Whichever fails first fails the start.
+    [store] = await unlessAborted(Promise.all([opening, declared]), signal);
+    signal?.removeEventListener('abort', onAbort);
+    const openStoreNow = store;
+
     const scheduler =
       config.maxConcurrentHandlers === undefined
         ? undefined
@@ -218,18 +396,15 @@ export async function startApp(
     // Traced only when tracing is on: otherwise the pools get the transport untouched.
     const { tracing } = options;
     const traced = tracing === undefined ? transport : tracing.transport(transport);
-    const pools = definitions.map((definition) =>
+    const pools: Pool[] = definitions.map((definition) =>
       createPool({
         definition: tracing === undefined ? definition : tracing.processor(definition),
         transport: traced,
-        store,
+        store: openStoreNow,
         logger,
         scheduler,
         drainMs: config.drainMs,
-        observer:
-          tracing === undefined
-            ? metrics.observer(definition.name)
-            : tracing.observer(definition.name, metrics.observer(definition.name)),
+        observer: metrics.observer(definition.name),
       }),
     );
     // The broker connection first (rest-for-one): the pools start once it is connected,
@@ -255,65 +430,23 @@ export async function startApp(
     }
     // The inspector costs XState's inspection events on every transition while it is
     // attached (about a quarter more CPU per message), so it is attached on demand: on the
-    // first request to /inspector, and detached once no one has looked for a while.
+    // first request to /inspector that its routes accept, and detached once no one has
+    // looked for a while.
     const inspector = config.inspector.enabled ? new Inspector() : undefined;
-    const onDemand =
-      inspector === undefined
-        ? undefined
-        : attachOnDemand(inspector, () => runtime?.actor, config.inspector.idleDetachMs);
-    detachInspector = () => onDemand?.detach();
-    http = await startOperationsServer({
-      host: config.http.host,
-      port: config.http.port,
-      routes:
-        inspector === undefined || onDemand === undefined
-          ? undefined
-          : onDemand.wrap(
-              inspectorRoutes(inspector, {
-                token: config.inspector.token,
-                controls: config.inspector.controls,
-                pools,
-              }),
-            ),
-      metrics: () => metrics.render(),
-      checks: [
-        {
-          name: 'broker',
-          check: brokerConnected,
-          detail: () => {
-            if (amqp === undefined) return undefined;
-            const { state, node, lastFailure } = amqp.status;
-            return {
-              state,
-              node,
-              ...(lastFailure === undefined
-                ? {}
-                : { failure: lastFailure.kind, reason: lastFailure.description }),
-            };
-          },
-        },
-        { name: 'consumers', check: () => runtime?.actor.getSnapshot().value === 'running' },
-        {
-          // The broker still has the declared exchanges, queues and bindings (checked on
-          // the actor clock; what is missing is declared again, and named here if it can't be).
-          name: 'topology',
-          check: () => amqp?.topologyHealth.ok ?? true,
-          detail: () => {
-            const health = amqp?.topologyHealth;
-            return health === undefined
-              ? undefined
-              : { missing: health.missing, conflicts: health.conflicts };
-          },
-        },
-        {
-          name: 'store',
-          check: async () => {
-            await store.count('companies');
-            return true;
-          },
-        },
-      ],
-    });
+    if (inspector !== undefined) {
+      const onDemand = attachOnDemand(
+        inspector,
+        () => runtime?.actor,
+        config.inspector.idleDetachMs,
+      );
+      detachInspector = () => onDemand.detach();
+      inspectorHandler = inspectorRoutes(inspector, {
+        token: config.inspector.token,
+        controls: config.inspector.controls,
+        pools,
+        onAccepted: onDemand.accepted,
+      });
+    }
     runtime = startSupervisor(
       { strategy: 'rest-for-one', children, logger: logger.child({ actor: 'root' }) },
       { id: 'root' },
@@ -327,7 +460,7 @@ export async function startApp(
     logger.info(
       {
         processors: definitions.map((definition) => definition.name),
-        broker: amqp === undefined ? 'in-process' : amqp.status.nodes,
+        broker: config.amqp.url === undefined ? 'in-process' : 'amqp',
         store: describeStore(config),
         http: `http://${config.http.host}:${http.port}`,
         demo: demoEnabled(config),
@@ -337,12 +470,11 @@ export async function startApp(
       },
       'troupe started',
     );
-    const started = { runtime, http, inspector };
+    const started = { runtime, http, inspector, store: openStoreNow };
     let stopping: Promise<SupervisorOutput> | undefined;
     return {
       ...started,
       transport,
-      store,
       metrics,
       stop: () => {
         stopping ??= (async () => {
@@ -368,35 +500,34 @@ export async function startApp(
       },
     };
   } catch (error) {
+    giveUp.abort(error);
     await runtime?.shutdown().catch(() => undefined);
+    // A store that opened while the broker failed the start is closed too.
+    if (store === undefined) {
+      void opening?.then((late) => late.close()).catch(() => undefined);
+    }
     await release();
-    throw error;
+    throw aborted() ? new StartAbortedError() : error;
   }
 }
 
 /**
- * Runs a started app until it ends: SIGTERM and SIGINT drain it (a second signal forces
- * the exit), and the root giving up ends it. Resolves with the exit code (0 drained,
- * 1 the root gave up); `farewell` adds fields to the last log line.
+ * Runs a started app until it ends: the stop request (SIGTERM or SIGINT, listened to
+ * since before the start when `stop` is given) drains it, and the root giving up ends
+ * it. Resolves with the exit code (0 drained, 1 the root gave up); `farewell` adds
+ * fields to the last log line.
  */
 export async function runUntilStopped(
   app: App,
   logger: Logger,
   farewell: () => Record<string, unknown> = () => ({}),
+  stop: StopSignals = listenForStop({ logger }),
 ): Promise<0 | 1> {
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals += 1;
-    if (signals > 1) {
-      logger.warn({ signal }, 'second signal: forcing exit');
-      logger.flush();
-      process.exit(1);
-    }
-    logger.info({ signal }, 'draining');
+  const drain = (): void => {
     app.stop().catch((error: unknown) => logger.error({ err: error }, 'drain failed'));
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  if (stop.signal.aborted) drain();
+  else stop.signal.addEventListener('abort', drain, { once: true });
 
   // The root exits on its own only when it gave up (restart intensity exceeded).
   const output = await app.runtime.exited.catch(

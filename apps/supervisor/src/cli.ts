@@ -12,7 +12,7 @@ import {
   type ConnectFailure,
 } from '@troupe/amqp';
 import { ArangoStore, parseArangoStoreUrl } from '@troupe/arango';
-import { ConfigurationError, type Store } from '@troupe/core';
+import { ConfigurationError, redactedMessage, type Store } from '@troupe/core';
 import { batcherMachine, consumerMachine, processorMachine, supervisorMachine } from '@troupe/core';
 import { chartOf, toMermaid } from '@troupe/inspector';
 import { topicMatches } from '@troupe/memory';
@@ -375,7 +375,8 @@ export async function cli(argv: readonly string[]): Promise<number> {
     await verb.run(positionals, values);
     return typeof process.exitCode === 'number' ? process.exitCode : cliExitCodes.ok;
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    // Whatever failed, a URL's password is not printed (a broker URL from --url, say).
+    const message = redactedMessage(error);
     if (
       error instanceof UsageError ||
       (error as { code?: unknown }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'

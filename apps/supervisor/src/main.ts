@@ -1,11 +1,14 @@
-// The composition root: configuration → logger → app → signals → exit code. The only
-// module that reads process.env.
+// The composition root: configuration → logger → signals → app → exit code. The only
+// module that reads process.env. Signals are listened to before the app starts, so a
+// SIGTERM while the broker or the store is still out of reach ends the start cleanly.
 //
-// Exit codes: 0 clean shutdown, 1 fatal error or the root supervisor gave up,
-// 2 bad configuration.
+// Exit codes: 0 clean shutdown (a stop while starting included), 1 fatal error or the
+// root supervisor gave up, 2 bad configuration.
+import { redactedMessage, redactCredentials } from '@troupe/core';
 import { pino, type Logger } from 'pino';
-import { runUntilStopped, startApp } from './app.js';
+import { runUntilStopped, StartAbortedError, startApp } from './app.js';
 import { loadConfig, type Config } from './config.js';
+import { listenForStop } from './signals.js';
 import { startTracing, type AppTracing } from './tracing.js';
 
 export const exitCodes = { clean: 0, fatal: 1, badConfiguration: 2 } as const;
@@ -14,8 +17,10 @@ function createLogger(config: Config): Logger {
   return pino({
     level: config.logLevel,
     base: { app: 'troupe' },
-    // Credentials never reach the logs, whatever a caller passes.
+    // Credentials never reach the logs, whatever a caller passes: fields by name, and
+    // the password of any URL anywhere in a line (messages, errors and stacks included).
     redact: ['url', 'password', '*.url', '*.password', 'headers.authorization'],
+    hooks: { streamWrite: redactCredentials },
     ...(process.stdout.isTTY === true
       ? { transport: { target: 'pino-pretty', options: { colorize: true } } }
       : {}),
@@ -27,27 +32,33 @@ async function main(): Promise<number> {
   try {
     config = loadConfig(process.env);
   } catch (error) {
-    process.stderr.write(`troupe: bad configuration: ${(error as Error).message}\n`);
+    process.stderr.write(`troupe: bad configuration: ${redactedMessage(error)}\n`);
     return exitCodes.badConfiguration;
   }
   const logger = createLogger(config);
+  const stop = listenForStop({ logger });
   let tracing: AppTracing | undefined;
   let app: Awaited<ReturnType<typeof startApp>>;
   try {
     // Off unless the standard OTEL_* variables ask for export.
     tracing = startTracing(process.env, { inProcess: config.amqp.url === undefined });
     if (tracing !== undefined) logger.info({ endpoint: tracing.endpoint }, 'exporting traces');
-    app = await startApp(config, logger, { tracing: tracing?.tracing });
+    app = await startApp(config, logger, { signal: stop.signal, tracing: tracing?.tracing });
   } catch (error) {
     await tracing?.shutdown().catch(() => undefined);
+    if (error instanceof StartAbortedError) {
+      logger.info('stopped while starting; bye');
+      logger.flush();
+      return exitCodes.clean;
+    }
     const isConfig = (error as { code?: unknown }).code === 'CONFIGURATION';
     process.stderr.write(
-      `troupe: ${isConfig ? 'bad configuration' : 'cannot start'}: ${(error as Error).message}\n`,
+      `troupe: ${isConfig ? 'bad configuration' : 'cannot start'}: ${redactedMessage(error)}\n`,
     );
     return isConfig ? exitCodes.badConfiguration : exitCodes.fatal;
   }
 
-  const code = await runUntilStopped(app, logger);
+  const code = await runUntilStopped(app, logger, undefined, stop);
   await tracing?.shutdown().catch(() => undefined);
   return code;
 }
@@ -61,7 +72,7 @@ main().then(
   },
   (error: unknown) => {
     process.stderr.write(
-      `troupe: fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      `troupe: fatal: ${redactCredentials(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`,
     );
     process.exitCode = exitCodes.fatal;
   },

@@ -1,7 +1,7 @@
 // Turns Troupe's connection options into amqplib's: each broker URL (one, or one per
 // node of a cluster) into connect fields (so that the heartbeat option applies), TLS
 // material into socket options, and a URL with its password replaced for logs.
-import { ConfigurationError } from '@troupe/core';
+import { ConfigurationError, redactCredentials } from '@troupe/core';
 import type { Options, SocketOptions } from 'amqplib';
 
 /** TLS material for `amqps://` URLs, passed to Node's `tls.connect`. */
@@ -49,15 +49,17 @@ export interface ResolvedConnection {
   readonly redactedUrl: string;
 }
 
-/** Replaces the password of a URL with `***` (and returns `<invalid url>` for garbage). */
+/**
+ * Replaces the password of a URL with `***` (and returns `<invalid url>` for garbage).
+ * The redaction is core's {@link redactCredentials}, the one every component uses.
+ */
 export function redactUrl(url: string): string {
   try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
+    new URL(url);
   } catch {
     return '<invalid url>';
   }
+  return redactCredentials(url);
 }
 
 /**

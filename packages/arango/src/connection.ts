@@ -2,7 +2,7 @@
 // TLS trust, pool sizes) into arangojs's configuration.
 import type { ConfigOptions } from 'arangojs/configuration';
 import type { EnsureIndexOptions } from 'arangojs/indexes';
-import { ConfigurationError } from '@troupe/core';
+import { ConfigurationError, redactCredentials } from '@troupe/core';
 
 /** How requests spread over several coordinators (arangojs's `loadBalancingStrategy`). */
 export type ArangoLoadBalancing = 'ROUND_ROBIN' | 'ONE_RANDOM' | 'NONE';
@@ -100,7 +100,10 @@ function parse(url: string, field: string): URL {
   try {
     return new URL(url);
   } catch (error) {
-    throw new ConfigurationError(field, `not a URL: ${JSON.stringify(url)}`, { cause: error });
+    // The URL as given, password redacted: a `/` or `@` in it is a common reason it fails.
+    throw new ConfigurationError(field, `not a URL: ${JSON.stringify(redactCredentials(url))}`, {
+      cause: error,
+    });
   }
 }
 

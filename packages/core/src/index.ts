@@ -51,6 +51,7 @@ export type {
   WorkerHandle,
 } from './processor.machine.js';
 export type { ProcessorObserver, SettlementOutcome } from './observer.js';
+export { redactCredentials, redactedMessage, redactedPassword } from './redact.js';
 export { planRestart, shouldRestart } from './restart-plan.js';
 export type { ExitKind, RestartPlan, RestartStrategy, RestartType } from './restart-plan.js';
 export { defaultRetryPolicy, resolveRetryPolicy } from './retry.js';

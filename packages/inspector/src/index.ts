@@ -28,6 +28,6 @@ export type {
   TreeNode,
 } from './inspector.js';
 export { toMermaid, transitionLabel } from './mermaid.js';
-export { inspectorRoutes } from './routes.js';
+export { inspectorRoutes, isLoopbackHost } from './routes.js';
 export type { InspectorRequestHandler, InspectorRoutesOptions } from './routes.js';
 export { formatTree } from './format.js';

@@ -1,6 +1,8 @@
 // The inspector over HTTP, as a handler to call from any node:http server before its
 // 404: the page, JSON endpoints, Mermaid text, a server-sent event stream, and control
-// actions (refused unless enabled). A configured token is required on every request.
+// actions (refused unless enabled). A configured token is required on every request;
+// without one, only requests whose Host header names loopback are answered (a page on
+// another site that rebinds its DNS name to 127.0.0.1 must not read the inspector).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { scalePool, type Pool } from '@troupe/core';
@@ -28,6 +30,25 @@ export interface InspectorRoutesOptions {
   readonly basePath?: string | undefined;
   /** Heartbeat comment on idle streams, in milliseconds. @default 15000 */
   readonly heartbeatMs?: number | undefined;
+  /**
+   * Called for each request the routes accept (token and Host checked), before it is
+   * answered: an app attaches its inspector on demand here, so that a refused request
+   * costs nothing.
+   */
+  readonly onAccepted?: ((request: IncomingMessage, response: ServerResponse) => void) | undefined;
+}
+
+/**
+ * Whether a Host header names the loopback interface: `localhost`, `127.x.x.x` or
+ * `[::1]`, with or without a port.
+ */
+export function isLoopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  const match = /^(\[[^\]]+\]|[^:]+)(?::\d{1,5})?$/.exec(host.trim().toLowerCase());
+  const name = match?.[1];
+  if (name === undefined) return false;
+  if (name === 'localhost' || name === '[::1]') return true;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
 }
 
 /** A request handler: true when it handled the request (it then answers it). */
@@ -255,11 +276,18 @@ export function inspectorRoutes(
     const url = new URL(request.url ?? '/', 'http://inspector.invalid');
     const { pathname } = url;
     if (pathname !== base && !pathname.startsWith(`${base}/`)) return false;
+    if (expected === undefined && !isLoopbackHost(request.headers.host)) {
+      json(response, 403, {
+        error: 'forbidden: without a token, the inspector answers only to a loopback Host',
+      });
+      return true;
+    }
     if (!authorised(request, url)) {
       response.setHeader('www-authenticate', 'Bearer realm="troupe-inspector"');
       json(response, 401, { error: 'unauthorized: a bearer token or ?token= is required' });
       return true;
     }
+    options.onAccepted?.(request, response);
     const method = request.method ?? 'GET';
     const read = method === 'GET' || method === 'HEAD';
     let segments: string[];

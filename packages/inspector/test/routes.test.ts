@@ -1,6 +1,6 @@
 // The inspector's HTTP routes on a real node:http server (port 0): the token check,
 // the read-only default, the JSON endpoints, Mermaid text and the event stream.
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { inspectorRoutes, type InspectorRoutesOptions } from '../src/index.js';
@@ -56,6 +56,51 @@ describe('the token', () => {
   it('is not asked for when none is configured', async () => {
     const url = await serve();
     expect((await fetch(`${url}/inspector/api/tree`)).status).toBe(200);
+  });
+});
+
+/** A GET with a Host header of our choosing (fetch does not let one set it). */
+function getWithHost(url: string, path: string, host: string | undefined): Promise<number> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { hostname, port, path, method: 'GET', headers: host === undefined ? {} : { host } },
+      (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      },
+    );
+    if (host === undefined) req.removeHeader('host');
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('the Host header', () => {
+  it('must name loopback when no token is set (DNS rebinding): 403 otherwise', async () => {
+    const url = await serve();
+    const { port } = new URL(url);
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, 'localhost']) {
+      expect(await getWithHost(url, '/inspector/api/tree', host), host).toBe(200);
+    }
+    for (const host of [
+      `attacker.example:${port}`,
+      'attacker.example',
+      `127.0.0.1.attacker.example:${port}`,
+      `localhost.attacker.example`,
+      '192.168.1.10',
+    ]) {
+      expect(await getWithHost(url, '/inspector/api/tree', host), host).toBe(403);
+      expect(await getWithHost(url, '/inspector', host), host).toBe(403);
+    }
+  });
+
+  it('may be any host once a token is required (the token is the check)', async () => {
+    const url = await serve({ token: 's3cret' });
+    expect(await getWithHost(url, '/inspector/api/tree?token=s3cret', 'troupe.internal:9464')).toBe(
+      200,
+    );
+    expect(await getWithHost(url, '/inspector/api/tree', 'troupe.internal:9464')).toBe(401);
   });
 });
 
