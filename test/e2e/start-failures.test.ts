@@ -79,7 +79,8 @@ describe('a start that cannot complete', () => {
   });
 
   it('a refused broker login: /healthz at once, /readyz names the refusal, SIGTERM exits 0', async () => {
-    const password = 'Wr0ngPassw0rd';
+    // No English word inside: the log may say "wrong user name or password".
+    const password = 'Wr0ng7Qx9zK';
     const app = launch({ TROUPE_AMQP_URL: `amqp://guest:${password}@127.0.0.1:5672/` });
     await app.listening();
     const health = await fetch(`${app.httpUrl() ?? ''}/healthz`);
