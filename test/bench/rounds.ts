@@ -5,6 +5,7 @@ import {
   createPool,
   decodeDelivery,
   defineProcessor,
+  persistWrites,
   startSupervisor,
   type Delivery,
   type HandlerContext,
@@ -78,7 +79,7 @@ export async function plainRound(messages: number, prefetch: number): Promise<Ro
         },
       };
       const result = await noop.handle(message, context);
-      await noop.persist(result, context);
+      await persistWrites(result, store);
       delivery.ack();
     } catch (error) {
       delivery.deadLetter({ reason: String(error), processor: noop.name, attempts: 1 });

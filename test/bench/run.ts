@@ -126,7 +126,9 @@ function chartAloneUsPerMessage(): number {
   });
   actor.subscribe({ error: () => undefined });
   actor.start();
-  const result = cpuUsPerMessage(() => actor.send({ type: 'delivery.received', delivery }));
+  const result = cpuUsPerMessage(() =>
+    actor.send({ type: 'batch.received', deliveries: [delivery], messageIds: ['m'] }),
+  );
   actor.stop();
   return result;
 }

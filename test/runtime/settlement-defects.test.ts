@@ -4,7 +4,6 @@
 // timeout. (The broker-side ones, escalation on a classic queue and a pool scaled to
 // zero, are in packages/amqp/test/settlement-defects.int.test.ts.)
 import {
-  createBatcher,
   createPool,
   defineProcessor,
   startSupervisor,
@@ -47,60 +46,48 @@ async function publishDocs(transport: MemoryTransport, queue: string, docs: Doc[
 const docs = (prefix: string, n: number): Doc[] =>
   Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, version: 1 }));
 
-describe('issue 12, defect 1: a batched pool shut down with results waiting to be written', () => {
-  it.fails(
-    'dead-letters nothing valid: every message is stored and acked, or back in its queue',
-    async () => {
-      const clock = new SimulatedClock();
-      const transport = new MemoryTransport();
-      const store = new MemoryStore();
-      const batch = createBatcher<Doc>({
-        size: 10,
-        timeoutMs: 100,
-        write: async (written, context) => {
-          await context.store.bulkUpsert(
-            'docs',
-            written.map((doc) => ({ key: doc.id, document: doc })),
-          );
-        },
-      });
-      const definition = defineProcessor({
-        name: 'batched',
-        queue: 'batched',
-        bindings: [{ exchange: 'x', routingKey: 'batched' }],
-        schema: docSchema,
-        handle: (doc) => doc,
-        batch,
-        concurrency: 10,
-        retry: { attempts: 3, backoff: { kind: 'fixed', delayMs: 10 } },
-      });
-      await transport.declare([{ queue: 'batched', bindings: definition.bindings }]);
-      const pool = createPool({ definition, transport, store, logger: silentLogger });
-      const runtime = startSupervisor(pool.supervisorOptions(), { actorClock: clock });
-      running.push({ runtime, clock });
+describe('issue 12, defect 1: a batched pool shut down with a batch waiting to fill', () => {
+  it('dead-letters nothing valid: every message is stored and acked, or back in its queue', async () => {
+    const clock = new SimulatedClock();
+    const transport = new MemoryTransport();
+    const store = new MemoryStore();
+    const definition = defineProcessor({
+      name: 'batched',
+      queue: 'batched',
+      bindings: [{ exchange: 'x', routingKey: 'batched' }],
+      schema: docSchema,
+      handle: (doc) => ({ collection: 'docs', key: doc.id, document: doc }),
+      maxBatch: 10,
+      batchTimeoutMs: 100,
+      concurrency: 2,
+      retry: { attempts: 3, backoff: { kind: 'fixed', delayMs: 10 } },
+    });
+    await transport.declare([{ queue: 'batched', bindings: definition.bindings }]);
+    const pool = createPool({ definition, transport, store, logger: silentLogger });
+    const runtime = startSupervisor(pool.supervisorOptions(), { actorClock: clock });
+    running.push({ runtime, clock });
+    await flush();
+    // Five deliveries wait for the batch timeout: the batch is not full.
+    await publishDocs(transport, 'batched', docs('d', 5));
+    expect(await store.count('docs')).toBe(0);
+
+    const exited = runtime.shutdown();
+    for (let i = 0; i < 20 && runtime.actor.getSnapshot().status === 'active'; i += 1) {
+      clock.increment(50);
       await flush();
-      // Five results wait in the batcher for its timeout: the batch is not full.
-      await publishDocs(transport, 'batched', docs('d', 5));
-      expect(await store.count('docs')).toBe(0);
+    }
+    await exited;
 
-      const exited = runtime.shutdown();
-      for (let i = 0; i < 20 && runtime.actor.getSnapshot().status === 'active'; i += 1) {
-        clock.increment(50);
-        await flush();
-      }
-      await exited;
-
-      expect(transport.deadLettered).toBe(0);
-      expect(transport.peek('batched.dead')).toEqual([]);
-      const stored = await store.count('docs');
-      expect(stored + transport.peek('batched').length).toBe(5);
-      expect(transport.acked).toBe(stored);
-    },
-  );
+    expect(transport.deadLettered).toBe(0);
+    expect(transport.peek('batched.dead')).toEqual([]);
+    const stored = await store.count('docs');
+    expect(stored + transport.peek('batched').length).toBe(5);
+    expect(transport.acked).toBe(stored);
+  });
 });
 
 describe('issue 12, defect 2: a handler that times out', () => {
-  it.fails('sees an aborted signal when it reads ctx.signal after the timeout', async () => {
+  it('sees an aborted signal when it reads ctx.signal after the timeout', async () => {
     const clock = new SimulatedClock();
     const transport = new MemoryTransport();
     const store = new MemoryStore();
@@ -182,36 +169,37 @@ function hangingStore(inner: MemoryStore, hangs: number): { store: Store; aborte
 }
 
 describe('issue 12, defect 4: a persist step whose store write hangs', () => {
-  it.fails(
-    'times out, its write is aborted, and it is retried as a transient failure',
-    async () => {
-      const clock = new SimulatedClock();
-      const transport = new MemoryTransport();
-      const inner = new MemoryStore();
-      const { store, aborted } = hangingStore(inner, 1);
-      const definition = defineProcessor({
-        name: 'persisting',
-        queue: 'persisting',
-        bindings: [{ exchange: 'x', routingKey: 'persisting' }],
-        schema: docSchema,
-        timeoutMs: 1000,
-        retry: { attempts: 3, backoff: { kind: 'fixed', delayMs: 0 } },
-        handle: (doc) => ({ collection: 'docs', key: doc.id, document: doc }),
-        concurrency: 1,
-      });
-      await transport.declare([{ queue: 'persisting', bindings: definition.bindings }]);
-      const pool = createPool({ definition, transport, store, logger: silentLogger });
-      const runtime = startSupervisor(pool.supervisorOptions(), { actorClock: clock });
-      running.push({ runtime, clock });
-      await flush();
-      await publishDocs(transport, 'persisting', docs('p', 1));
-      expect(transport.acked).toBe(0);
+  it('times out, its write is aborted, and it is retried as a transient failure', async () => {
+    const clock = new SimulatedClock();
+    const transport = new MemoryTransport();
+    const inner = new MemoryStore();
+    const { store, aborted } = hangingStore(inner, 1);
+    const definition = defineProcessor({
+      name: 'persisting',
+      queue: 'persisting',
+      bindings: [{ exchange: 'x', routingKey: 'persisting' }],
+      schema: docSchema,
+      timeoutMs: 1000,
+      retry: { attempts: 3, backoff: { kind: 'fixed', delayMs: 10 } },
+      handle: (doc) => ({ collection: 'docs', key: doc.id, document: doc }),
+      concurrency: 1,
+    });
+    await transport.declare([{ queue: 'persisting', bindings: definition.bindings }]);
+    const pool = createPool({ definition, transport, store, logger: silentLogger });
+    const runtime = startSupervisor(pool.supervisorOptions(), { actorClock: clock });
+    running.push({ runtime, clock });
+    await flush();
+    await publishDocs(transport, 'persisting', docs('p', 1));
+    expect(transport.acked).toBe(0);
 
-      clock.increment(1000);
-      await flush();
-      expect(aborted).toEqual([1]);
-      expect(transport.acked).toBe(1);
-      expect(await inner.count('docs')).toBe(1);
-    },
-  );
+    clock.increment(1000);
+    await flush();
+    expect(aborted).toEqual([1]);
+    expect(transport.acked).toBe(0);
+    // Retried after its delay, as a transient failure: the write now goes through.
+    clock.increment(10);
+    await flush();
+    expect(transport.acked).toBe(1);
+    expect(await inner.count('docs')).toBe(1);
+  });
 });

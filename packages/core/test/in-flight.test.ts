@@ -3,6 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { InFlight } from '../src/internal/in-flight.js';
 import type { Delivery } from '../src/transport.js';
+import { TransientError } from '../src/errors.js';
+import { defaultRetryPolicy } from '../src/retry.js';
 
 function delivery(): Delivery & { settlements: string[] } {
   const settlements: string[] = [];
@@ -23,13 +25,21 @@ function delivery(): Delivery & { settlements: string[] } {
 }
 
 describe('issue 12, defect 6: redeliverLater on a transport without delayed redelivery', () => {
-  it.fails('keeps the delivery in its slot, so that it is requeued when the worker lets go', () => {
+  it('keeps the delivery in its batch to retry inline, so that it is never dropped', () => {
     const slot = new InFlight(undefined);
     const held = delivery();
-    slot.begin(held);
-    slot.redeliverLater(20_000, 1);
+    slot.begin([held]);
+    const [entry] = slot.entries;
+    if (entry === undefined) throw new Error('no entry');
+    entry.error = new TransientError('try later');
+    // A delay past redeliverFromMs would go to the broker, if the transport could.
+    const plan = slot.conclude(
+      { ...defaultRetryPolicy, backoff: { kind: 'fixed', delayMs: 20_000 } },
+      () => 0,
+    );
+    expect(plan.later).toEqual([]);
+    expect(plan.retry).toEqual([entry]);
     expect(held.settlements).toEqual([]);
-    expect(slot.delivery).toBe(held);
     slot.release();
     expect(held.settlements).toEqual(['requeue']);
   });

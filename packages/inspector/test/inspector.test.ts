@@ -82,12 +82,12 @@ describe('the supervision tree', () => {
 
     const events = h.inspector.events({ messageId: 'm-1' });
     expect(events.map((event) => [event.type, event.from, event.to])).toEqual([
-      ['delivery.received', 'idle', 'consuming.handling'],
-      ['handler.succeeded', 'consuming.handling', 'persisting'],
-      ['persist.succeeded', 'persisting', 'idle'],
+      ['batch.received', 'idle', 'consuming.handling'],
+      ['handler.settled', 'consuming.handling', 'persisting'],
+      ['persist.settled', 'persisting', 'idle'],
     ]);
     expect(events[0]?.transitions).toEqual([
-      { source: 'idle', event: 'delivery.received', targets: ['consuming.handling'] },
+      { source: 'idle', event: 'batch.received', targets: ['consuming.handling'] },
     ]);
     // Only scalars are kept: no delivery, no body.
     expect(events[0]?.data).toBeUndefined();
@@ -98,7 +98,7 @@ describe('the supervision tree', () => {
     for (const key of ['store', 'log', 'slot', 'definition', 'dispatcher']) {
       expect(detail?.context).not.toHaveProperty(key);
     }
-    expect(detail?.lastTransition).toMatchObject({ type: 'persist.succeeded', to: 'idle' });
+    expect(detail?.lastTransition).toMatchObject({ type: 'persist.settled', to: 'idle' });
     expect(JSON.stringify(detail)).not.toContain('"body"');
   });
 
@@ -143,7 +143,7 @@ describe('bounded memory', () => {
     const events = h.inspector.actor('root/pool:orders/worker-1')?.events ?? [];
     expect(events).toHaveLength(5);
     // The newest are kept.
-    expect(events.at(-1)).toMatchObject({ type: 'persist.succeeded', messageId: 'o-9' });
+    expect(events.at(-1)).toMatchObject({ type: 'persist.settled', messageId: 'o-9' });
     expect(h.inspector.events({ actor: 'root/pool:orders/worker-1', limit: 2 })).toHaveLength(2);
   });
 
@@ -218,8 +218,8 @@ describe('attaching to a running tree without a hub', () => {
     h.release('early');
     await flush();
     expect(h.inspector.events({ messageId: 'early' }).map((event) => event.type)).toEqual([
-      'handler.succeeded',
-      'persist.succeeded',
+      'handler.settled',
+      'persist.settled',
     ]);
     expect(h.inspector.inFlight()).toEqual([]);
 
