@@ -2,6 +2,7 @@
 // in-memory queue consumed by a plain async function (the baseline) or by a
 // supervised Troupe pool, with CPU and wall time measured around each.
 import {
+  applyProcessorOverrides,
   createPool,
   decodeDelivery,
   defineProcessor,
@@ -94,13 +95,21 @@ export async function plainRound(messages: number, prefetch: number): Promise<Ro
   }, messages);
 }
 
-/** The same work through a supervised pool of processor actors. */
-export async function troupeRound(messages: number, concurrency: number): Promise<Round> {
+/**
+ * The same work through a supervised pool of processor actors, each worker taking up to
+ * `maxBatch` deliveries at once (the broker's prefetch is concurrency × maxBatch).
+ */
+export async function troupeRound(
+  messages: number,
+  concurrency: number,
+  maxBatch = 1,
+): Promise<Round> {
   const transport = new MemoryTransport();
   const store = new MemoryStore();
   await prefill(transport, messages);
+  const definition = maxBatch === 1 ? noop : applyProcessorOverrides(noop, { maxBatch });
   return measure(async () => {
-    const pool = createPool({ definition: noop, transport, store, logger, concurrency });
+    const pool = createPool({ definition, transport, store, logger, concurrency });
     const runtime = startSupervisor(pool.supervisorOptions());
     await until(() => transport.acked >= messages);
     await runtime.shutdown();
