@@ -81,7 +81,7 @@ lines.push(
   '',
   heap === undefined
     ? 'not measured'
-    : `A backlog of ${heap.messages.toLocaleString('en-US')} messages, a pool of ${heap.concurrency ?? '?'} workers × maxBatch ${heap.maxBatch ?? '?'} (prefetch ${heap.prefetch ?? '?'}) whose handlers never finish: heap grew by ${heap.heapMb ?? '?'} MiB once the prefetch was taken. It is bounded by the prefetch, not by the backlog.`,
+    : `A backlog of ${heap.messages.toLocaleString('en-US')} messages, a pool of ${heap.concurrency ?? '?'} workers × maxBatch ${heap.maxBatch ?? '?'} (prefetch ${heap.prefetch ?? '?'}) whose handlers never finish: heap grew by ${heap.heapMb ?? '?'} MiB (after GC) once the prefetch was taken. What the process holds is the prefetch (its deliveries and their batches), whatever the backlog; a delta near zero is within GC noise. Heap per idle worker is in latest.md.`,
 );
 lines.push(
   '',

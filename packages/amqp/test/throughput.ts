@@ -174,8 +174,9 @@ async function main(): Promise<void> {
 
     // The pool twice: batched (4 workers, or fewer, sharing the prefetch as batches) and
     // one delivery per worker (as many workers as the prefetch), where that is sane.
+    const workers = prefetch >= 100 ? 4 : 2;
     const shapes: [string, number, number][] = [
-      ['consume/troupe-pool-batched', Math.min(4, prefetch), prefetch / Math.min(4, prefetch)],
+      ['consume/troupe-pool-batched', workers, prefetch / workers],
       ...(prefetch <= 100
         ? [['consume/troupe-pool-per-message', prefetch, 1] as [string, number, number]]
         : []),
