@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { AmqpTransport } from '@troupe/amqp';
 import { companySchema, companyUpdated } from '@troupe/processor-company-updated';
@@ -216,7 +216,11 @@ async function troupe(
   );
   const app: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', join(root, 'apps', 'supervisor', 'src', 'main.ts')],
+    [
+      '--import',
+      pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href,
+      join(root, 'apps', 'supervisor', 'src', 'main.ts'),
+    ],
     {
       cwd: dir,
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -236,10 +240,17 @@ async function troupe(
       return 0;
     }
   };
-  const seconds = await timeStored(count, 20);
+  let exited = false;
+  app.once('exit', () => {
+    exited = true;
+  });
+  const seconds = await timeStored(() => {
+    if (exited) throw new Error('the Troupe app exited before it stored the backlog');
+    return count();
+  }, 20);
   reader?.close();
   app.kill('SIGTERM');
-  await new Promise((resolve) => app.once('exit', resolve));
+  if (!exited) await new Promise((resolve) => app.once('exit', resolve));
   return {
     name: `Troupe app (config file: concurrency ${settings.concurrency}, maxBatch ${settings.maxBatch})`,
     seconds,
