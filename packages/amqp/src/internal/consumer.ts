@@ -92,7 +92,8 @@ class ChannelAcknowledger implements Acknowledger {
       // here: one `multiple` ack covers exactly them and nothing another worker holds.
       const prefix: AmqpDelivery[] = [];
       for (const delivery of state.unsettled) {
-        if (!acks.has(delivery)) break;
+        // A delivery settled already (a dead letter being published) ends the prefix.
+        if (!acks.has(delivery) || delivery.isSettled) break;
         prefix.push(delivery);
       }
       const last = prefix.at(-1);
@@ -175,6 +176,11 @@ class AmqpDelivery implements Delivery {
   ack(): void {
     if (this.#settle()) this.#run((channel) => channel.ack(this.message));
     this.#done();
+  }
+
+  /** True once settled (or being moved out by a publish). */
+  get isSettled(): boolean {
+    return this.#settled;
   }
 
   /** Acked by a `multiple` ack of its acknowledger (which checked it was unsettled). */
