@@ -1,6 +1,6 @@
 // company.updated: `{ id, name, version, ... }` → `companies/<id>`, unless the stored
-// version is newer or equal; then the message is acked and logged as stale. Workers take
-// batches of up to 64 deliveries, stored with one bulkWrite per batch. The version
+// version is newer or equal; then the message is acked and logged as stale. A worker's
+// batch (maxBatch, from troupe.config.json) is stored with one bulkWrite. The version
 // guard is evaluated by the store, so racing workers and redeliveries change nothing.
 //
 // A newer update replaces the whole document: it is the company as its source now sees
@@ -54,5 +54,4 @@ export const companyUpdated = defineProcessor({
     });
   },
   concurrency: 4,
-  maxBatch: 64,
 });
