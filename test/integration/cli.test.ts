@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { SqliteStore } from '@troupe/sqlite';
 import { connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { publishNested } from '../../packages/amqp/test/hostile.js';
 import { AppProcess, RawBroker, tempStorePath, Vhost } from '../e2e/harness.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -90,7 +91,7 @@ describe('troupe CLI', { timeout: 90_000 }, () => {
 
     const before = await broker.depth('company.updated');
     const replayed = await troupe(['dlq', 'replay', 'company.updated'], env);
-    expect(replayed.stdout).toMatch(/replayed 2 message/);
+    expect(replayed.stdout).toMatch(/replayed 2 of 2 message/);
     expect(await broker.depth('company.updated.dead')).toBe(0);
     expect(await broker.depth('company.updated')).toBe(before + 2);
     const messages = await broker.drain('company.updated');
@@ -101,6 +102,28 @@ describe('troupe CLI', { timeout: 90_000 }, () => {
         [],
       );
     }
+  });
+
+  it('lists and replays a dead letter whose headers nest 6,000 deep, exiting 0', async () => {
+    await publishNested({
+      url: vhost.url,
+      exchange: '',
+      routingKey: 'company.updated.dead',
+      messageId: 'deep-cli',
+      depth: 6000,
+    });
+    const listed = await troupe(['dlq', 'list', 'company.updated'], env);
+    expect(listed.stderr).toBe('');
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain('"messageId":"deep-cli"');
+    expect(listed.stdout).toContain('nested deeper than 64 levels');
+    const replayed = await troupe(['dlq', 'replay', 'company.updated'], env);
+    expect(replayed.code).toBe(0);
+    expect(replayed.stdout).toMatch(/replayed 1 of 1 message/);
+    const [message] = (await broker.drain('company.updated')).filter(
+      (m) => m.messageId === 'deep-cli',
+    );
+    expect(message?.headers).not.toHaveProperty('deep');
   });
 
   it('reads the store', async () => {
@@ -114,6 +137,20 @@ describe('troupe CLI', { timeout: 90_000 }, () => {
     const missing = await troupe(['store', 'get', 'companies', 'nope'], env);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/not found/);
+  });
+
+  // Issue 13 (15): `store count` of a collection that does not exist printed 0, exit 0.
+  it('store count/get of a collection that does not exist says so and exits 1', async () => {
+    const writer = new SqliteStore({ path: store.path });
+    await writer.upsert('companies', 'c8', { id: 'c8', version: 1 });
+    await writer.close();
+    const count = await troupe(['store', 'count', 'no_such_collection'], env);
+    expect(count.code).toBe(1);
+    expect(count.stdout).toBe('');
+    expect(count.stderr).toMatch(/no collection "no_such_collection"/);
+    const get = await troupe(['store', 'get', 'no_such_collection', 'k'], env);
+    expect(get.code).toBe(1);
+    expect(get.stderr).toMatch(/no collection "no_such_collection"/);
   });
 
   it('prints a processor chart as Mermaid or JSON', async () => {

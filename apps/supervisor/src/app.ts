@@ -17,7 +17,7 @@ import {
 import { Inspector, inspectorRoutes } from '@troupe/inspector';
 import { MemoryStore, MemoryTransport } from '@troupe/memory';
 import { SqliteStore } from '@troupe/sqlite';
-import { ArangoStore } from '@troupe/arango';
+import { ArangoStore, parseArangoStoreUrl } from '@troupe/arango';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createWebSocketInspector } from '@statelyai/inspect';
 import type { Logger } from 'pino';
@@ -25,7 +25,8 @@ import { demoEnabled, type Config } from './config.js';
 import { demoPublisherMachine } from './demo-publisher.machine.js';
 import { startOperationsServer, type OperationsServer } from './http.js';
 import { Metrics } from './metrics.js';
-import { configuredProcessors } from './processors.js';
+import { configuredProcessors, configuredTopology } from './processors.js';
+import type { MessageTracing } from '@troupe/otel';
 
 export interface App {
   readonly runtime: SupervisorRuntime;
@@ -44,10 +45,12 @@ async function createStore(config: Config): Promise<Store> {
     return new SqliteStore({ path: config.store.slice('sqlite:'.length) });
   }
   if (config.store.startsWith('arangodb')) {
-    // arangodb://user:password@host:8529/database → http(s)://… for arangojs.
-    const url = config.store.replace(/^arangodbs:/, 'https:').replace(/^arangodb:/, 'http:');
+    // arangodb://user:password@host1:8529,host2:8529/database → arangojs's options.
     // Checks the server and creates the processors' collection before anything consumes.
-    return ArangoStore.connect({ url, collections: ['companies'] });
+    return ArangoStore.connect({
+      ...parseArangoStoreUrl(config.store, 'TROUPE_STORE (store)'),
+      collections: ['companies'],
+    });
   }
   throw new ConfigurationError(
     'store',
@@ -161,7 +164,17 @@ async function openStore(config: Config): Promise<Store> {
  * fails, whatever was already opened is closed again before the error is thrown, so a
  * failed start never leaves consumers running.
  */
-export async function startApp(config: Config, logger: Logger): Promise<App> {
+/** What the composition root adds to the configuration. */
+export interface StartOptions {
+  /** Traces every message (see `tracing.ts`); absent, nothing is wrapped or traced. */
+  readonly tracing?: MessageTracing | undefined;
+}
+
+export async function startApp(
+  config: Config,
+  logger: Logger,
+  options: StartOptions = {},
+): Promise<App> {
   const definitions = configuredProcessors(config);
   const store = await openStore(config);
   const amqp =
@@ -174,8 +187,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
           logger,
         });
   const transport: Transport & { readonly state?: string } = amqp ?? new MemoryTransport();
-  const metrics = new Metrics();
+  const brokerConnected = (): boolean =>
+    transport.state === undefined || transport.state.startsWith('connected');
   let runtime: SupervisorRuntime | undefined;
+  const metrics = new Metrics({ root: () => runtime?.actor, brokerConnected });
   let http: OperationsServer | undefined;
   let detachInspector: (() => void) | undefined;
   const release = async (): Promise<void> => {
@@ -186,24 +201,20 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     metrics.close();
   };
   try {
-    await transport.declare(
-      definitions.map((definition) => ({
-        queue: definition.queue,
-        bindings: definition.bindings,
-        queueType: definition.queueType,
-        singleActiveConsumer: definition.singleActiveConsumer,
-      })),
-    );
+    await transport.declare(configuredTopology(config));
     const brokerConnected = (): boolean =>
       transport.state === undefined || transport.state.startsWith('connected');
     const scheduler =
       config.maxConcurrentHandlers === undefined
         ? undefined
         : new Scheduler({ capacity: config.maxConcurrentHandlers });
+    // Traced only when tracing is on: otherwise the pools get the transport untouched.
+    const { tracing } = options;
+    const traced = tracing === undefined ? transport : tracing.transport(transport);
     const pools = definitions.map((definition) =>
       createPool({
-        definition,
-        transport,
+        definition: tracing === undefined ? definition : tracing.processor(definition),
+        transport: traced,
         store,
         logger,
         scheduler,
@@ -225,7 +236,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         start: () => ({
           logic: demoPublisherMachine,
           input: {
-            transport,
+            transport: traced,
             intervalMs: config.demo.intervalMs,
             logger: logger.child({ actor: 'demo-publisher' }),
           },
@@ -254,15 +265,22 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
                 pools,
               }),
             ),
-      metrics: () =>
-        metrics.render(runtime?.actor, [
-          '# HELP troupe_broker_connected 1 when the broker connection is up (always 1 in-process).',
-          '# TYPE troupe_broker_connected gauge',
-          `troupe_broker_connected ${brokerConnected() ? 1 : 0}`,
-        ]),
+      metrics: () => metrics.render(),
       checks: [
         { name: 'broker', check: brokerConnected },
         { name: 'consumers', check: () => runtime?.actor.getSnapshot().value === 'running' },
+        {
+          // The broker still has the declared exchanges, queues and bindings (checked on
+          // the actor clock; what is missing is declared again, and named here if it can't be).
+          name: 'topology',
+          check: () => amqp?.topologyHealth.ok ?? true,
+          detail: () => {
+            const health = amqp?.topologyHealth;
+            return health === undefined
+              ? undefined
+              : { missing: health.missing, conflicts: health.conflicts };
+          },
+        },
         {
           name: 'store',
           check: async () => {
@@ -291,6 +309,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         demo: demoEnabled(config),
         inspector:
           inspector === undefined ? 'off' : `http://${config.http.host}:${http.port}/inspector`,
+        tracing: tracing !== undefined,
       },
       'troupe started',
     );

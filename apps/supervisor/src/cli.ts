@@ -4,17 +4,18 @@
 // found), 2 usage or configuration error.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { AmqpTransport, connectionMachine, deadLetterHeaders } from '@troupe/amqp';
+import { AmqpTransport, connectionMachine } from '@troupe/amqp';
+import { ArangoStore, parseArangoStoreUrl } from '@troupe/arango';
 import { ConfigurationError, type Store } from '@troupe/core';
 import { consumerMachine, processorMachine, supervisorMachine } from '@troupe/core';
 import { chartOf, toMermaid } from '@troupe/inspector';
 import { topicMatches } from '@troupe/memory';
 import { SqliteStore } from '@troupe/sqlite';
-import { connect } from 'amqplib';
 import { pino } from 'pino';
 import type { AnyStateMachine } from 'xstate';
 import { loadConfig, type Config } from './config.js';
-import { availableProcessors, configuredProcessors } from './processors.js';
+import { listDeadLetters, replayDeadLetters } from './dlq.js';
+import { availableProcessors, configuredProcessors, configuredTopology } from './processors.js';
 
 export const cliExitCodes = { ok: 0, failed: 1, usage: 2 } as const;
 
@@ -49,9 +50,12 @@ function brokerUrl(values: Record<string, string | boolean | undefined>): string
 function openStore(): Store {
   const { store } = config();
   if (store.startsWith('sqlite:')) return new SqliteStore({ path: store.slice('sqlite:'.length) });
+  if (store.startsWith('arangodb')) {
+    return new ArangoStore(parseArangoStoreUrl(store, 'TROUPE_STORE'));
+  }
   throw new ConfigurationError(
     'TROUPE_STORE',
-    `the CLI reads sqlite:PATH stores; ${store.split(':')[0] ?? store} is not supported here`,
+    `the CLI reads sqlite:PATH and arangodb:// stores; ${store.split(':')[0] ?? store} is not supported here`,
   );
 }
 
@@ -173,14 +177,7 @@ const verbs: Record<string, Verb> = {
       try {
         // The same topology the app declares, so that a message published before the
         // app first ran is routed to its queue, not dropped.
-        await transport.declare(
-          configuredProcessors(config()).map((definition) => ({
-            queue: definition.queue,
-            bindings: definition.bindings,
-            queueType: definition.queueType,
-            singleActiveConsumer: definition.singleActiveConsumer,
-          })),
-        );
+        await transport.declare(configuredTopology(config()));
         const exchange = typeof values.exchange === 'string' ? values.exchange : 'companies';
         // The broker confirms an unroutable message and drops it: refuse to publish one
         // that no configured processor's queue would receive.
@@ -247,24 +244,35 @@ const verbs: Record<string, Verb> = {
     summary: 'Read the configured store (TROUPE_STORE)',
     run: async ([action, collection, key]) => {
       if (collection === undefined) throw new UsageError('expected a collection');
+      if (action !== 'count' && action !== 'get') {
+        throw new UsageError(
+          `unknown store action ${JSON.stringify(action)}; expected get or count`,
+        );
+      }
+      if (action === 'get' && key === undefined)
+        throw new UsageError('expected <collection> <key>');
       const store = openStore();
       try {
+        // An empty collection and one that does not exist both hold nothing; an operator
+        // who mistyped a name must be told which it is.
+        if (!(await store.hasCollection(collection))) {
+          process.stderr.write(
+            `troupe: no collection ${JSON.stringify(collection)} in the store\n`,
+          );
+          process.exitCode = cliExitCodes.failed;
+          return;
+        }
         if (action === 'count') {
           out(String(await store.count(collection)));
-        } else if (action === 'get') {
-          if (key === undefined) throw new UsageError('expected <collection> <key>');
-          const document = await store.get(collection, key);
-          if (document === undefined) {
-            process.stderr.write(`troupe: ${collection}/${key} not found\n`);
-            process.exitCode = cliExitCodes.failed;
-            return;
-          }
-          out(JSON.stringify(document, null, 2));
-        } else {
-          throw new UsageError(
-            `unknown store action ${JSON.stringify(action)}; expected get or count`,
-          );
+          return;
         }
+        const document = await store.get(collection, key ?? '');
+        if (document === undefined) {
+          process.stderr.write(`troupe: ${collection}/${key ?? ''} not found\n`);
+          process.exitCode = cliExitCodes.failed;
+          return;
+        }
+        out(JSON.stringify(document, null, 2));
       } finally {
         await store.close();
       }
@@ -281,73 +289,9 @@ const verbs: Record<string, Verb> = {
       }
       const limit = values.limit === undefined ? Infinity : Number(values.limit);
       if (!(limit > 0)) throw new UsageError('--limit must be a positive number');
-      const dead = queue.endsWith('.dead') ? queue : `${queue}.dead`;
-      const target = dead.slice(0, -'.dead'.length);
-      const model = await connect(brokerUrl(values));
-      // A failed check closes the channel with an error event; the awaited call reports it.
-      model.on('error', () => undefined);
-      try {
-        const channel = await model.createConfirmChannel();
-        channel.on('error', () => undefined);
-        await channel.checkQueue(dead).catch((error: unknown) => {
-          throw new Error(`no dead-letter queue ${dead}`, { cause: error });
-        });
-        if (action === 'replay') {
-          // Replaying into a queue that is not there would drop every message.
-          await channel.checkQueue(target).catch((error: unknown) => {
-            throw new Error(`no queue ${target} to replay into`, { cause: error });
-          });
-        }
-        let count = 0;
-        const held = [];
-        while (count < limit) {
-          const message = await channel.get(dead, { noAck: false });
-          if (message === false) break;
-          count += 1;
-          const headers = message.properties.headers ?? {};
-          if (action === 'list') {
-            held.push(message);
-            out(
-              JSON.stringify({
-                messageId: message.properties.messageId as unknown,
-                reason: headers[deadLetterHeaders.reason] as unknown,
-                processor: headers[deadLetterHeaders.processor] as unknown,
-                attempts: headers[deadLetterHeaders.attempts] as unknown,
-                routingKey: headers[deadLetterHeaders.routingKey] as unknown,
-                body: message.content.toString('utf8').slice(0, 200),
-              }),
-            );
-          } else {
-            // Replayed as it first arrived: the dead-letter headers go, the rest stays.
-            const replayed = Object.fromEntries(
-              Object.entries(headers).filter(
-                ([name]) =>
-                  !name.startsWith('x-troupe-') &&
-                  !name.startsWith('x-death') &&
-                  !name.startsWith('x-first-death-') &&
-                  !name.startsWith('x-last-death-') &&
-                  name !== 'x-delivery-count',
-              ),
-            );
-            channel.sendToQueue(target, message.content, {
-              ...message.properties,
-              headers: replayed,
-            });
-            await channel.waitForConfirms();
-            channel.ack(message);
-          }
-        }
-        // Listing takes nothing away: every message goes back to the dead-letter queue.
-        for (const message of held) channel.nack(message, false, true);
-        await channel.close();
-        out(
-          action === 'list'
-            ? `${count} dead letter(s) in ${dead}`
-            : `replayed ${count} message(s) from ${dead} to ${target}`,
-        );
-      } finally {
-        await model.close().catch(() => undefined);
-      }
+      const options = { url: brokerUrl(values), queue, limit, out };
+      if (action === 'list') await listDeadLetters(options);
+      else await replayDeadLetters(options);
     },
   },
 };

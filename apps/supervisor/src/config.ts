@@ -47,6 +47,16 @@ const processorSchema = z.strictObject({
   batchTimeoutMs: z.int().min(1).max(maxTimerDelayMs).optional(),
   /** Larger messages are dead-lettered unparsed. @default 16 MiB */
   maxMessageBytes: z.int().min(1).optional(),
+  /**
+   * The queue's type on RabbitMQ: `quorum` for replicated queues whose broker counts
+   * deliveries. Changing it for a queue that exists is refused, naming both. @default the processor's own
+   */
+  queueType: z.enum(['classic', 'quorum']).optional(),
+  /**
+   * Quorum queues: deliveries of a message before the broker dead-letters it
+   * (`x-delivery-limit`). @default 20
+   */
+  deliveryLimit: z.int().min(1).max(1_000_000).optional(),
 });
 
 export const configSchema = z.strictObject({

@@ -6,6 +6,7 @@
 import { pino, type Logger } from 'pino';
 import { runUntilStopped, startApp } from './app.js';
 import { loadConfig, type Config } from './config.js';
+import { startTracing, type AppTracing } from './tracing.js';
 
 export const exitCodes = { clean: 0, fatal: 1, badConfiguration: 2 } as const;
 
@@ -30,10 +31,15 @@ async function main(): Promise<number> {
     return exitCodes.badConfiguration;
   }
   const logger = createLogger(config);
+  let tracing: AppTracing | undefined;
   let app: Awaited<ReturnType<typeof startApp>>;
   try {
-    app = await startApp(config, logger);
+    // Off unless the standard OTEL_* variables ask for export.
+    tracing = startTracing(process.env);
+    if (tracing !== undefined) logger.info({ endpoint: tracing.endpoint }, 'exporting traces');
+    app = await startApp(config, logger, { tracing: tracing?.tracing });
   } catch (error) {
+    await tracing?.shutdown().catch(() => undefined);
     const isConfig = (error as { code?: unknown }).code === 'CONFIGURATION';
     process.stderr.write(
       `troupe: ${isConfig ? 'bad configuration' : 'cannot start'}: ${(error as Error).message}\n`,
@@ -41,7 +47,9 @@ async function main(): Promise<number> {
     return isConfig ? exitCodes.badConfiguration : exitCodes.fatal;
   }
 
-  return runUntilStopped(app, logger);
+  const code = await runUntilStopped(app, logger);
+  await tracing?.shutdown().catch(() => undefined);
+  return code;
 }
 
 main().then(

@@ -4,6 +4,7 @@ import {
   applyProcessorOverrides,
   ConfigurationError,
   type AnyProcessorDefinition,
+  type QueueTopology,
   type RetryOptions,
 } from '@troupe/core';
 import { companyInvalidated } from '@troupe/processor-company-invalidated';
@@ -46,7 +47,8 @@ export function configuredProcessors(config: Config): AnyProcessorDefinition[] {
       continue;
     }
     // The same checks as defineProcessor (a value it would refuse is refused here).
-    const { enabled: _enabled, retry, ...settings } = overrides;
+    // deliveryLimit belongs to the queue's topology, read where it is declared.
+    const { enabled: _enabled, retry, deliveryLimit: _deliveryLimit, ...settings } = overrides;
     selected.push(
       applyProcessorOverrides(definition, {
         ...definedOnly(settings),
@@ -55,4 +57,27 @@ export function configuredProcessors(config: Config): AnyProcessorDefinition[] {
     );
   }
   return selected;
+}
+
+/**
+ * The broker topology of the enabled processors: each one's queue, bindings, queue
+ * type and ordering flag, and its delivery limit from the configuration.
+ */
+export function configuredTopology(config: Config): QueueTopology[] {
+  return configuredProcessors(config).map((definition) => {
+    const deliveryLimit = config.processors[definition.name]?.deliveryLimit;
+    if (deliveryLimit !== undefined && definition.queueType !== 'quorum') {
+      throw new ConfigurationError(
+        `processors.${definition.name}.deliveryLimit`,
+        'applies to quorum queues only: set queueType to "quorum" as well',
+      );
+    }
+    return {
+      queue: definition.queue,
+      bindings: definition.bindings,
+      queueType: definition.queueType,
+      singleActiveConsumer: definition.singleActiveConsumer,
+      ...(deliveryLimit === undefined ? {} : { deliveryLimit }),
+    };
+  });
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { demoEnabled, loadConfig } from '../src/config.js';
 import { configJsonSchema, schemaFile } from '../src/json-schema.js';
-import { configuredProcessors } from '../src/processors.js';
+import { configuredProcessors, configuredTopology } from '../src/processors.js';
 
 const emptyDir = (): string => mkdtempSync(join(tmpdir(), 'troupe-config-'));
 
@@ -141,6 +141,43 @@ describe('configuration', () => {
     expect(() => loadConfig({ TROUPE_INSPECTOR_TOKEN: 'short' }, emptyDir())).toThrow(
       expect.objectContaining({ field: 'TROUPE_INSPECTOR_TOKEN (inspector.token)' }),
     );
+  });
+
+  it('takes a queue type and a delivery limit per processor, for the topology', () => {
+    const config = loadConfig(
+      {},
+      withFile({
+        processors: {
+          'company-updated': { queueType: 'quorum', deliveryLimit: 5 },
+          'company-sync': { queueType: 'quorum' },
+        },
+      }),
+    );
+    const topology = configuredTopology(config);
+    expect(topology.find((entry) => entry.queue === 'company.updated')).toMatchObject({
+      queueType: 'quorum',
+      deliveryLimit: 5,
+    });
+    const sync = configuredProcessors(config).find((p) => p.name === 'company-sync');
+    const syncEntry = topology.find((entry) => entry.queue === sync?.queue);
+    expect(syncEntry).toMatchObject({ queueType: 'quorum' });
+    expect(syncEntry).not.toHaveProperty('deliveryLimit');
+    expect(topology.find((entry) => entry.queue === 'company.invalidated')).toMatchObject({
+      queueType: 'classic',
+    });
+  });
+
+  it('refuses a delivery limit on a classic queue and an unknown queue type, naming the field', () => {
+    const classic = loadConfig(
+      {},
+      withFile({ processors: { 'company-updated': { deliveryLimit: 5 } } }),
+    );
+    expect(() => configuredTopology(classic)).toThrow(
+      expect.objectContaining({ field: 'processors.company-updated.deliveryLimit' }),
+    );
+    expect(() =>
+      loadConfig({}, withFile({ processors: { 'company-updated': { queueType: 'stream' } } })),
+    ).toThrow(/processors\.company-updated\.queueType/);
   });
 
   it('reports a file that is not JSON', () => {

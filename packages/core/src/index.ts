@@ -86,6 +86,7 @@ export type {
   BulkWriteResult,
   KeyedDocument,
   Store,
+  StoreHealth,
   StoredDocument,
   StoreWrite,
   UpsertOptions,
@@ -149,3 +150,18 @@ export type {
   Subscription,
   Transport,
 } from './transport.js';
+export {
+  brokerHeaders,
+  cameBackFromRetry,
+  copyHeaders,
+  deadLetterHeaders,
+  headerProblem,
+  isDroppedFromCopies,
+  maxHeaderDepth,
+  nestingDepth,
+  readDelivery,
+  retryQueuePrefix,
+  stateName,
+  troupeHeaders,
+} from './wire.js';
+export type { DeliveryFacts, DeliveryReading } from './wire.js';

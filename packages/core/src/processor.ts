@@ -427,6 +427,7 @@ export interface ProcessorOverrides {
   readonly persistTimeoutMs?: number | undefined;
   readonly maxMessageBytes?: number | undefined;
   readonly weight?: number | undefined;
+  readonly queueType?: 'classic' | 'quorum' | undefined;
   readonly retry?: RetryOptions | undefined;
 }
 
@@ -484,5 +485,14 @@ export function applyProcessorOverrides<TMessage, TResult>(
       overrides.maxMessageBytes ?? definition.maxMessageBytes,
     ),
     weight: positiveInteger(`${field}.weight`, overrides.weight ?? definition.weight, 1_000),
+    queueType: queueTypeOf(`${field}.queueType`, overrides.queueType ?? definition.queueType),
   };
+}
+
+function queueTypeOf(field: string, value: unknown): 'classic' | 'quorum' {
+  if (value === 'classic' || value === 'quorum') return value;
+  throw new ConfigurationError(
+    field,
+    `must be 'classic' or 'quorum', got ${JSON.stringify(value)}`,
+  );
 }
