@@ -24,6 +24,7 @@ import type {
   DeadLetterInfo,
   Delivery,
   HandlerContext,
+  PersistOutcome,
   ProcessorDefinition,
   PublishOptions,
   Transport,
@@ -254,18 +255,32 @@ export class MessageTracing {
   processor<TMessage, TResult>(
     definition: ProcessorDefinition<TMessage, TResult>,
   ): ProcessorDefinition<TMessage, TResult> {
-    const { handle, persist } = definition;
+    const { handle, persist, persistBatch } = definition;
     return {
       ...definition,
       handle: (message, context) =>
         this.#step('handle', definition.name, context, () => handle(message, context)),
-      // A per-message persist step is traced per message; a batch's persist step
-      // (persistBatch, the default one included) is not traced here yet.
       persist:
         persist === undefined
           ? undefined
           : (result, context) =>
               this.#step('persist', definition.name, context, () => persist(result, context)),
+      // A batch's persist step (the default one included) is one call for all of its
+      // messages: each message gets its own `persist` span, child of its own span,
+      // covering that call.
+      persistBatch:
+        persistBatch === undefined
+          ? undefined
+          : (entries, context) => {
+              let run = (): Promise<readonly PersistOutcome[]> => persistBatch(entries, context);
+              for (const entry of [...entries].reverse()) {
+                const inner = run;
+                const stepContext: HandlerContext = { ...context, delivery: entry.delivery };
+                run = () =>
+                  Promise.resolve(this.#step('persist', definition.name, stepContext, inner));
+              }
+              return run();
+            },
     };
   }
 
