@@ -5,7 +5,12 @@
 // a processor's observer is made; the cells are copied into prom-client's metrics when
 // Prometheus scrapes, so recording a message allocates nothing.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { stateName, type ProcessorObserver, type SettlementOutcome } from '@troupe/core';
+import {
+  stateName,
+  supervisorViewOf,
+  type ProcessorObserver,
+  type SettlementOutcome,
+} from '@troupe/core';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AnyActorRef } from 'xstate';
 
@@ -206,13 +211,8 @@ export class Metrics {
             this.inc({ machine: kind, state });
             if (kind === 'processor' && state !== 'idle' && state !== 'failed') holding += 1;
             if (kind === 'supervisor') {
-              const context = (
-                ref.getSnapshot() as {
-                  context?: { children?: Record<string, { totalRestarts?: number }> };
-                }
-              ).context;
-              for (const [child, record] of Object.entries(context?.children ?? {})) {
-                restarts.set({ supervisor: ref.id, child }, record.totalRestarts ?? 0);
+              for (const child of supervisorViewOf(ref.getSnapshot())?.children ?? []) {
+                restarts.set({ supervisor: ref.id, child: child.id }, child.totalRestarts);
               }
             }
           }
