@@ -1,7 +1,8 @@
 // `pnpm bench [--quick]`: the benchmark reports, one after the other (so that they do not
 // compete for the two cores): the runtime in-process (reports/latest.md), the stores
-// (reports/store.md), RabbitMQ (reports/amqp.md) and the attached inspector's cost
-// (reports/inspector.md).
+// (reports/store.md), RabbitMQ (reports/amqp.md), the attached inspector's cost
+// (reports/inspector.md) and end to end on RabbitMQ with SQLite against two hand-written
+// consumers (reports/e2e.md).
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +14,7 @@ const suites: readonly (readonly string[])[] = [
   ['--import', 'tsx', join(here, 'store.ts')],
   ['--import', 'tsx', join(here, 'amqp.ts')],
   ['--expose-gc', '--import', 'tsx', join(here, 'inspector.ts')],
+  ['--import', 'tsx', join(here, 'e2e.ts')],
 ];
 for (const args of suites) {
   const result = spawnSync(process.execPath, [...args, ...forwarded], { stdio: 'inherit' });

@@ -18,14 +18,20 @@ interface Row {
   readonly name: string;
   readonly messages: number;
   readonly prefetch?: number;
+  readonly concurrency?: number;
+  readonly maxBatch?: number;
   readonly msgPerSecond: number;
   readonly cpuMicrosPerMessage: number;
+  readonly p50Ms?: number;
+  readonly p99Ms?: number;
+  readonly maxMs?: number;
+  readonly heapMb?: number;
 }
 
 const messages = process.argv.includes('--quick') ? 10_000 : 50_000;
 const { stdout } = await run(
-  join(root, 'node_modules', '.bin', 'tsx'),
-  ['packages/amqp/test/throughput.ts', String(messages)],
+  process.execPath,
+  ['--expose-gc', '--import', 'tsx', 'packages/amqp/test/throughput.ts', String(messages)],
   { cwd: root, maxBuffer: 10 * 1024 * 1024 },
 );
 const rows = stdout
@@ -48,22 +54,43 @@ const lines = [
   "Every row of one table comes from the same process and run. The broker shares the machine's",
   'two cores with Node, so absolute figures move with the load; compare within a table.',
   '',
-  '| measurement | prefetch | msg/s | Node CPU µs/msg | vs raw amqplib |',
-  '| --- | ---: | ---: | ---: | ---: |',
+  '| measurement | prefetch | workers × maxBatch | msg/s | Node CPU µs/msg | vs raw amqplib |',
+  '| --- | ---: | ---: | ---: | ---: | ---: |',
 ];
-for (const row of rows) {
+for (const row of rows.filter(
+  (r) => r.name.startsWith('publish/') || r.name.startsWith('consume/'),
+)) {
   const raw = row.name.startsWith('publish/')
     ? find('publish/raw-amqplib-windowed-confirms')
     : find('consume/raw-amqplib', row.prefetch);
   lines.push(
-    `| ${row.name} | ${row.prefetch ?? '—'} | ${row.msgPerSecond.toLocaleString('en-US')} | ${row.cpuMicrosPerMessage} | ${row === raw ? '—' : pct(row, raw)} |`,
+    `| ${row.name} | ${row.prefetch ?? '—'} | ${row.concurrency === undefined ? '—' : `${row.concurrency} × ${row.maxBatch ?? 1}`} | ${row.msgPerSecond.toLocaleString('en-US')} | ${row.cpuMicrosPerMessage} | ${row === raw ? '—' : pct(row, raw)} |`,
   );
 }
+const latency = rows.find((row) => row.name.startsWith('latency/'));
+const heap = rows.find((row) => row.name.startsWith('heap/'));
 lines.push(
   '',
-  'Targets (issue 3): the Troupe pool at ≥ 95% of raw throughput at every prefetch, the publisher at ≥ 90%.',
-  '`consume/troupe-transport` is the adapter alone (ack in the callback); `consume/troupe-pool` adds the',
-  'supervised pool and the processor chart per message, whose CPU cost is measured in latest.md.',
+  '## Latency at 1,000 msg/s (publish → ack, no batch timeout)',
+  '',
+  latency === undefined
+    ? 'not measured'
+    : `${latency.messages.toLocaleString('en-US')} messages paced at 1,000/s into a pool of ${latency.concurrency ?? '?'} workers × maxBatch ${latency.maxBatch ?? '?'}: p50 ${latency.p50Ms ?? '?'} ms, p99 ${latency.p99Ms ?? '?'} ms, max ${latency.maxMs ?? '?'} ms (target: p99 ≤ 2 ms).`,
+  '',
+  '## Heap under a backlog',
+  '',
+  heap === undefined
+    ? 'not measured'
+    : `A backlog of ${heap.messages.toLocaleString('en-US')} messages, a pool of ${heap.concurrency ?? '?'} workers × maxBatch ${heap.maxBatch ?? '?'} (prefetch ${heap.prefetch ?? '?'}) whose handlers never finish: heap grew by ${heap.heapMb ?? '?'} MiB (after GC) once the prefetch was taken. What the process holds is the prefetch (its deliveries and their batches), whatever the backlog; a delta near zero is within GC noise. Heap per idle worker is in latest.md.`,
+);
+lines.push(
+  '',
+  'Targets (issue 11): the Troupe pool at ≥ 95% of raw amqplib at prefetch 10, 100 and 1,000 with a no-op handler.',
+  'Every consume row starts when its consumer is asked for, ends when every message is acked, and',
+  'decodes and validates each body against the same zod schema. `consume/troupe-transport` is the',
+  'adapter alone (ack in the callback); `consume/troupe-pool-batched` is the supervised pool whose',
+  'workers take batches (prefetch = workers × maxBatch); `consume/troupe-pool-per-message` has one',
+  'worker per unit of prefetch taking one delivery at a time (the previous model).',
   '',
 );
 const report = join(here, 'reports', 'amqp.md');

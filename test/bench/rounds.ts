@@ -2,9 +2,11 @@
 // in-memory queue consumed by a plain async function (the baseline) or by a
 // supervised Troupe pool, with CPU and wall time measured around each.
 import {
+  applyProcessorOverrides,
   createPool,
   decodeDelivery,
   defineProcessor,
+  persistWrites,
   startSupervisor,
   type Delivery,
   type HandlerContext,
@@ -78,7 +80,7 @@ export async function plainRound(messages: number, prefetch: number): Promise<Ro
         },
       };
       const result = await noop.handle(message, context);
-      await noop.persist(result, context);
+      await persistWrites(result, store);
       delivery.ack();
     } catch (error) {
       delivery.deadLetter({ reason: String(error), processor: noop.name, attempts: 1 });
@@ -93,13 +95,21 @@ export async function plainRound(messages: number, prefetch: number): Promise<Ro
   }, messages);
 }
 
-/** The same work through a supervised pool of processor actors. */
-export async function troupeRound(messages: number, concurrency: number): Promise<Round> {
+/**
+ * The same work through a supervised pool of processor actors, each worker taking up to
+ * `maxBatch` deliveries at once (the broker's prefetch is concurrency × maxBatch).
+ */
+export async function troupeRound(
+  messages: number,
+  concurrency: number,
+  maxBatch = 1,
+): Promise<Round> {
   const transport = new MemoryTransport();
   const store = new MemoryStore();
   await prefill(transport, messages);
+  const definition = maxBatch === 1 ? noop : applyProcessorOverrides(noop, { maxBatch });
   return measure(async () => {
-    const pool = createPool({ definition: noop, transport, store, logger, concurrency });
+    const pool = createPool({ definition, transport, store, logger, concurrency });
     const runtime = startSupervisor(pool.supervisorOptions());
     await until(() => transport.acked >= messages);
     await runtime.shutdown();

@@ -27,28 +27,38 @@ const here = dirname(fileURLToPath(import.meta.url));
 interface Throughput {
   readonly label: string;
   readonly concurrency: number;
+  readonly maxBatch: number;
   readonly msgPerSec: number;
   readonly cpuUsPerMsg: number;
 }
 
-async function throughput(concurrency: number): Promise<Throughput[]> {
+/**
+ * One pair of rows: the plain function with the broker's prefetch at `concurrency` ×
+ * `maxBatch`, and a pool of `concurrency` workers taking batches of up to `maxBatch`.
+ */
+async function throughput(concurrency: number, maxBatch = 1): Promise<Throughput[]> {
   const messages = quick ? 20_000 : 200_000;
   const rounds = quick ? 3 : 5;
   const plain: Round[] = [];
   const troupe: Round[] = [];
-  await plainRound(5000, concurrency); // warm-up
-  await troupeRound(5000, concurrency);
+  const prefetch = concurrency * maxBatch;
+  await plainRound(5000, prefetch); // warm-up
+  await troupeRound(5000, concurrency, maxBatch);
   for (let i = 0; i < rounds; i += 1) {
-    plain.push(await plainRound(messages, concurrency));
-    troupe.push(await troupeRound(messages, concurrency));
+    plain.push(await plainRound(messages, prefetch));
+    troupe.push(await troupeRound(messages, concurrency, maxBatch));
   }
   const summary = (label: string, list: Round[]): Throughput => ({
     label,
     concurrency,
+    maxBatch,
     msgPerSec: median(list.map((r) => (r.messages / r.wallMs) * 1000)),
     cpuUsPerMsg: median(list.map((r) => r.cpuUs / r.messages)),
   });
-  return [summary('plain async function', plain), summary('Troupe pool', troupe)];
+  return [
+    summary(`plain async function (prefetch ${prefetch})`, plain),
+    summary(maxBatch === 1 ? 'Troupe pool' : `Troupe pool, maxBatch ${maxBatch}`, troupe),
+  ];
 }
 
 /**
@@ -126,7 +136,9 @@ function chartAloneUsPerMessage(): number {
   });
   actor.subscribe({ error: () => undefined });
   actor.start();
-  const result = cpuUsPerMessage(() => actor.send({ type: 'delivery.received', delivery }));
+  const result = cpuUsPerMessage(() =>
+    actor.send({ type: 'batch.received', deliveries: [delivery], messageIds: ['m'] }),
+  );
   actor.stop();
   return result;
 }
@@ -210,9 +222,16 @@ async function main(): Promise<void> {
   const floor = xstateFloorUsPerMessage();
   const chart = chartAloneUsPerMessage();
   const results: Throughput[] = [];
-  for (const concurrency of [1, 4, 16]) {
-    process.stderr.write(`bench: throughput at concurrency ${concurrency}…\n`);
-    results.push(...(await throughput(concurrency)));
+  for (const [concurrency, maxBatch] of [
+    [1, 1],
+    [4, 1],
+    [16, 1],
+    [1, 32],
+    [4, 32],
+    [4, 64],
+  ] as const) {
+    process.stderr.write(`bench: throughput at concurrency ${concurrency} × batch ${maxBatch}…\n`);
+    results.push(...(await throughput(concurrency, maxBatch)));
   }
   process.stderr.write('bench: memory per idle worker…\n');
   const perWorker = await memoryPerWorker();
@@ -237,21 +256,22 @@ async function main(): Promise<void> {
     'time of the whole process divided by messages; the runtime overhead is the difference.',
     `Medians of ${quick ? 3 : 5} alternating rounds of ${quick ? '20,000' : '200,000'} messages.`,
     '',
-    '| concurrency | runner | msg/s | CPU µs/msg | runtime overhead µs/msg |',
-    '| ---: | --- | ---: | ---: | ---: |',
+    '| concurrency | maxBatch | runner | msg/s | CPU µs/msg | runtime overhead µs/msg |',
+    '| ---: | ---: | --- | ---: | ---: | ---: |',
   ];
   for (let i = 0; i < results.length; i += 2) {
     const plain = results[i];
     const troupe = results[i + 1];
     if (plain === undefined || troupe === undefined) continue;
     lines.push(
-      `| ${plain.concurrency} | ${plain.label} | ${fmt(plain.msgPerSec, 0)} | ${fmt(plain.cpuUsPerMsg, 2)} | — |`,
-      `| ${troupe.concurrency} | ${troupe.label} | ${fmt(troupe.msgPerSec, 0)} | ${fmt(troupe.cpuUsPerMsg, 2)} | ${fmt(troupe.cpuUsPerMsg - plain.cpuUsPerMsg, 2)} |`,
+      `| ${plain.concurrency} | ${plain.maxBatch} | ${plain.label} | ${fmt(plain.msgPerSec, 0)} | ${fmt(plain.cpuUsPerMsg, 2)} | — |`,
+      `| ${troupe.concurrency} | ${troupe.maxBatch} | ${troupe.label} | ${fmt(troupe.msgPerSec, 0)} | ${fmt(troupe.cpuUsPerMsg, 2)} | ${fmt(troupe.cpuUsPerMsg - plain.cpuUsPerMsg, 2)} |`,
     );
   }
   lines.push(
     '',
     'Targets (issue 2): at most 10 µs of runtime overhead per message; at least 100,000 msg/s on one core.',
+    'Targets (issue 11): at batch ≥ 32, at most 2 µs of runtime CPU per message and at least 250,000 msg/s on one core.',
     '',
     `XState floor on this machine: ${fmt(floor, 2)} µs of CPU per message for the three events a`,
     'message takes through the chart (delivery, handler result, persist result), measured on a',

@@ -237,6 +237,19 @@ describe('a worker crash', () => {
     expect(h.child('consumer').generation).toBe(1);
   });
 
+  it('a restarted worker still gets deliveries after supervisorOptions() was called again', async () => {
+    const h = await start({ concurrency: 1, retry: { attempts: 1, onExhausted: 'escalate' } });
+    // A second incarnation built (never started): it must not rewire the running one.
+    h.pool.supervisorOptions();
+    await h.publish({ id: 'boom', behaviour: 'fail-once' });
+    h.clock.increment(100);
+    await flush();
+    expect(h.child('worker-1')).toMatchObject({ status: 'running', generation: 2 });
+    await h.publish(...orders(3, 'after'));
+    expect(h.transport.acked).toBe(4);
+    expect(await h.store.count('orders')).toBe(4);
+  });
+
   it('a worker whose chart errors: its delivery is requeued and its permit returned', async () => {
     const scheduler = new Scheduler({ capacity: 1 });
     const h = await start({ concurrency: 1, scheduler });

@@ -13,7 +13,7 @@ import {
 } from '@troupe/amqp';
 import { ArangoStore, parseArangoStoreUrl } from '@troupe/arango';
 import { ConfigurationError, redactedMessage, type Store } from '@troupe/core';
-import { batcherMachine, consumerMachine, processorMachine, supervisorMachine } from '@troupe/core';
+import { consumerMachine, processorMachine, supervisorMachine } from '@troupe/core';
 import { chartOf, toMermaid } from '@troupe/inspector';
 import { topicMatches } from '@troupe/memory';
 import { SqliteStore } from '@troupe/sqlite';
@@ -115,15 +115,13 @@ function machineFor(name: string): AnyStateMachine {
       return supervisorMachine;
     case 'consumer':
       return consumerMachine;
-    case 'batcher':
-      return batcherMachine;
     case 'connection':
       return connectionMachine;
     default: {
       const known = availableProcessors.map((definition) => definition.name);
       if (!known.includes(name)) {
         throw new UsageError(
-          `unknown chart ${JSON.stringify(name)}; processors: ${known.join(', ')}; or supervisor, consumer, batcher, connection`,
+          `unknown chart ${JSON.stringify(name)}; processors: ${known.join(', ')}; or supervisor, consumer, connection`,
         );
       }
       return processorMachine;
@@ -246,8 +244,7 @@ const verbs: Record<string, Verb> = {
     },
   },
   chart: {
-    usage:
-      'troupe chart <processor|supervisor|consumer|batcher|connection> [--format mermaid|json]',
+    usage: 'troupe chart <processor|supervisor|consumer|connection> [--format mermaid|json]',
     summary: "Print an actor's state chart (Mermaid by default)",
     options: { format: { type: 'string' } },
     run: ([name], values) => {

@@ -3,7 +3,7 @@
 // error names the field, and the variable it came from when it came from one.
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigurationError, maxTimerDelayMs } from '@troupe/core';
+import { ConfigurationError, maxBatchLimit, maxTimerDelayMs } from '@troupe/core';
 import { z } from 'zod';
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -39,6 +39,14 @@ const processorSchema = z.strictObject({
     })
     .optional(),
   timeoutMs: z.int().min(1).max(maxTimerDelayMs).optional(),
+  /** Timeout of a batch's persist step. @default timeoutMs */
+  persistTimeoutMs: z.int().min(1).max(maxTimerDelayMs).optional(),
+  /** Deliveries a worker takes at once; the prefetch is concurrency × maxBatch. @default the processor's own */
+  maxBatch: z.int().min(1).max(maxBatchLimit).optional(),
+  /** How long a worker waits for its batch to fill. @default none: it never waits */
+  batchTimeoutMs: z.int().min(1).max(maxTimerDelayMs).optional(),
+  /** Larger messages are dead-lettered unparsed. @default 16 MiB */
+  maxMessageBytes: z.int().min(1).optional(),
   /**
    * The queue's type on RabbitMQ: `quorum` for replicated queues whose broker counts
    * deliveries. Changing it for a queue that exists is refused, naming both. @default the processor's own

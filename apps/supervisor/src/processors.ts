@@ -1,8 +1,8 @@
 // The processors this app can run, and their configuration overrides. A team adds its
 // processor package to package.json and to this list.
 import {
+  applyProcessorOverrides,
   ConfigurationError,
-  resolveRetryPolicy,
   type AnyProcessorDefinition,
   type QueueTopology,
   type RetryOptions,
@@ -42,22 +42,19 @@ export function configuredProcessors(config: Config): AnyProcessorDefinition[] {
   for (const definition of availableProcessors) {
     const overrides = config.processors[definition.name];
     if (overrides?.enabled === false) continue;
-    const field = `processors.${definition.name}`;
-    selected.push({
-      ...definition,
-      concurrency: overrides?.concurrency ?? definition.concurrency,
-      weight: overrides?.weight ?? definition.weight,
-      timeoutMs: overrides?.timeoutMs ?? definition.timeoutMs,
-      queueType: overrides?.queueType ?? definition.queueType,
-      retry:
-        overrides?.retry === undefined
-          ? definition.retry
-          : resolveRetryPolicy(
-              // zod has checked the shape; resolveRetryPolicy checks the values again.
-              { ...definition.retry, ...(definedOnly(overrides.retry) as RetryOptions) },
-              `${field}.retry`,
-            ),
-    });
+    if (overrides === undefined) {
+      selected.push(definition);
+      continue;
+    }
+    // The same checks as defineProcessor (a value it would refuse is refused here).
+    // deliveryLimit belongs to the queue's topology, read where it is declared.
+    const { enabled: _enabled, retry, deliveryLimit: _deliveryLimit, ...settings } = overrides;
+    selected.push(
+      applyProcessorOverrides(definition, {
+        ...definedOnly(settings),
+        ...(retry === undefined ? {} : { retry: definedOnly(retry) as RetryOptions }),
+      }),
+    );
   }
   return selected;
 }

@@ -56,6 +56,37 @@ describe('configuration', () => {
     );
   });
 
+  it('applies processor overrides through the checks of defineProcessor', () => {
+    const config = loadConfig(
+      {},
+      withFile({
+        processors: {
+          'company-updated': {
+            concurrency: 3,
+            maxBatch: 32,
+            timeoutMs: 1000,
+            retry: { attempts: 2 },
+          },
+        },
+      }),
+    );
+    const updated = configuredProcessors(config).find((p) => p.name === 'company-updated');
+    expect(updated).toMatchObject({ concurrency: 3, maxBatch: 32, timeoutMs: 1000 });
+    expect(updated?.retry.attempts).toBe(2);
+    // A value the schema lets through but defineProcessor refuses is refused here too.
+    const refused = loadConfig(
+      {},
+      withFile({
+        processors: {
+          'company-updated': { retry: { backoff: { kind: 'exponential', minMs: 10, maxMs: 5 } } },
+        },
+      }),
+    );
+    expect(() => configuredProcessors(refused)).toThrow(
+      expect.objectContaining({ field: 'processors.company-updated.retry.backoff.maxMs' }),
+    );
+  });
+
   it('names the file field at fault', () => {
     const dir = withFile({ processors: { 'company-updated': { concurrency: 0 } } });
     expect(() => loadConfig({}, dir)).toThrow(

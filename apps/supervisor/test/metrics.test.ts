@@ -68,10 +68,10 @@ describe('/metrics', () => {
   it('renders histograms cumulatively, with sum and count', async () => {
     metrics = new Metrics();
     const observer = metrics.observer('orders');
-    observer.settled('acked', 3);
-    observer.settled('acked', 20);
-    observer.settled('dead-lettered', 2000);
-    observer.retrying('persist');
+    observer.settled('acked', 3, 'm-1');
+    observer.settled('acked', 20, 'm-2');
+    observer.settled('dead-lettered', 2000, 'm-3');
+    observer.retrying('persist', 'm-4');
     const first = samples(await metrics.render());
     const acked = (le: string) =>
       first.get(
@@ -91,7 +91,7 @@ describe('/metrics', () => {
     expect(first.get('troupe_messages_total{processor="orders",outcome="dead-lettered"}')).toBe(1);
     expect(first.get('troupe_retries_total{processor="orders",step="persist"}')).toBe(1);
     // A second scrape shows the same totals (the cells are copied, not drained).
-    observer.settled('acked', 3);
+    observer.settled('acked', 3, 'm-1');
     const second = samples(await metrics.render());
     expect(second.get('troupe_messages_total{processor="orders",outcome="acked"}')).toBe(3);
     expect(
@@ -118,8 +118,8 @@ describe('/metrics', () => {
     const allSettled = new Promise<void>((resolve) => (settle = resolve));
     const observer: ProcessorObserver = {
       ...counted,
-      settled: (outcome, ms) => {
-        counted.settled(outcome, ms);
+      settled: (outcome, ms, messageId) => {
+        counted.settled(outcome, ms, messageId);
         settled += 1;
         if (settled === 3) settle();
       },

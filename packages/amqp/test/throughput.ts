@@ -1,13 +1,14 @@
 // Side-by-side throughput of raw amqplib and @troupe/amqp on the local broker, for the
 // benchmark report: publishing (raw amqplib with windowed confirms vs the transport's
 // pipelined confirmed publish) and consuming (raw manual-ack consumer vs the transport's
-// consumer vs a full Troupe pool, same prefetch, no-op work), with Node CPU per message.
+// consumer vs a full Troupe pool, same prefetch, same decode work, same end: every
+// message acked), with Node CPU per message; latency at 1,000 msg/s; heap under a backlog.
 //
 //   node_modules/.bin/tsx packages/amqp/test/throughput.ts [messages=50000]
 //
 // Prints one JSON line per measurement. Not part of the test suites.
 import { randomUUID } from 'node:crypto';
-import { createPool, defineProcessor, startSupervisor } from '@troupe/core';
+import { createPool, defineProcessor, startSupervisor, type ProcessorObserver } from '@troupe/core';
 import { MemoryStore } from '@troupe/memory';
 import { connect } from 'amqplib';
 import { pino } from 'pino';
@@ -17,6 +18,7 @@ import { brokerUrl } from './helpers.js';
 
 const messages = Number(process.argv[2] ?? '50000');
 const body = Buffer.from(JSON.stringify({ id: 'x', pad: 'x'.repeat(230) }));
+// Message bodies are the same for every row; ids come from the broker's messageId.
 const logger = pino({ level: 'silent' });
 
 interface Result {
@@ -40,10 +42,16 @@ function report(name: string, result: Result, extra: Record<string, unknown> = {
   process.stdout.write(`${JSON.stringify({ name, messages, ...extra, ...result })}\n`);
 }
 
-async function fill(queue: string): Promise<void> {
+const gc = (globalThis as { gc?: () => void }).gc;
+
+function fill(queue: string): Promise<void> {
+  return fillN(queue, messages);
+}
+
+async function fillN(queue: string, count: number): Promise<void> {
   const model = await connect(brokerUrl);
   const confirm = await model.createConfirmChannel();
-  for (let i = 0; i < messages; i += 1) {
+  for (let i = 0; i < count; i += 1) {
     const ok = confirm.sendToQueue(queue, body, {
       persistent: true,
       messageId: String(i),
@@ -100,8 +108,26 @@ async function main(): Promise<void> {
   );
   await channel.purgeQueue(queue);
 
-  // Consuming.
-  for (const prefetch of [1, 10, 100]) {
+  // Consuming: every row starts when the consumer is asked for, ends when every message
+  // is acked, and decodes and validates each body against the same schema.
+  const schema = z.object({ id: z.string(), pad: z.string() });
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  const decode = (content: Uint8Array): void => {
+    const result = schema['~standard'].validate(JSON.parse(decoder.decode(content)));
+    if (result instanceof Promise || result.issues !== undefined) throw new Error('invalid');
+  };
+  const counting = (total: number, done: () => void): ProcessorObserver => {
+    let count = 0;
+    return {
+      settled: () => {
+        count += 1;
+        if (count === total) done();
+      },
+      step: () => undefined,
+      retrying: () => undefined,
+    };
+  };
+  for (const prefetch of [10, 100, 1000]) {
     await fill(queue);
     const rawConsumer = await connect(brokerUrl);
     const rawChannel = await rawConsumer.createChannel();
@@ -114,6 +140,7 @@ async function main(): Promise<void> {
             let count = 0;
             void rawChannel.consume(queue, (message) => {
               if (message === null) return;
+              decode(message.content);
               rawChannel.ack(message);
               count += 1;
               if (count === messages) resolve();
@@ -133,6 +160,7 @@ async function main(): Promise<void> {
           let count = 0;
           void transport
             .consume(queue, { prefetch }, (delivery) => {
+              decode(delivery.body);
               delivery.ack();
               count += 1;
               if (count === messages) resolve();
@@ -144,31 +172,154 @@ async function main(): Promise<void> {
       { prefetch },
     );
 
-    await fill(queue);
-    const store = new MemoryStore();
+    // The pool twice: batched (4 workers, or fewer, sharing the prefetch as batches) and
+    // one delivery per worker (as many workers as the prefetch), where that is sane.
+    const workers = prefetch >= 100 ? 4 : 2;
+    const shapes: [string, number, number][] = [
+      ['consume/troupe-pool-batched', workers, prefetch / workers],
+      ...(prefetch <= 100
+        ? [['consume/troupe-pool-per-message', prefetch, 1] as [string, number, number]]
+        : []),
+    ];
+    for (const [name, concurrency, maxBatch] of shapes) {
+      await fill(queue);
+      const definition = defineProcessor({
+        name: 'bench',
+        queue,
+        bindings: [],
+        schema,
+        handle: () => undefined,
+        concurrency,
+        maxBatch,
+      });
+      let runtime: ReturnType<typeof startSupervisor> | undefined;
+      report(
+        name,
+        await measure(
+          () =>
+            new Promise<void>((resolve) => {
+              const pool = createPool({
+                definition,
+                transport,
+                store: new MemoryStore(),
+                logger,
+                observer: counting(messages, resolve),
+              });
+              runtime = startSupervisor(pool.supervisorOptions(), { id: 'bench' });
+            }),
+        ),
+        { prefetch, concurrency, maxBatch },
+      );
+      await runtime?.shutdown();
+    }
+  }
+
+  // Latency at 1,000 msg/s: publish → ack, through a batched pool with no batch timeout.
+  {
+    const seconds = messages <= 10_000 ? 2 : 5;
+    const sentAt = new Map<string, number>();
+    const latencies: number[] = [];
+    const total = seconds * 1000;
+    let finished: () => void = () => undefined;
+    const allSettled = new Promise<void>((resolve) => {
+      finished = resolve;
+    });
     const definition = defineProcessor({
-      name: 'bench',
+      name: 'latency',
       queue,
       bindings: [],
-      schema: z.object({ id: z.string() }),
+      schema,
       handle: () => undefined,
-      concurrency: prefetch,
+      concurrency: 4,
+      maxBatch: 32,
     });
-    const pool = createPool({ definition, transport, store, logger });
-    let runtime: ReturnType<typeof startSupervisor> | undefined;
-    report(
-      'consume/troupe-pool',
-      await measure(async () => {
-        runtime = startSupervisor(pool.supervisorOptions(), { id: 'bench' });
-        for (;;) {
-          const { messageCount } = await channel.checkQueue(queue);
-          if (messageCount === 0) break;
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-      }),
-      { prefetch },
+    const pool = createPool({
+      definition,
+      transport,
+      store: new MemoryStore(),
+      logger,
+      observer: {
+        settled: (_outcome, _ms, messageId) => {
+          const start = sentAt.get(messageId);
+          if (start !== undefined) latencies.push(performance.now() - start);
+          if (latencies.length === total) finished();
+        },
+        step: () => undefined,
+        retrying: () => undefined,
+      },
+    });
+    const runtime = startSupervisor(pool.supervisorOptions(), { id: 'latency' });
+    const publisher = await connect(brokerUrl);
+    const publishChannel = await publisher.createChannel();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const begin = performance.now();
+    for (let i = 0; i < total; i += 1) {
+      // Paced on the wall clock: message i leaves at begin + i ms.
+      const wait = begin + i - performance.now();
+      if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+      const id = `l-${i}`;
+      sentAt.set(id, performance.now());
+      publishChannel.sendToQueue(queue, body, { messageId: id, contentType: 'application/json' });
+    }
+    await allSettled;
+    await publisher.close();
+    await runtime.shutdown();
+    latencies.sort((a, b) => a - b);
+    const at = (q: number): number =>
+      Number(
+        (
+          latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN
+        ).toFixed(2),
+      );
+    process.stdout.write(
+      `${JSON.stringify({ name: 'latency/troupe-pool-batched', messages: total, ratePerSecond: 1000, concurrency: 4, maxBatch: 32, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: at(1) })}\n`,
     );
-    await runtime?.shutdown();
+  }
+
+  // Heap under a backlog: bounded by the prefetch, not by the backlog.
+  {
+    const backlog = messages <= 10_000 ? 20_000 : 100_000;
+    await fillN(queue, backlog);
+    const heap = (): number => {
+      gc?.();
+      gc?.();
+      return process.memoryUsage().heapUsed;
+    };
+    const before = heap();
+    const definition = defineProcessor({
+      name: 'backlog',
+      queue,
+      bindings: [],
+      schema,
+      // Never finishes: every worker holds its batch, the rest waits in the broker.
+      handle: (_message, { signal }) =>
+        new Promise<undefined>((_resolve, reject) => {
+          signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true });
+        }),
+      concurrency: 4,
+      maxBatch: 32,
+      timeoutMs: 600_000,
+    });
+    const pool = createPool({
+      definition,
+      transport,
+      store: new MemoryStore(),
+      logger,
+      drainMs: 1,
+    });
+    const runtime = startSupervisor(pool.supervisorOptions(), { id: 'backlog' });
+    for (let i = 0; i < 200; i += 1) {
+      const { messageCount } = await channel.checkQueue(queue);
+      if (messageCount <= backlog - 128) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const during = heap();
+    process.stdout.write(
+      `${JSON.stringify({ name: 'heap/troupe-pool-under-backlog', messages: backlog, prefetch: 128, concurrency: 4, maxBatch: 32, heapMb: Number(((during - before) / 2 ** 20).toFixed(2)), gc: gc !== undefined })}\n`,
+    );
+    await runtime.shutdown();
+    await channel.purgeQueue(queue);
   }
 
   await channel.deleteQueue(queue);

@@ -1,6 +1,7 @@
-// A pool's consumer: subscribes to the queue with prefetch = concurrency and offers
-// every delivery to the dispatcher. On shutdown it cancels the subscription and
+// A pool's consumer: subscribes to the queue with prefetch = concurrency × maxBatch and
+// offers every delivery to the dispatcher. On shutdown it cancels the subscription and
 // returns undispatched deliveries; when stopped outright its invoked guard does the same.
+// With prefetch 0 (a pool scaled to zero workers) it subscribes to nothing: `paused`.
 import type { Logger } from 'pino';
 import { assign, fromCallback, fromPromise, setup, type EventObject } from 'xstate';
 import type { Dispatcher } from './dispatcher.js';
@@ -14,6 +15,9 @@ export interface ConsumerInput {
   readonly dispatcher: Dispatcher;
   readonly logger: Logger;
 }
+
+/** State tags of the consumer chart: `ready` once it consumes (or is paused on purpose). */
+export type ConsumerTag = 'ready';
 
 interface ConsumerContext extends ConsumerInput {
   readonly subscription: Subscription | undefined;
@@ -30,7 +34,7 @@ function cancelQuietly(subscription: Subscription, logger: Logger): void {
   subscription.cancel().catch((err: unknown) => logger.warn({ err }, 'consumer cancel failed'));
 }
 
-/** The consumer chart: subscribing → consuming → cancelling → stopped, or failed. */
+/** The consumer chart: (paused or) subscribing → consuming → cancelling → stopped, or failed. */
 export const consumerMachine = setup({
   // The assertion is XState's way to declare types; it is not redundant.
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
@@ -38,6 +42,7 @@ export const consumerMachine = setup({
     context: ConsumerContext;
     input: ConsumerInput;
     events: { type: 'shutdown' };
+    tags: ConsumerTag;
     output: { exit: 'shutdown' } | { exit: 'failed'; reason: string };
   },
   actors: {
@@ -69,8 +74,16 @@ export const consumerMachine = setup({
 }).createMachine({
   id: 'consumer',
   context: ({ input }) => ({ ...input, subscription: undefined, error: undefined }),
-  initial: 'subscribing',
+  initial: 'starting',
   states: {
+    starting: {
+      always: [{ guard: ({ context }) => context.prefetch <= 0, target: 'paused' }, 'subscribing'],
+    },
+    // No workers to consume for: nothing is taken from the queue.
+    paused: {
+      tags: ['ready'],
+      on: { shutdown: 'stopped' },
+    },
     subscribing: {
       invoke: {
         src: 'subscribe',
@@ -91,6 +104,7 @@ export const consumerMachine = setup({
       on: { shutdown: 'stopped' },
     },
     consuming: {
+      tags: ['ready'],
       invoke: {
         src: 'holdSubscription',
         input: ({ context }) => ({

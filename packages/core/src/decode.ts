@@ -25,12 +25,20 @@ function checked<TMessage>(result: StandardSchemaV1.Result<TMessage>): TMessage 
  * Parses and validates a delivery. Synchronous when the schema is (zod's usual case),
  * a promise otherwise.
  *
- * @throws InvalidMessageError for a wrong content type, bad UTF-8, bad JSON or a schema failure
+ * @throws InvalidMessageError for a body over `maxBytes`, a wrong content type, bad UTF-8, bad JSON or a schema failure
  */
 export function decodeDelivery<TMessage>(
   delivery: Delivery,
   schema: StandardSchemaV1<unknown, TMessage>,
+  maxBytes = Infinity,
 ): TMessage | Promise<TMessage> {
+  const size = delivery.body.byteLength;
+  if (size > maxBytes) {
+    // Checked before anything is parsed: a huge body costs no decoding.
+    throw new InvalidMessageError(
+      `message of ${size} bytes exceeds maxMessageBytes (${maxBytes}); not parsed`,
+    );
+  }
   const type = delivery.contentType;
   if (type !== undefined && type !== '' && !type.startsWith('application/json')) {
     throw new InvalidMessageError(

@@ -1,7 +1,5 @@
 // @troupe/core: the public API. Everything exported is listed by name.
 export { backoffDelay } from './backoff.js';
-export { batcherMachine, createBatcher } from './batcher.machine.js';
-export type { BatchContext, Batcher, BatcherOptions } from './batcher.machine.js';
 export type { Backoff, RandomSource } from './backoff.js';
 export { resolveChildSpec } from './child-spec.js';
 export type {
@@ -12,7 +10,7 @@ export type {
   Shutdown,
 } from './child-spec.js';
 export { consumerMachine } from './consumer.machine.js';
-export type { ConsumerInput } from './consumer.machine.js';
+export type { ConsumerInput, ConsumerTag } from './consumer.machine.js';
 export { decodeDelivery } from './decode.js';
 export { Dispatcher } from './dispatcher.js';
 export {
@@ -29,28 +27,45 @@ export {
 export type { ErrorCode } from './errors.js';
 export { createPool, poolWorkers, scalePool } from './pool.js';
 export type { Pool, PoolOptions } from './pool.js';
-export { defineProcessor, maxTimerDelayMs, persistWrites } from './processor.js';
+export {
+  applyProcessorOverrides,
+  defaultMaxMessageBytes,
+  defineProcessor,
+  maxBatchLimit,
+  maxTimerDelayMs,
+  persistWrites,
+  persistWritesBatch,
+  writesOf,
+} from './processor.js';
 export type {
+  BatchMessage,
+  BatchStepContext,
   DeliveryInfo,
   HandlerContext,
+  MessageOutcome,
   PersistableResult,
   PersistContext,
+  PersistEntry,
+  PersistOutcome,
   ProcessorDefinition,
+  ProcessorOverrides,
   ProcessorSpecDefaultPersist,
-  ProcessorSpecWithBatch,
   ProcessorSpecWithPersist,
+  ProcessorSpecWithPersistBatch,
 } from './processor.js';
 export { processorMachine } from './processor.machine.js';
 export type {
   AnyProcessorDefinition,
+  BatchReceived,
   ProcessorContext,
   ProcessorEvent,
   ProcessorInput,
   ProcessorOutput,
+  ProcessorTag,
   WorkerDispatcher,
   WorkerHandle,
 } from './processor.machine.js';
-export type { ProcessorObserver, SettlementOutcome } from './observer.js';
+export type { ProcessorObserver, SettlementOutcome, StepKind } from './observer.js';
 export { redactCredentials, redactedMessage, redactedPassword } from './redact.js';
 export { planRestart, shouldRestart } from './restart-plan.js';
 export type { ExitKind, RestartPlan, RestartStrategy, RestartType } from './restart-plan.js';
@@ -123,13 +138,16 @@ export type {
   SupervisorView,
   WhichChild,
 } from './supervisor/view.js';
+export { settleAll, settleOne } from './transport.js';
 export type {
+  Acknowledger,
   Binding,
   ConsumeOptions,
   DeadLetterInfo,
   Delivery,
   PublishOptions,
   QueueTopology,
+  Settlement,
   Subscription,
   Transport,
 } from './transport.js';

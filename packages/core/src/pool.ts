@@ -1,17 +1,19 @@
 // A processor pool: a one-for-one supervisor of N workers and one consumer. Workers
 // start first, the consumer last (ordered start), so shutdown stops the consumer
-// first and then lets the workers drain (reverse order).
+// first and then lets the workers drain (reverse order). The pool reads its children
+// through their state tags only (`drainable`, `ready`), never their state values.
 import type { Logger } from 'pino';
 import type { Snapshot } from 'xstate';
 import type { RandomSource } from './backoff.js';
 import type { ChildSpec } from './child-spec.js';
-import { consumerMachine } from './consumer.machine.js';
+import { consumerMachine, type ConsumerTag } from './consumer.machine.js';
 import { Dispatcher } from './dispatcher.js';
 import type { InFlight } from './internal/in-flight.js';
 import {
   processorMachine,
   type AnyProcessorDefinition,
   type ProcessorInput,
+  type ProcessorTag,
 } from './processor.machine.js';
 import type { ProcessorObserver } from './observer.js';
 import type { Scheduler } from './scheduler.js';
@@ -50,39 +52,39 @@ export interface PoolOptions {
 /** A pool: its spec as a child of a supervisor, and the means to scale it. */
 export interface Pool {
   readonly name: string;
-  /** Add this to a supervisor's children. */
+  /** Add this to a supervisor's children. Each start of it is a new incarnation. */
   readonly childSpec: ChildSpec;
-  /** The supervisor input of the pool, for running it as a root. */
+  /**
+   * A new incarnation of the pool, as supervisor input, for running it as a root. Each
+   * call makes one with its own dispatcher: its workers and consumer (restarts
+   * included) share that dispatcher, so a second call cannot cut the first off.
+   */
   supervisorOptions(): SupervisorOptions;
-  /** The spec of worker number `index` (1-based), for `supervisor.start-child`. */
+  /** The spec of worker number `index` (1-based) of the newest incarnation, for `supervisor.start-child`. */
   workerSpec(index: number): ChildSpec;
-  /** The dispatcher of the running incarnation (for metrics and tests). */
+  /** The dispatcher of the newest incarnation (for metrics and tests). */
   readonly dispatcher: Dispatcher;
 }
 
 /**
- * The consumer's prefetch of each pool: its worker count, which scaling changes.
- * Module-private so that only {@link scalePool} moves it.
+ * The consumer's prefetch of each pool: its worker count times its batch size, which
+ * scaling changes. Module-private so that only {@link scalePool} moves it.
  */
-const prefetchOf = new WeakMap<Pool, { size: number }>();
+const prefetchOf = new WeakMap<
+  Pool,
+  { workers: number; size: number; readonly maxBatch: number }
+>();
 
 /**
- * A worker has nothing to finish when it is idle, or when it still waits for a
- * scheduler permit: its handler has not started, so stopping it (which withdraws the
- * request and requeues the delivery) loses no work. Without the second case a
- * draining worker sat out its whole drain budget waiting for a permit.
+ * A worker has nothing to finish when its chart says so (the `drainable` tag): it is
+ * idle, collecting a batch, or still waiting for a scheduler permit. Its handlers have
+ * not started, so stopping it (which withdraws the request and requeues its
+ * deliveries) loses no work.
  */
-const isWorkerDrained = (snapshot: Snapshot<unknown>): boolean => {
-  const value = (snapshot as { value?: unknown }).value;
-  return (
-    value === 'idle' ||
-    (typeof value === 'object' &&
-      value !== null &&
-      (value as { consuming?: unknown }).consuming === 'admitting')
-  );
-};
-const isConsuming = (snapshot: Snapshot<unknown>): boolean =>
-  (snapshot as { value?: unknown }).value === 'consuming';
+const isWorkerDrained = (snapshot: Snapshot<unknown>): boolean =>
+  (snapshot as { hasTag?: (tag: ProcessorTag) => boolean }).hasTag?.('drainable') === true;
+const isConsumerReady = (snapshot: Snapshot<unknown>): boolean =>
+  (snapshot as { hasTag?: (tag: ConsumerTag) => boolean }).hasTag?.('ready') === true;
 
 /** Creates a processor pool. */
 export function createPool(options: PoolOptions): Pool {
@@ -90,12 +92,16 @@ export function createPool(options: PoolOptions): Pool {
   const concurrency = options.concurrency ?? definition.concurrency;
   const logger = options.logger.child({ processor: definition.name });
   const lane = options.scheduler?.lane(definition.name, definition.weight);
-  let dispatcher = new Dispatcher();
-  // Prefetch = the number of workers (DESIGN.md): set to the concurrency for each new
-  // incarnation of the pool, moved by scalePool, read each time the consumer starts.
-  const prefetch = { size: concurrency };
+  // Prefetch = workers × batch size: set for each new incarnation of the pool, moved by
+  // scalePool, read each time the consumer starts.
+  const prefetch = {
+    workers: concurrency,
+    size: concurrency * definition.maxBatch,
+    maxBatch: definition.maxBatch,
+  };
+  let newest = new Dispatcher();
 
-  const workerSpec = (index: number): ChildSpec => {
+  const workerSpecOf = (dispatcher: Dispatcher, index: number): ChildSpec => {
     const id = `worker-${index}`;
     return {
       id,
@@ -104,7 +110,7 @@ export function createPool(options: PoolOptions): Pool {
       shutdown: options.drainMs ?? 10_000,
       isDrained: isWorkerDrained,
       // A worker whose chart errored (a bug: an action or guard threw) keeps its
-      // in-flight guard running forever, so its delivery would stay unacked and its
+      // in-flight guard running forever, so its deliveries would stay unacked and its
       // permit taken. Release them as the guard's cleanup would have.
       onError: (snapshot) =>
         (snapshot as { context?: { slot?: InFlight } }).context?.slot?.release(),
@@ -123,12 +129,12 @@ export function createPool(options: PoolOptions): Pool {
     };
   };
 
-  const consumerSpec: ChildSpec = {
+  const consumerSpecOf = (dispatcher: Dispatcher): ChildSpec => ({
     id: 'consumer',
     kind: 'consumer',
     restart: 'permanent',
     shutdown: 5000,
-    isReady: isConsuming,
+    isReady: isConsumerReady,
     isDrained: () => false,
     start: () => ({
       logic: consumerMachine,
@@ -140,22 +146,22 @@ export function createPool(options: PoolOptions): Pool {
         logger: logger.child({ actor: `${definition.name}/consumer` }),
       },
     }),
-  };
+  });
 
   const supervisorOptions = (): SupervisorOptions => {
     // A new incarnation of the pool gets a new dispatcher: nothing stale is kept.
-    dispatcher = new Dispatcher();
-    prefetch.size = concurrency;
-    const workers = Array.from({ length: concurrency }, (_, i) => workerSpec(i + 1));
-    // The batcher starts before the workers that write through it and stops after them.
-    const batcher = definition.batch?.childSpec(logger);
+    const dispatcher = new Dispatcher();
+    newest = dispatcher;
+    prefetch.workers = concurrency;
+    prefetch.size = concurrency * definition.maxBatch;
+    const workers = Array.from({ length: concurrency }, (_, i) => workerSpecOf(dispatcher, i + 1));
     return {
       strategy: 'one-for-one',
       // Workers drain side by side, each within drainMs: shutting a pool down takes one
       // budget, not one per worker. The consumer stops at the same moment, and workers
       // that are draining refuse (requeue) anything it still hands out.
       stopInParallel: true,
-      children: [...(batcher === undefined ? [] : [batcher]), ...workers, consumerSpec],
+      children: [...workers, consumerSpecOf(dispatcher)],
       logger: logger.child({ actor: `${definition.name}/pool` }),
       ...(options.intensity === undefined ? {} : { intensity: options.intensity }),
       ...(options.restartBackoff === undefined ? {} : { restartBackoff: options.restartBackoff }),
@@ -176,9 +182,9 @@ export function createPool(options: PoolOptions): Pool {
       start: () => ({ logic: supervisorMachine, input: supervisorOptions() }),
     },
     supervisorOptions,
-    workerSpec,
+    workerSpec: (index) => workerSpecOf(newest, index),
     get dispatcher() {
-      return dispatcher;
+      return newest;
     },
   };
   prefetchOf.set(pool, prefetch);
@@ -205,8 +211,8 @@ export function poolWorkers(pool: PoolSnapshot): string[] {
 
 /**
  * Scales a running pool to `size` workers: starts new ones, or cancels the newest
- * (each drains its delivery within its shutdown budget first). The consumer is then
- * restarted with prefetch = `size`, so that new workers get deliveries and a smaller
+ * (each drains its batch within its shutdown budget first). The consumer is then
+ * restarted with prefetch = `size` × maxBatch (none at all for zero workers), so that new workers get deliveries and a smaller
  * pool holds no more than it can work on; deliveries already handed out stay with
  * their workers, and those the consumer held back are requeued.
  */
@@ -240,11 +246,13 @@ export function scalePool(
     ref.send({ type: 'supervisor.cancel-child', id });
   }
   // Before this, the consumer kept the prefetch it started with: scaling up left the
-  // new workers idle, and scaling down left deliveries waiting in the process.
+  // new workers idle, and scaling down left deliveries waiting in the process. At zero
+  // workers the consumer pauses (prefetch 0 means "consume nothing", not AMQP's
+  // "unlimited"): what it held goes back to the broker.
   const prefetch = prefetchOf.get(pool);
-  const target = Math.max(1, size);
-  if (prefetch !== undefined && prefetch.size !== target) {
-    prefetch.size = target;
+  if (prefetch !== undefined && prefetch.workers !== size) {
+    prefetch.size = size * prefetch.maxBatch;
+    prefetch.workers = size;
     // Terminated, then restarted once stopped (a running child is not restarted: OTP).
     ref.send({ type: 'supervisor.terminate-child', id: 'consumer' });
     ref.send({ type: 'supervisor.restart-child', id: 'consumer' });

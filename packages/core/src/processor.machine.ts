@@ -1,19 +1,38 @@
-// The processor chart: one worker, one delivery at a time. Top-level states are
-// exactly idle, consuming, persisting, retrying and failed (DESIGN.md). The chart is
-// driven by events: handler and persist steps run in actions and report back with
-// `*.succeeded` / `*.failed` events stamped with a run number, so that a result that
-// arrives after a timeout or a cancel is recognised as stale and ignored. Time is
-// delayed transitions only (handler timeout, retry delay), so tests use a simulated clock.
+// The processor chart: one worker, one batch of deliveries at a time. Top-level states
+// are exactly idle, consuming, persisting, retrying and failed, and the chart makes one
+// transition per batch, not per message: a worker takes the deliveries already waiting
+// (up to maxBatch) as one `batch.received` event, runs the handler of each message in
+// its `handling` step (one after the other; a handler that returns at once costs no
+// event), stores the whole batch in one persist step, and settles it in one pass.
+// Each message's outcome is data (done, invalid, transient, permanent): only the
+// messages that failed transiently go to `retrying`, as a smaller batch that keeps each
+// one's attempt count. Steps report back with events stamped with a run number, so a
+// result that arrives after a timeout or a cancel is recognised as stale and ignored.
+// Time is delayed transitions only (handler and persist timeouts, retry delay, batch
+// timeout), so tests use a simulated clock.
 import type { Logger } from 'pino';
 import { and, assign, fromCallback, setup, type EventObject } from 'xstate';
 import type { RandomSource } from './backoff.js';
 import { decodeDelivery } from './decode.js';
-import { HandlerTimeoutError, toTroupeError, type TroupeError } from './errors.js';
-import { InFlight } from './internal/in-flight.js';
+import {
+  HandlerTimeoutError,
+  InvalidMessageError,
+  PermanentError,
+  toTroupeError,
+  TransientError,
+  type TroupeError,
+} from './errors.js';
+import { InFlight, type Entry, type RunningStep, type SettleItem } from './internal/in-flight.js';
 import type { ProcessorObserver } from './observer.js';
-import type { DeliveryInfo, HandlerContext, ProcessorDefinition } from './processor.js';
+import type {
+  BatchStepContext,
+  DeliveryInfo,
+  HandlerContext,
+  MessageOutcome,
+  PersistOutcome,
+  ProcessorDefinition,
+} from './processor.js';
 import type { SchedulerLane } from './scheduler.js';
-import { decideFailure, type FailureDecision } from './settlement.js';
 import type { Store } from './store.js';
 import type { Delivery } from './transport.js';
 
@@ -24,15 +43,24 @@ import type { Delivery } from './transport.js';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- handler parameter types are contravariant; `unknown` would reject every concrete processor
 export type AnyProcessorDefinition = ProcessorDefinition<any, any>;
 
+/** The event that hands a worker its batch. */
+export interface BatchReceived {
+  readonly type: 'batch.received';
+  readonly deliveries: readonly Delivery[];
+  /** The deliveries' message ids, so that an event log can follow one message by id. */
+  readonly messageIds: readonly string[];
+}
+
 /** The side of a worker its pool's consumer sees. */
 export interface WorkerHandle {
-  send(event: { type: 'delivery.received'; delivery: Delivery }): void;
+  send(event: BatchReceived): void;
   getSnapshot(): { readonly status: string };
 }
 
 /** Where an idle worker announces itself: the pool's consumer. */
 export interface WorkerDispatcher {
-  idle(worker: WorkerHandle): void;
+  /** `worker` takes up to `capacity` deliveries, as one batch. */
+  idle(worker: WorkerHandle, capacity: number): void;
   withdraw(worker: WorkerHandle): void;
 }
 
@@ -47,7 +75,7 @@ export interface ProcessorInput {
   readonly dispatcher?: WorkerDispatcher | undefined;
   /** Jitter source for retry delays. @default Math.random */
   readonly random?: RandomSource | undefined;
-  /** Receives settlements, step durations and retries (metrics). */
+  /** Receives settlements, step durations, retries and batches (metrics). */
   readonly observer?: ProcessorObserver | undefined;
 }
 
@@ -59,29 +87,30 @@ export interface ProcessorContext {
   readonly dispatcher: WorkerDispatcher | undefined;
   readonly random: RandomSource;
   readonly observer: ProcessorObserver | undefined;
-  /** The delivery and step in progress: a resource handle, see InFlight. */
+  /** The batch in progress: a resource handle, see InFlight. */
   readonly slot: InFlight;
+  /** The message ids of the batch taken last, for the inspector and event logs. */
+  readonly messageIds: readonly string[];
+  /** The first of them (the inspector shows it on a busy worker). */
   readonly messageId: string | undefined;
-  /** 1-based attempt number of the current delivery. */
+  /** The attempt of the first message of the batch (1-based). */
   readonly attempt: number;
-  readonly failedStep: 'handle' | 'persist';
+  /** The last failure of a message of the batch, if any. */
   readonly lastError: TroupeError | undefined;
-  readonly decision: FailureDecision | undefined;
-  readonly retryDelayMs: number;
   readonly draining: boolean;
 }
 
 /** Events a worker understands. */
 export type ProcessorEvent =
-  | { readonly type: 'delivery.received'; readonly delivery: Delivery }
+  | BatchReceived
   | { readonly type: 'permit.granted' }
-  | { readonly type: 'handler.succeeded'; readonly run: number }
-  | { readonly type: 'handler.failed'; readonly run: number; readonly error: unknown }
-  | { readonly type: 'persist.succeeded'; readonly run: number }
-  | { readonly type: 'persist.failed'; readonly run: number; readonly error: unknown }
-  /** Abandon the current delivery (requeued) and go back to idle. */
+  /** An asynchronous handler (or `handleBatch`) of run `run` ended; its outcome is recorded. */
+  | { readonly type: 'handler.settled'; readonly run: number }
+  /** The persist step of run `run` ended; the batch's plan is made. */
+  | { readonly type: 'persist.settled'; readonly run: number }
+  /** Abandon the current batch (requeued) and go back to idle. */
   | { readonly type: 'cancel' }
-  /** Stop taking deliveries; finish the current one. */
+  /** Stop taking deliveries; finish the current batch. */
   | { readonly type: 'shutdown' };
 
 /** How a worker ended: only by failing (escalation); otherwise its supervisor stops it. */
@@ -90,48 +119,71 @@ export interface ProcessorOutput {
   readonly reason: string;
 }
 
+/**
+ * The state tags of the chart, for code outside it (pools, supervisors, the inspector).
+ * `drainable`: the worker holds no work in progress, so stopping it (which requeues
+ * what it holds) loses none: it is idle, collecting a batch, or waiting for a permit.
+ */
+export type ProcessorTag = 'drainable';
+
 /** What a step reports to: the worker itself. */
 interface StepOwner {
   send(event: ProcessorEvent): void;
 }
 
+/** A signal made only when read, aborted when its step is abandoned (or was already). */
+class LazySignal {
+  #controller: AbortController | undefined = undefined;
+  #abandoned: { reason: unknown } | undefined = undefined;
+
+  get signal(): AbortSignal {
+    if (this.#abandoned !== undefined) {
+      // Read after the step was abandoned: an aborted signal, never a live one.
+      this.#controller ??= abortedController(this.#abandoned.reason);
+      return this.#controller.signal;
+    }
+    this.#controller ??= new AbortController();
+    return this.#controller.signal;
+  }
+
+  abandon(reason: unknown): void {
+    if (this.#abandoned !== undefined) return;
+    this.#abandoned = { reason };
+    const controller = this.#controller;
+    if (controller !== undefined && !controller.signal.aborted) controller.abort(reason);
+  }
+}
+
+function abortedController(reason: unknown): AbortController {
+  const controller = new AbortController();
+  controller.abort(reason);
+  return controller;
+}
+
 /**
- * One step (the handler or the persist step) of one delivery: the context the step
- * sees, and where its result goes. One object per step, its methods on the prototype:
- * a step that returns at once allocates no closure, and its log and signal are made
- * only when read (both are accessors on the prototype, not own properties).
+ * The handler step of one message: the context its handler sees and where its outcome
+ * goes. One object per message and attempt, its methods on the prototype: a handler
+ * that returns at once allocates no closure, and its log and signal are made only when
+ * read (both are accessors on the prototype, not own properties).
  */
-class Step implements HandlerContext {
+class MessageStep extends LazySignal implements HandlerContext, RunningStep {
   readonly store: Store;
   readonly delivery: DeliveryInfo;
   readonly #context: ProcessorContext;
-  readonly #self: StepOwner;
-  readonly #kind: 'handle' | 'persist';
+  readonly #entry: Entry;
   readonly #run: number;
   readonly #startedAt: number;
   #log: Logger | undefined = undefined;
-  #signal: AbortSignal | undefined = undefined;
 
-  constructor(
-    context: ProcessorContext,
-    self: StepOwner,
-    kind: 'handle' | 'persist',
-    delivery: Delivery,
-  ) {
+  constructor(context: ProcessorContext, entry: Entry) {
+    super();
     const { slot } = context;
     this.store = context.store;
-    this.delivery = slot.infoFor(delivery, context.attempt);
+    this.delivery = slot.infoFor(entry);
     this.#context = context;
-    this.#self = self;
-    this.#kind = kind;
+    this.#entry = entry;
     this.#run = slot.nextRun();
     this.#startedAt = context.observer === undefined ? 0 : performance.now();
-  }
-
-  /** Made on first read: a step that never looks at its signal allocates none. */
-  get signal(): AbortSignal {
-    this.#signal ??= this.#context.slot.signalFor(this.#run);
-    return this.#signal;
   }
 
   /** A child logger costs an allocation: made only when the step logs. */
@@ -143,46 +195,117 @@ class Step implements HandlerContext {
     return this.#log;
   }
 
-  /**
-   * The step ended well. A handler that returned at once (`sync`) is taken on by the
-   * `handlerReturned` guard in the same macrostep; a later result is an event.
-   */
-  succeeded(result: unknown, sync: boolean): void {
-    const { slot, observer } = this.#context;
-    const run = this.#run;
-    if (run !== slot.run) return;
-    observer?.step(this.#kind, performance.now() - this.#startedAt);
-    if (this.#kind === 'persist') {
-      this.#self.send({ type: 'persist.succeeded', run });
-      return;
+  /** Decodes (once per delivery) and handles the message; a promise when either is async. */
+  start(): unknown {
+    const { definition } = this.#context;
+    const entry = this.#entry;
+    if (entry.decoded) return definition.handle(entry.message, this);
+    const decoded: unknown = decodeDelivery<unknown>(
+      entry.delivery,
+      definition.schema,
+      definition.maxMessageBytes,
+    );
+    if (isPromiseLike(decoded)) {
+      return decoded.then((message: unknown) => {
+        entry.message = message;
+        entry.decoded = true;
+        const outcome: unknown = definition.handle(message, this);
+        return outcome;
+      });
     }
-    slot.result = result;
-    if (sync) slot.returned = run;
-    else this.#self.send({ type: 'handler.succeeded', run });
+    entry.message = decoded;
+    entry.decoded = true;
+    return definition.handle(decoded, this);
+  }
+
+  /** Records the handler's result: the message goes on to the persist step. */
+  succeeded(result: unknown): void {
+    const entry = this.#entry;
+    entry.result = result;
+    entry.stage = 'persist';
+    this.#measure();
   }
 
   failed(error: unknown): void {
-    const { slot, observer } = this.#context;
-    const run = this.#run;
-    if (run !== slot.run) return;
-    observer?.step(this.#kind, performance.now() - this.#startedAt);
-    this.#self.send({
-      type: this.#kind === 'persist' ? 'persist.failed' : 'handler.failed',
-      run,
-      error,
-    });
+    const entry = this.#entry;
+    entry.error = toTroupeError(error);
+    entry.failedStep = 'handle';
+    this.#measure();
   }
 
-  /** Reports the outcome of the step, now or when its promise settles. */
-  settle(outcome: unknown): void {
-    if (isPromiseLike(outcome)) {
-      outcome.then(
-        (result) => this.succeeded(result, false),
-        (error: unknown) => this.failed(error),
-      );
-    } else {
-      this.succeeded(outcome, true);
-    }
+  /** Waits for an asynchronous outcome; the worker hears of it by `handler.settled`. */
+  await(outcome: PromiseLike<unknown>, self: StepOwner): void {
+    const { slot } = this.#context;
+    slot.current = this;
+    const run = this.#run;
+    outcome.then(
+      (result) => {
+        if (run !== slot.run) return;
+        slot.current = undefined;
+        this.succeeded(result);
+        slot.cursor += 1;
+        self.send({ type: 'handler.settled', run });
+      },
+      (error: unknown) => {
+        if (run !== slot.run) return;
+        slot.current = undefined;
+        this.failed(error);
+        slot.cursor += 1;
+        self.send({ type: 'handler.settled', run });
+      },
+    );
+  }
+
+  /** The handler timed out: its signal is aborted and the message failed, transiently. */
+  timedOut(error: HandlerTimeoutError): void {
+    this.abandon(error);
+    this.failed(error);
+  }
+
+  #measure(): void {
+    this.#context.observer?.step('handle', performance.now() - this.#startedAt, 1);
+  }
+}
+
+/** A step over a whole batch: `handleBatch`, or the persist step. */
+class BatchStep extends LazySignal implements BatchStepContext, RunningStep {
+  readonly store: Store;
+  readonly log: Logger;
+  readonly run: number;
+  readonly startedAt: number;
+  /** The entries the step works on. */
+  readonly entries: readonly Entry[];
+
+  constructor(context: ProcessorContext, entries: readonly Entry[]) {
+    super();
+    this.store = context.store;
+    this.log = context.log;
+    this.run = context.slot.nextRun();
+    this.startedAt = context.observer === undefined ? 0 : performance.now();
+    this.entries = entries;
+  }
+}
+
+/** The context of a per-message persist step: the handler's, with the batch's signal. */
+class PersistStep implements HandlerContext {
+  readonly store: Store;
+  readonly delivery: DeliveryInfo;
+  readonly #batch: BatchStep;
+  readonly #log: Logger;
+
+  constructor(batch: BatchStep, log: Logger, delivery: DeliveryInfo) {
+    this.store = batch.store;
+    this.delivery = delivery;
+    this.#batch = batch;
+    this.#log = log;
+  }
+
+  get signal(): AbortSignal {
+    return this.#batch.signal;
+  }
+
+  get log(): Logger {
+    return this.#log.child({ messageId: this.delivery.messageId, attempt: this.delivery.attempt });
   }
 }
 
@@ -194,6 +317,217 @@ function isCurrent(context: ProcessorContext, event: ProcessorEvent): boolean {
   return 'run' in event && event.run === context.slot.run;
 }
 
+/** Decodes the entries still to handle; the valid ones, or a promise of them. */
+function decodeAll(
+  context: ProcessorContext,
+  entries: readonly Entry[],
+): Entry[] | Promise<Entry[]> {
+  const { definition } = context;
+  const valid: Entry[] = [];
+  const waiting: Promise<void>[] = [];
+  for (const entry of entries) {
+    if (entry.decoded) {
+      valid.push(entry);
+      continue;
+    }
+    try {
+      const decoded: unknown = decodeDelivery<unknown>(
+        entry.delivery,
+        definition.schema,
+        definition.maxMessageBytes,
+      );
+      if (isPromiseLike(decoded)) {
+        valid.push(entry);
+        waiting.push(
+          Promise.resolve(decoded).then(
+            (message) => {
+              entry.message = message;
+              entry.decoded = true;
+            },
+            (error: unknown) => {
+              entry.error = toTroupeError(error);
+              entry.failedStep = 'handle';
+            },
+          ),
+        );
+      } else {
+        entry.message = decoded;
+        entry.decoded = true;
+        valid.push(entry);
+      }
+    } catch (error) {
+      entry.error = toTroupeError(error);
+      entry.failedStep = 'handle';
+    }
+  }
+  if (waiting.length === 0) return valid;
+  return Promise.all(waiting).then(() => valid.filter((entry) => entry.error === undefined));
+}
+
+/** Records `handleBatch`'s outcomes on its entries. */
+function recordOutcomes(entries: readonly Entry[], outcomes: unknown): void {
+  const list = Array.isArray(outcomes) ? (outcomes as readonly MessageOutcome<unknown>[]) : [];
+  entries.forEach((entry, index) => {
+    const outcome = list[index];
+    switch (outcome?.kind) {
+      case 'done':
+        entry.result = outcome.result;
+        entry.stage = 'persist';
+        break;
+      case 'invalid':
+        entry.error = new InvalidMessageError(outcome.reason);
+        break;
+      case 'transient':
+        entry.error =
+          outcome.error instanceof TransientError
+            ? outcome.error
+            : new TransientError(toTroupeError(outcome.error).message, { cause: outcome.error });
+        break;
+      case 'permanent':
+        entry.error =
+          outcome.error instanceof PermanentError
+            ? outcome.error
+            : new PermanentError(toTroupeError(outcome.error).message, { cause: outcome.error });
+        break;
+      case undefined:
+      default:
+        entry.error = new PermanentError(
+          `handleBatch returned no outcome for message ${index} of ${entries.length} ` +
+            '(it must return one { kind: done | invalid | transient | permanent } per message, in order)',
+        );
+    }
+    if (entry.error !== undefined) entry.failedStep = 'handle';
+  });
+}
+
+/** Runs `handleBatch` over the entries still to handle: one step for all of them. */
+function runHandleBatch(context: ProcessorContext, self: StepOwner): void {
+  const { slot, definition } = context;
+  const handleBatch = definition.handleBatch;
+  if (handleBatch === undefined) return;
+  const pending = slot.entries.filter((entry) => entry.stage === 'handle');
+  const step = new BatchStep(context, pending);
+  const finish = (sync: boolean): void => {
+    slot.cursor = slot.entries.length;
+    context.observer?.step('handle', performance.now() - step.startedAt, pending.length);
+    if (!sync) self.send({ type: 'handler.settled', run: step.run });
+  };
+  const fail = (error: unknown): void => {
+    for (const entry of pending) {
+      if (entry.error !== undefined) continue;
+      entry.error = toTroupeError(error);
+      entry.failedStep = 'handle';
+    }
+  };
+  const call = (valid: readonly Entry[]): unknown =>
+    valid.length === 0
+      ? []
+      : handleBatch(
+          valid.map((entry) => ({ message: entry.message, delivery: slot.infoFor(entry) })),
+          step,
+        );
+  let outcome: unknown;
+  let valid: Entry[] | Promise<Entry[]>;
+  try {
+    valid = decodeAll(context, pending);
+    if (!isPromiseLike(valid)) {
+      outcome = call(valid);
+      if (!isPromiseLike(outcome)) {
+        recordOutcomes(valid, outcome);
+        finish(true);
+        return;
+      }
+    }
+  } catch (error) {
+    fail(error);
+    finish(true);
+    return;
+  }
+  slot.current = {
+    abandon: (reason) => {
+      step.abandon(reason);
+      fail(reason);
+    },
+  };
+  const decodedThenCalled = Promise.resolve(valid).then(async (entries) => {
+    const outcomes = await (isPromiseLike(outcome) ? outcome : call(entries));
+    return { entries, outcomes };
+  });
+  decodedThenCalled.then(
+    ({ entries, outcomes }) => {
+      if (step.run !== slot.run) return;
+      slot.current = undefined;
+      recordOutcomes(entries, outcomes);
+      finish(false);
+    },
+    (error: unknown) => {
+      if (step.run !== slot.run) return;
+      slot.current = undefined;
+      fail(error);
+      finish(false);
+    },
+  );
+}
+
+/** Stores the handled entries of a round with the processor's batch or per-message step. */
+async function persistEntries(
+  context: ProcessorContext,
+  step: BatchStep,
+): Promise<readonly PersistOutcome[]> {
+  const { definition, slot } = context;
+  const entries = step.entries;
+  if (definition.persistBatch !== undefined) {
+    return definition.persistBatch(
+      entries.map((entry) => ({ result: entry.result, delivery: slot.infoFor(entry) })),
+      step,
+    );
+  }
+  const persist = definition.persist;
+  const outcomes: PersistOutcome[] = [];
+  for (const entry of entries) {
+    try {
+      await persist?.(entry.result, new PersistStep(step, context.log, slot.infoFor(entry)));
+      outcomes.push({ ok: true });
+    } catch (error) {
+      // A store failure fails the rest of the batch as well: it is retried as a whole.
+      if (toTroupeError(error).retryable) throw error;
+      outcomes.push({ ok: false, error });
+    }
+  }
+  return outcomes;
+}
+
+/** Records the persist step's outcome on its entries, then decides the batch's plan. */
+function concludePersist(
+  context: ProcessorContext,
+  step: BatchStep,
+  outcomes: readonly PersistOutcome[] | undefined,
+  error: unknown,
+): void {
+  const { slot, definition, observer } = context;
+  observer?.step('persist', performance.now() - step.startedAt, step.entries.length);
+  step.entries.forEach((entry, index) => {
+    const outcome = outcomes?.[index];
+    if (outcome?.ok === true) return;
+    entry.error = toTroupeError(
+      outcome === undefined
+        ? (error ?? new PermanentError('the persist step returned no outcome for this message'))
+        : outcome.error,
+    );
+    entry.failedStep = 'persist';
+  });
+  slot.conclude(definition.retry, context.random);
+}
+
+/** A failure's log fields: its stack the first time for a message, its message after. */
+function errorFields(entry: Entry): Record<string, unknown> {
+  const error = entry.error;
+  if (error === undefined) return {};
+  if (entry.stackLogged) return { error: { code: error.code, message: error.message } };
+  entry.stackLogged = true;
+  return { err: error };
+}
+
 /** The processor chart. Create workers through a pool, or directly with {@link ProcessorInput}. */
 export const processorMachine = setup({
   // The assertion is XState's way to declare types; it is not redundant.
@@ -203,18 +537,22 @@ export const processorMachine = setup({
     input: ProcessorInput;
     events: ProcessorEvent;
     output: ProcessorOutput;
+    tags: ProcessorTag;
   },
   delays: {
-    // A handler that has already returned cannot time out, so it gets no timer: XState
-    // raises an `after` event whose delay is not a number in the same macrostep instead
-    // of scheduling it, and by then `handlerReturned` (eventless transitions are taken
-    // before raised events) has moved the chart to `persisting`, where the event means
-    // nothing. Arming and cancelling a timer cost about 2 µs of every message.
+    // A round whose handlers have all returned cannot time out, so it gets no timer:
+    // XState raises an `after` event whose delay is not a number in the same macrostep
+    // instead of scheduling it, and by then `allHandled` (eventless transitions are
+    // taken before raised events) has moved the chart to `persisting`, where the event
+    // means nothing. Arming and cancelling a timer cost about 2 µs.
     handlerTimeout: ({ context }) =>
-      context.slot.returned === context.slot.run
+      context.slot.handled ? (undefined as unknown as number) : context.definition.timeoutMs,
+    persistTimeout: ({ context }) =>
+      context.slot.plan !== undefined
         ? (undefined as unknown as number)
-        : context.definition.timeoutMs,
-    retryDelay: ({ context }) => context.retryDelayMs,
+        : context.definition.persistTimeoutMs,
+    retryDelay: ({ context }) => context.slot.plan?.delayMs ?? 0,
+    batchTimeout: ({ context }) => context.definition.batchTimeoutMs ?? 0,
   },
   actors: {
     // Its cleanup is the one hook XState runs when a worker is stopped or fails.
@@ -226,166 +564,262 @@ export const processorMachine = setup({
   },
   guards: {
     isCurrentRun: ({ context, event }) => isCurrent(context, event),
-    isNotRetryable: ({ event }) =>
-      (event.type === 'handler.failed' || event.type === 'persist.failed') &&
-      !toTroupeError(event.error).retryable,
     holdsPermit: ({ context }) => context.slot.permit,
-    handlerReturned: ({ context }) => context.slot.returned === context.slot.run,
+    allHandled: ({ context }) => context.slot.handled,
     isUnscheduled: ({ context }) => context.slot.lane === undefined,
     isDraining: ({ context }) => context.draining,
-    shouldEscalate: ({ context }) => context.decision?.kind === 'escalate',
-    shouldDeadLetter: ({ context }) => context.decision?.kind === 'dead-letter',
-    shouldRedeliverLater: ({ context }) =>
-      context.decision?.kind === 'retry' &&
-      context.decision.delayMs >= context.definition.retry.redeliverFromMs &&
-      context.slot.canRedeliverLater,
-    failedWhilePersisting: ({ context }) => context.failedStep === 'persist',
+    collectsBatches: ({ context, event }) =>
+      context.definition.batchTimeoutMs !== undefined &&
+      event.type === 'batch.received' &&
+      event.deliveries.length < context.definition.maxBatch,
+    batchIsFull: ({ context, event }) =>
+      event.type === 'batch.received' &&
+      context.slot.size + event.deliveries.length >= context.definition.maxBatch,
+    concluded: ({ context }) => context.slot.plan !== undefined,
+    planEscalates: ({ context }) => (context.slot.plan?.escalate.length ?? 0) > 0,
+    planRetries: ({ context }) => (context.slot.plan?.retry.length ?? 0) > 0,
+    nothingToRetry: ({ context }) => context.slot.size === 0,
   },
   actions: {
     announceIdle: ({ context, self }) => {
-      if (!context.draining) context.dispatcher?.idle(self);
+      if (!context.draining) context.dispatcher?.idle(self, context.definition.maxBatch);
+    },
+    announceRoom: ({ context, self }) => {
+      const room = context.definition.maxBatch - context.slot.size;
+      if (!context.draining && room > 0) context.dispatcher?.idle(self, room);
     },
     withdraw: ({ context, self }) => context.dispatcher?.withdraw(self),
-    beginDelivery: ({ context, event }) => {
-      if (event.type === 'delivery.received') context.slot.begin(event.delivery);
+    beginBatch: ({ context, event }) => {
+      if (event.type !== 'batch.received') return;
+      context.slot.begin(event.deliveries);
+      context.observer?.batch?.(event.messageIds);
     },
-    startAttempts: assign(({ event }) =>
-      event.type === 'delivery.received'
-        ? {
-            messageId: event.delivery.messageId,
-            attempt: event.delivery.previousAttempts + 1,
-            decision: undefined,
-            lastError: undefined,
-          }
-        : {},
-    ),
-    refuseDelivery: ({ event }) => {
-      if (event.type === 'delivery.received') event.delivery.requeue();
+    addToBatch: ({ context, event }) => {
+      if (event.type !== 'batch.received') return;
+      context.slot.add(event.deliveries);
+      context.observer?.batch?.(event.messageIds);
     },
-    countAttempt: assign({ attempt: ({ context }) => context.attempt + 1 }),
+    refuseBatch: ({ event }) => {
+      if (event.type !== 'batch.received') return;
+      for (const delivery of event.deliveries) delivery.requeue();
+    },
     requestPermit: ({ context, self }) => {
       context.slot.requestPermit(() => self.send({ type: 'permit.granted' }));
     },
     releasePermit: ({ context }) => context.slot.releasePermit(),
-    runHandler: ({ context, self }) => {
-      const { slot, definition } = context;
-      const delivery = slot.delivery;
-      if (delivery === undefined) return;
-      const step = new Step(context, self, 'handle', delivery);
-      try {
-        if (slot.decoded) {
-          step.settle(definition.handle(slot.message, step));
+    runHandlers: ({ context, self }) => {
+      const { slot } = context;
+      if (context.definition.handleBatch !== undefined) {
+        if (!slot.handled) runHandleBatch(context, self);
+        return;
+      }
+      const entries = slot.entries;
+      while (slot.cursor < entries.length) {
+        const entry = entries[slot.cursor];
+        if (entry === undefined || entry.stage !== 'handle') {
+          slot.cursor += 1;
+          continue;
+        }
+        const step = new MessageStep(context, entry);
+        let outcome: unknown;
+        try {
+          outcome = step.start();
+        } catch (error) {
+          step.failed(error);
+          slot.cursor += 1;
+          continue;
+        }
+        if (isPromiseLike(outcome)) {
+          step.await(outcome, self);
           return;
         }
-        const decoded: unknown = decodeDelivery<unknown>(delivery, definition.schema);
-        if (isPromiseLike(decoded)) {
-          step.settle(
-            decoded.then((message: unknown) => {
-              slot.message = message;
-              slot.decoded = true;
-              const outcome: unknown = definition.handle(message, step);
-              return outcome;
-            }),
-          );
-        } else {
-          slot.message = decoded;
-          slot.decoded = true;
-          step.settle(definition.handle(decoded, step));
-        }
-      } catch (error) {
-        step.failed(error);
+        step.succeeded(outcome);
+        slot.cursor += 1;
+      }
+    },
+    timeOutHandler: ({ context }) => {
+      const { slot, definition } = context;
+      const error = new HandlerTimeoutError(definition.timeoutMs);
+      const step = slot.current;
+      if (step instanceof MessageStep) {
+        slot.current = undefined;
+        slot.run += 1;
+        step.timedOut(error);
+        slot.cursor += 1;
+      } else {
+        // handleBatch: every message of the step failed.
+        slot.abandon(error);
+        slot.cursor = slot.entries.length;
       }
     },
     runPersist: ({ context, self }) => {
-      const { slot, definition } = context;
-      const delivery = slot.delivery;
-      if (delivery === undefined) return;
-      const step = new Step(context, self, 'persist', delivery);
-      try {
-        step.settle(definition.persist(slot.result, step));
-      } catch (error) {
-        step.failed(error);
-      }
-    },
-    abortStep: ({ context }) =>
-      context.slot.abort(new HandlerTimeoutError(context.definition.timeoutMs)),
-    recordFailure: assign(({ context, event }) => {
-      const error =
-        event.type === 'handler.failed' || event.type === 'persist.failed'
-          ? toTroupeError(event.error)
-          : new HandlerTimeoutError(context.definition.timeoutMs);
-      const decision = decideFailure(
-        error,
-        context.attempt,
-        context.definition.retry,
-        context.random,
+      const { slot } = context;
+      const entries = slot.entries.filter(
+        (entry) => entry.stage === 'persist' && entry.error === undefined,
       );
+      const step = new BatchStep(context, entries);
+      if (entries.length === 0) {
+        slot.conclude(context.definition.retry, context.random);
+        return;
+      }
+      slot.current = step;
+      const run = step.run;
+      // An async function: whatever the step throws arrives as a rejection.
+      persistEntries(context, step).then(
+        (outcomes) => {
+          if (run !== slot.run) return;
+          slot.current = undefined;
+          concludePersist(context, step, outcomes, undefined);
+          self.send({ type: 'persist.settled', run });
+        },
+        (error: unknown) => {
+          if (run !== slot.run) return;
+          slot.current = undefined;
+          concludePersist(context, step, undefined, error);
+          self.send({ type: 'persist.settled', run });
+        },
+      );
+    },
+    timeOutPersist: ({ context }) => {
+      const { slot, definition } = context;
+      const error = new TransientError(
+        `persist step timed out after ${definition.persistTimeoutMs} ms`,
+      );
+      const step = slot.current;
+      slot.abandon(error);
+      if (step instanceof BatchStep) concludePersist(context, step, undefined, error);
+      else slot.conclude(definition.retry, context.random);
+    },
+    settleBatch: ({ context }) => {
+      const { slot } = context;
+      const plan = slot.plan;
+      if (plan === undefined || plan.settled) return;
+      plan.settled = true;
+      const items: SettleItem[] = [];
+      for (const entry of plan.acks) {
+        items.push({
+          entry,
+          settlement: { kind: 'ack', delivery: entry.delivery },
+          outcome: 'acked',
+        });
+      }
+      for (const entry of plan.deadLetters) {
+        const reason =
+          entry.decision !== undefined && entry.decision.kind !== 'retry'
+            ? entry.decision.reason
+            : `${entry.error?.code ?? 'UNKNOWN'}: ${entry.error?.message ?? 'no reason'}`;
+        // An invalid message is the sender's problem: its reason says it all, a stack
+        // trace into the decoder would only bury it.
+        context.log.warn(
+          {
+            ...(entry.error?.code === 'INVALID_MESSAGE' ? {} : errorFields(entry)),
+            messageId: entry.delivery.messageId,
+            attempt: entry.attempt,
+            reason,
+          },
+          'message dead-lettered',
+        );
+        items.push({
+          entry,
+          settlement: {
+            kind: 'dead-letter',
+            delivery: entry.delivery,
+            info: { reason, processor: context.definition.name, attempts: entry.attempt },
+          },
+          outcome: 'dead-lettered',
+        });
+      }
+      for (const entry of plan.later) {
+        const delayMs = entry.decision?.kind === 'retry' ? entry.decision.delayMs : 0;
+        context.log.info(
+          { messageId: entry.delivery.messageId, attempt: entry.attempt, retryInMs: delayMs },
+          'retry handed to the broker (delayed redelivery)',
+        );
+        items.push({
+          entry,
+          settlement: {
+            kind: 'retry-later',
+            delivery: entry.delivery,
+            delayMs,
+            attempts: entry.attempt,
+          },
+          outcome: 'redelivered-later',
+        });
+      }
+      for (const entry of plan.retry) {
+        context.observer?.retrying(entry.failedStep, entry.delivery.messageId);
+        context.log.warn(
+          {
+            ...errorFields(entry),
+            messageId: entry.delivery.messageId,
+            attempt: entry.attempt,
+            retryInMs: plan.delayMs,
+            step: entry.failedStep,
+          },
+          'attempt failed; retrying',
+        );
+      }
+      slot.settle(items, plan.escalate.length > 0 ? [...plan.escalate, ...plan.retry] : plan.retry);
+    },
+    nextRound: ({ context }) => context.slot.nextRound(),
+    escalate: ({ context }) => {
+      const { slot } = context;
+      const plan = slot.plan;
+      const items: SettleItem[] = [];
+      for (const entry of slot.entries) {
+        const escalating = plan?.escalate.includes(entry) === true;
+        if (escalating) {
+          context.log.error(
+            { ...errorFields(entry), messageId: entry.delivery.messageId, attempt: entry.attempt },
+            'retries exhausted; worker failed, escalating to its supervisor',
+          );
+        }
+        // The message goes back with its attempt count where the transport can carry it
+        // (a delayed redelivery of 1 ms): when it fails again it is dead-lettered, not
+        // escalated once more, so escalation ends within a bounded number of deliveries.
+        items.push({
+          entry,
+          settlement:
+            escalating && entry.delivery.retryLater !== undefined
+              ? {
+                  kind: 'retry-later',
+                  delivery: entry.delivery,
+                  delayMs: 1,
+                  attempts: entry.attempt,
+                }
+              : { kind: 'requeue', delivery: entry.delivery },
+          outcome:
+            escalating && entry.delivery.retryLater !== undefined
+              ? 'redelivered-later'
+              : 'requeued',
+        });
+      }
+      slot.settle(items, []);
+    },
+    requeueBatch: ({ context }) => context.slot.requeue(),
+    markDraining: assign({ draining: true }),
+    recordBatch: assign(({ context, event }) => {
+      if (event.type !== 'batch.received') return {};
+      const first = context.slot.entries[0];
       return {
-        lastError: error,
-        decision,
-        failedStep: event.type === 'persist.failed' ? ('persist' as const) : ('handle' as const),
-        retryDelayMs: decision.kind === 'retry' ? decision.delayMs : 0,
+        messageIds: context.slot.messageIds,
+        messageId: first?.delivery.messageId,
+        attempt: first?.attempt ?? 0,
+        lastError: undefined,
       };
     }),
-    logFailure: ({ context }) => {
-      const { decision, lastError } = context;
-      if (decision?.kind !== 'retry') return;
-      context.observer?.retrying(context.failedStep);
-      context.log.warn(
-        {
-          err: lastError,
-          messageId: context.messageId,
-          attempt: context.attempt,
-          retryInMs: decision.delayMs,
-          step: context.failedStep,
-        },
-        'attempt failed; retrying',
-      );
-    },
-    ackDelivery: ({ context }) => context.slot.ack(),
-    deadLetterDelivery: ({ context, event }) => {
-      const error =
-        event.type === 'handler.failed' || event.type === 'persist.failed'
-          ? toTroupeError(event.error)
-          : context.lastError;
-      const reason =
-        context.decision !== undefined && context.decision.kind !== 'retry'
-          ? context.decision.reason
-          : `${error?.code ?? 'UNKNOWN'}: ${error?.message ?? 'no reason'}`;
-      // An invalid message is the sender's problem: its reason says it all, a stack
-      // trace into the decoder would only bury it.
-      context.log.warn(
-        {
-          ...(error?.code === 'INVALID_MESSAGE' ? {} : { err: error }),
-          messageId: context.messageId,
-          attempt: context.attempt,
-          reason,
-        },
-        'message dead-lettered',
-      );
-      context.slot.deadLetter({
-        reason,
-        processor: context.definition.name,
-        attempts: context.attempt,
-      });
-    },
-    requeueDelivery: ({ context }) => context.slot.requeue(),
-    redeliverLater: ({ context }) => {
-      const { decision } = context;
-      if (decision?.kind !== 'retry') return;
-      context.log.info(
-        { messageId: context.messageId, attempt: context.attempt, retryInMs: decision.delayMs },
-        'retry handed to the broker (delayed redelivery)',
-      );
-      context.slot.redeliverLater(decision.delayMs, context.attempt);
-    },
-    markDraining: assign({ draining: true }),
-    logEscalation: ({ context }) => {
-      context.log.error(
-        { err: context.lastError, messageId: context.messageId, attempt: context.attempt },
-        'retries exhausted; worker failed, escalating to its supervisor',
-      );
-    },
+    recordOutcome: assign(({ context }) => {
+      const { slot } = context;
+      const plan = slot.plan;
+      const failed =
+        plan === undefined
+          ? undefined
+          : [...plan.escalate, ...plan.retry, ...plan.deadLetters, ...plan.later][0];
+      return {
+        attempt: slot.entries[0]?.attempt ?? context.attempt,
+        lastError: failed?.error ?? context.lastError,
+      };
+    }),
   },
 }).createMachine({
   id: 'processor',
@@ -397,34 +831,38 @@ export const processorMachine = setup({
     random: input.random ?? Math.random,
     observer: input.observer,
     slot: new InFlight(input.lane, input.observer),
+    messageIds: [],
     messageId: undefined,
     attempt: 0,
-    failedStep: 'handle',
     lastError: undefined,
-    decision: undefined,
-    retryDelayMs: 0,
     draining: false,
   }),
   invoke: { src: 'inFlightGuard', input: ({ context }) => context.slot },
   initial: 'idle',
   on: {
-    cancel: { target: '.idle', actions: 'requeueDelivery' },
+    cancel: { target: '.idle', actions: 'requeueBatch' },
     shutdown: { actions: ['markDraining', 'withdraw'] },
-    'delivery.received': { actions: 'refuseDelivery' },
+    'batch.received': { actions: 'refuseBatch' },
   },
   states: {
     idle: {
+      tags: ['drainable'],
       entry: 'announceIdle',
       on: {
-        'delivery.received': [
-          { guard: 'isDraining', actions: 'refuseDelivery' },
+        'batch.received': [
+          { guard: 'isDraining', actions: 'refuseBatch' },
+          {
+            guard: 'collectsBatches',
+            target: 'consuming.collecting',
+            actions: ['beginBatch', 'recordBatch'],
+          },
           // No global cap: nothing to admit, so no admitting step (it costs a microstep).
           {
             guard: 'isUnscheduled',
             target: 'consuming.handling',
-            actions: ['beginDelivery', 'startAttempts'],
+            actions: ['beginBatch', 'recordBatch'],
           },
-          { target: 'consuming', actions: ['beginDelivery', 'startAttempts'] },
+          { target: 'consuming', actions: ['beginBatch', 'recordBatch'] },
         ],
       },
     },
@@ -432,75 +870,91 @@ export const processorMachine = setup({
       initial: 'admitting',
       exit: 'releasePermit',
       states: {
+        // Waiting for the batch to fill (batchTimeoutMs): nothing started yet.
+        collecting: {
+          tags: ['drainable'],
+          entry: 'announceRoom',
+          exit: 'withdraw',
+          on: {
+            'batch.received': [
+              { guard: 'isDraining', target: 'admitting', actions: 'refuseBatch' },
+              { guard: 'batchIsFull', target: 'admitting', actions: ['addToBatch', 'recordBatch'] },
+              { actions: ['addToBatch', 'recordBatch', 'announceRoom'] },
+            ],
+          },
+          after: { batchTimeout: { target: 'admitting' } },
+        },
         admitting: {
+          tags: ['drainable'],
           entry: 'requestPermit',
           always: { guard: 'holdsPermit', target: 'handling' },
           on: { 'permit.granted': { target: 'handling' } },
         },
         handling: {
-          entry: 'runHandler',
-          // A handler that returned synchronously: on to persisting in the same
-          // macrostep, as `admitting` does with a permit held at once.
-          always: { guard: 'handlerReturned', target: '#processor.persisting' },
+          entry: 'runHandlers',
+          // Every handler returned at once: on to persisting in the same macrostep.
+          always: { guard: 'allHandled', target: '#processor.persisting' },
           on: {
-            'handler.succeeded': { guard: 'isCurrentRun', target: '#processor.persisting' },
-            'handler.failed': [
-              {
-                guard: and(['isCurrentRun', 'isNotRetryable']),
-                target: '#processor.idle',
-                actions: 'deadLetterDelivery',
-              },
-              {
-                guard: 'isCurrentRun',
-                target: '#processor.retrying',
-                actions: ['recordFailure', 'logFailure'],
-              },
-            ],
+            'handler.settled': { guard: 'isCurrentRun', target: 'handling', reenter: true },
           },
           after: {
-            handlerTimeout: {
-              target: '#processor.retrying',
-              actions: ['abortStep', 'recordFailure', 'logFailure'],
-            },
+            handlerTimeout: { target: 'handling', reenter: true, actions: 'timeOutHandler' },
           },
         },
       },
     },
     persisting: {
       entry: 'runPersist',
+      // Nothing to store (every message failed in its handler): settled at once.
+      always: [
+        { guard: and(['concluded', 'planEscalates']), target: 'failed' },
+        {
+          guard: and(['concluded', 'planRetries']),
+          target: 'retrying',
+          actions: ['settleBatch', 'recordOutcome'],
+        },
+        { guard: 'concluded', target: 'idle', actions: ['settleBatch', 'recordOutcome'] },
+      ],
       on: {
-        'persist.succeeded': { guard: 'isCurrentRun', target: 'idle', actions: 'ackDelivery' },
-        'persist.failed': [
+        'persist.settled': [
+          { guard: and(['isCurrentRun', 'planEscalates']), target: 'failed' },
           {
-            guard: and(['isCurrentRun', 'isNotRetryable']),
-            target: 'idle',
-            actions: 'deadLetterDelivery',
+            guard: and(['isCurrentRun', 'planRetries']),
+            target: 'retrying',
+            actions: ['settleBatch', 'recordOutcome'],
           },
-          { guard: 'isCurrentRun', target: 'retrying', actions: ['recordFailure', 'logFailure'] },
+          { guard: 'isCurrentRun', target: 'idle', actions: ['settleBatch', 'recordOutcome'] },
         ],
+      },
+      after: {
+        persistTimeout: {
+          target: 'retrying',
+          actions: ['timeOutPersist', 'settleBatch', 'recordOutcome'],
+        },
       },
     },
     retrying: {
       always: [
-        { guard: 'shouldEscalate', target: 'failed' },
-        { guard: 'shouldDeadLetter', target: 'idle', actions: 'deadLetterDelivery' },
-        // A long delay is waited out in the broker, not in a worker.
-        { guard: 'shouldRedeliverLater', target: 'idle', actions: 'redeliverLater' },
+        { guard: 'planEscalates', target: 'failed' },
+        { guard: 'nothingToRetry', target: 'idle' },
       ],
       after: {
-        retryDelay: [
-          { guard: 'failedWhilePersisting', target: 'persisting', actions: 'countAttempt' },
-          { target: 'consuming', actions: 'countAttempt' },
-        ],
+        retryDelay: { target: 'consuming', actions: ['nextRound', 'recordOutcome'] },
       },
     },
     failed: {
       type: 'final',
-      entry: ['logEscalation', 'withdraw', 'requeueDelivery'],
+      entry: ['recordOutcome', 'settleBatch', 'escalate', 'withdraw'],
     },
   },
-  output: ({ context }) => ({
-    exit: 'failed',
-    reason: context.decision?.kind === 'escalate' ? context.decision.reason : 'worker failed',
-  }),
+  output: ({ context }) => {
+    const escalated = context.slot.plan?.escalate[0];
+    return {
+      exit: 'failed',
+      reason:
+        escalated?.decision !== undefined && escalated.decision.kind !== 'retry'
+          ? escalated.decision.reason
+          : 'worker failed',
+    };
+  },
 });

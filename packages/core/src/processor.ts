@@ -1,12 +1,17 @@
 // Defining a processor: one call with a name, a queue, a schema, a handler, an
-// optional persist step and a retry policy. Types flow from the schema to the
-// handler and from the handler's result to the persist step.
+// optional persist step, a batch size and a retry policy. Types flow from the schema
+// to the handler and from the handler's result to the persist step. Configuration
+// overrides go through the same checks (applyProcessorOverrides).
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { Logger } from 'pino';
-import type { Batcher } from './batcher.machine.js';
-import { ConfigurationError } from './errors.js';
-import { resolveRetryPolicy, type RetryOptions, type RetryPolicy } from './retry.js';
-import type { Store, StoreWrite } from './store.js';
+import { ConfigurationError, PermanentError } from './errors.js';
+import {
+  defaultRetryPolicy,
+  resolveRetryPolicy,
+  type RetryOptions,
+  type RetryPolicy,
+} from './retry.js';
+import type { Store, StoreWrite, WriteOptions } from './store.js';
 import type { Binding } from './transport.js';
 
 /** What a handler and a persist step know of the delivery they work on. */
@@ -36,7 +41,45 @@ export type PersistContext = HandlerContext;
 /** Results the default persist step knows how to store. */
 export type PersistableResult = StoreWrite | readonly StoreWrite[] | undefined | void;
 
-/** Options shared by both forms of {@link defineProcessor}. */
+/** A message of a batch, as {@link ProcessorSpecBase.handleBatch} sees it. */
+export interface BatchMessage<TMessage> {
+  readonly message: TMessage;
+  readonly delivery: DeliveryInfo;
+}
+
+/**
+ * What became of one message of a batch: data, not control flow.
+ * - `done`: handled; `result` goes to the persist step.
+ * - `invalid`: the message is wrong; dead-lettered with `reason`, never retried.
+ * - `transient`: retried (with backoff) until the retry policy is spent.
+ * - `permanent`: dead-lettered with the error's message.
+ */
+export type MessageOutcome<TResult> =
+  | { readonly kind: 'done'; readonly result: TResult }
+  | { readonly kind: 'invalid'; readonly reason: string }
+  | { readonly kind: 'transient'; readonly error: unknown }
+  | { readonly kind: 'permanent'; readonly error: unknown };
+
+/** The context of a batch step ({@link ProcessorSpecBase.handleBatch}, `persistBatch`). */
+export interface BatchStepContext {
+  /** Aborted on timeout, cancel and shutdown: pass it to every I/O call. */
+  readonly signal: AbortSignal;
+  /** A child logger bound to the actor and processor. */
+  readonly log: Logger;
+  readonly store: Store;
+}
+
+/** One handled message given to `persistBatch`. */
+export interface PersistEntry<TResult> {
+  readonly result: TResult;
+  readonly delivery: DeliveryInfo;
+}
+
+/** What `persistBatch` says of one entry: stored, or failed with an error (classified). */
+export type PersistOutcome =
+  { readonly ok: true } | { readonly ok: false; readonly error: unknown };
+
+/** Options shared by every form of {@link defineProcessor}. */
 interface ProcessorSpecBase<TSchema extends StandardSchemaV1, TResult> {
   /** Unique processor name; used in logs, metrics, headers and actor ids. */
   readonly name: string;
@@ -46,16 +89,49 @@ interface ProcessorSpecBase<TSchema extends StandardSchemaV1, TResult> {
   readonly bindings: readonly Binding[];
   /** The message schema: zod, valibot, arktype or any Standard Schema. */
   readonly schema: TSchema;
-  /** Does the work. Throw to fail: retryable errors are retried, others dead-lettered. */
+  /**
+   * Does the work of one message; runs once per message of a batch, one after the
+   * other. Throw to fail: retryable errors are retried, others dead-lettered.
+   */
   readonly handle: (
     message: StandardSchemaV1.InferOutput<TSchema>,
     context: HandlerContext,
   ) => TResult | Promise<TResult>;
+  /**
+   * Does the work of a whole batch at once, instead of `handle` (which is then only its
+   * type's source: it is not called). Returns one outcome per message, in order. Messages
+   * that fail to decode are dead-lettered before and are not passed.
+   */
+  readonly handleBatch?: (
+    messages: readonly BatchMessage<StandardSchemaV1.InferOutput<TSchema>>[],
+    context: BatchStepContext,
+  ) => Promise<readonly MessageOutcome<TResult>[]> | readonly MessageOutcome<TResult>[];
   readonly retry?: RetryOptions;
-  /** Handler timeout; its signal is aborted when it passes. @default 30000 */
+  /** Timeout of each message's handler; its signal is aborted when it passes. @default 30000 */
   readonly timeoutMs?: number;
-  /** Workers in the pool, and so the prefetch. @default 4 */
+  /**
+   * Timeout of a batch's persist step; its signal is aborted when it passes and the
+   * batch is retried as a transient failure. @default timeoutMs
+   */
+  readonly persistTimeoutMs?: number;
+  /** Workers in the pool. @default 4 */
   readonly concurrency?: number;
+  /**
+   * Deliveries a worker takes at once, as one batch: it takes those already waiting,
+   * up to this many, and never waits for more unless `batchTimeoutMs` is set. The
+   * broker's prefetch is `concurrency × maxBatch`. @default 1
+   */
+  readonly maxBatch?: number;
+  /**
+   * How long a worker waits for its batch to fill to `maxBatch` before it starts.
+   * Unset (the default), it never waits: at low load a batch is one message.
+   */
+  readonly batchTimeoutMs?: number;
+  /**
+   * Messages larger than this are dead-lettered unparsed, with their size as the
+   * reason. @default 16777216 (16 MiB)
+   */
+  readonly maxMessageBytes?: number;
   /** Share of the scheduler's permits when a global cap is set. @default 1 */
   readonly weight?: number;
   /** @default 'classic' */
@@ -64,31 +140,43 @@ interface ProcessorSpecBase<TSchema extends StandardSchemaV1, TResult> {
   readonly singleActiveConsumer?: boolean;
 }
 
-/** A processor whose results are written in batches (see {@link createBatcher}). */
-export interface ProcessorSpecWithBatch<
-  TSchema extends StandardSchemaV1,
-  TResult,
-> extends ProcessorSpecBase<TSchema, TResult> {
-  /** Writes results together; each delivery is acked once its batch committed. */
-  readonly batch: Batcher<TResult>;
-  readonly persist?: undefined;
-}
-
-/** A processor with an explicit persist step. */
+/** A processor with an explicit persist step, run once per handled message. */
 export interface ProcessorSpecWithPersist<
   TSchema extends StandardSchemaV1,
   TResult,
 > extends ProcessorSpecBase<TSchema, TResult> {
   /** Stores the handler's result. Retried alone (the handler is not re-run). */
   readonly persist: (result: TResult, context: PersistContext) => void | Promise<void>;
+  readonly persistBatch?: undefined;
 }
 
-/** A processor whose handler returns the writes to make (the default persist step). */
+/** A processor whose batches are stored by one call of its own. */
+export interface ProcessorSpecWithPersistBatch<
+  TSchema extends StandardSchemaV1,
+  TResult,
+> extends ProcessorSpecBase<TSchema, TResult> {
+  /**
+   * Stores the results of a batch; resolves with one outcome per entry, in order. A
+   * rejection fails the whole batch (a TransientError retries it). Retried without
+   * re-running the handler.
+   */
+  readonly persistBatch: (
+    entries: readonly PersistEntry<TResult>[],
+    context: BatchStepContext,
+  ) => Promise<readonly PersistOutcome[]>;
+  readonly persist?: undefined;
+}
+
+/**
+ * A processor whose handler returns the writes to make (the default persist step: the
+ * writes of a whole batch go to the store in one `bulkWrite`).
+ */
 export interface ProcessorSpecDefaultPersist<
   TSchema extends StandardSchemaV1,
   TResult extends PersistableResult,
 > extends ProcessorSpecBase<TSchema, TResult> {
   readonly persist?: undefined;
+  readonly persistBatch?: undefined;
 }
 
 /** A resolved processor: defaults filled in and validated. */
@@ -98,12 +186,29 @@ export interface ProcessorDefinition<TMessage = unknown, TResult = unknown> {
   readonly bindings: readonly Binding[];
   readonly schema: StandardSchemaV1<unknown, TMessage>;
   readonly handle: (message: TMessage, context: HandlerContext) => TResult | Promise<TResult>;
-  readonly persist: (result: TResult, context: PersistContext) => void | Promise<void>;
-  /** The batcher behind `persist`, when results are written in batches. */
-  readonly batch: Batcher<TResult> | undefined;
+  readonly handleBatch:
+    | ((
+        messages: readonly BatchMessage<TMessage>[],
+        context: BatchStepContext,
+      ) => Promise<readonly MessageOutcome<TResult>[]> | readonly MessageOutcome<TResult>[])
+    | undefined;
+  /** The per-message persist step, when the processor has one. */
+  readonly persist:
+    ((result: TResult, context: PersistContext) => void | Promise<void>) | undefined;
+  /** The batch persist step: the processor's own, or the default one (one `bulkWrite`). */
+  readonly persistBatch:
+    | ((
+        entries: readonly PersistEntry<TResult>[],
+        context: BatchStepContext,
+      ) => Promise<readonly PersistOutcome[]>)
+    | undefined;
   readonly retry: RetryPolicy;
   readonly timeoutMs: number;
+  readonly persistTimeoutMs: number;
   readonly concurrency: number;
+  readonly maxBatch: number;
+  readonly batchTimeoutMs: number | undefined;
+  readonly maxMessageBytes: number;
   readonly weight: number;
   readonly queueType: 'classic' | 'quorum';
   readonly singleActiveConsumer: boolean;
@@ -113,17 +218,94 @@ export interface ProcessorDefinition<TMessage = unknown, TResult = unknown> {
 export const maxTimerDelayMs = 2_147_483_647;
 
 /** Stores what a handler returned: one write, several, or nothing. */
-export async function persistWrites(result: PersistableResult, store: Store): Promise<void> {
-  if (result === undefined) return;
-  const writes: readonly StoreWrite[] = Array.isArray(result) ? result : [result as StoreWrite];
-  for (const write of writes) {
-    await store.upsert(
-      write.collection,
-      write.key,
-      write.document,
-      write.ifNewer === undefined ? undefined : { ifNewer: write.ifNewer },
-    );
+export async function persistWrites(
+  result: PersistableResult,
+  store: Store,
+  options?: WriteOptions,
+): Promise<void> {
+  const writes = writesOf(result);
+  if (writes.length === 0) return;
+  const outcomes = await store.bulkWrite(writes, options);
+  for (const outcome of outcomes) if (!outcome.ok) throw outcome.error;
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value !== 'object') return typeof value;
+  const keys = Object.keys(value).slice(0, 5);
+  return `an object with keys [${keys.join(', ')}]`;
+}
+
+function isStoreWrite(value: unknown): value is StoreWrite {
+  if (typeof value !== 'object' || value === null) return false;
+  const write = value as Partial<StoreWrite>;
+  return (
+    typeof write.collection === 'string' &&
+    typeof write.key === 'string' &&
+    typeof write.document === 'object' &&
+    write.document !== null &&
+    (write.ifNewer === undefined || typeof write.ifNewer === 'string')
+  );
+}
+
+/**
+ * The writes a handler's result asks the default persist step for.
+ *
+ * @throws PermanentError naming what the handler returned when it is not a store write,
+ *   an array of them, or undefined
+ */
+export function writesOf(result: unknown): readonly StoreWrite[] {
+  if (result === undefined || result === null) return [];
+  if (Array.isArray(result)) {
+    result.forEach((write: unknown, index) => {
+      if (!isStoreWrite(write)) throw wrongShape(write, `item ${index} of the array`);
+    });
+    return result as readonly StoreWrite[];
   }
+  if (!isStoreWrite(result)) throw wrongShape(result, 'the result');
+  return [result];
+}
+
+function wrongShape(value: unknown, what: string): PermanentError {
+  return new PermanentError(
+    `handler result is not a store write: ${what} is ${describeValue(value)}; the default ` +
+      'persist step expects { collection, key, document, ifNewer? }, an array of them, or ' +
+      'undefined (give the processor a persist step to store anything else)',
+  );
+}
+
+/** The default batch persist step: every write of the batch in one `bulkWrite`. */
+export async function persistWritesBatch(
+  entries: readonly PersistEntry<unknown>[],
+  context: BatchStepContext,
+): Promise<readonly PersistOutcome[]> {
+  const outcomes: PersistOutcome[] = [];
+  const writes: StoreWrite[] = [];
+  // Which writes belong to which entry: [first, end) into `writes`.
+  const ranges: [number, number][] = [];
+  for (const entry of entries) {
+    const first = writes.length;
+    try {
+      for (const write of writesOf(entry.result)) writes.push(write);
+      outcomes.push({ ok: true });
+    } catch (error) {
+      outcomes.push({ ok: false, error });
+    }
+    ranges.push([first, writes.length]);
+  }
+  if (writes.length === 0) return outcomes;
+  const written = await context.store.bulkWrite(writes, { signal: context.signal });
+  ranges.forEach(([first, end], index) => {
+    for (let i = first; i < end; i += 1) {
+      const outcome = written[i];
+      if (outcome !== undefined && !outcome.ok) {
+        outcomes[index] = { ok: false, error: outcome.error };
+        return;
+      }
+    }
+  });
+  return outcomes;
 }
 
 function positiveInteger(field: string, value: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -135,6 +317,12 @@ function positiveInteger(field: string, value: number, max = Number.MAX_SAFE_INT
   }
   return value;
 }
+
+/** 16 MiB: the default {@link ProcessorDefinition.maxMessageBytes}. */
+export const defaultMaxMessageBytes = 16 * 1024 * 1024;
+
+/** The largest batch a worker may take. */
+export const maxBatchLimit = 10_000;
 
 /**
  * Defines a processor. Validates the options and fills the defaults in.
@@ -153,7 +341,7 @@ export function defineProcessor<TSchema extends StandardSchemaV1, TResult>(
   spec: ProcessorSpecWithPersist<TSchema, TResult>,
 ): ProcessorDefinition<StandardSchemaV1.InferOutput<TSchema>, TResult>;
 export function defineProcessor<TSchema extends StandardSchemaV1, TResult>(
-  spec: ProcessorSpecWithBatch<TSchema, TResult>,
+  spec: ProcessorSpecWithPersistBatch<TSchema, TResult>,
 ): ProcessorDefinition<StandardSchemaV1.InferOutput<TSchema>, TResult>;
 export function defineProcessor<
   TSchema extends StandardSchemaV1,
@@ -165,7 +353,12 @@ export function defineProcessor<TSchema extends StandardSchemaV1, TResult>(
   spec: ProcessorSpecBase<TSchema, TResult> & {
     readonly persist?:
       ((result: TResult, context: PersistContext) => void | Promise<void>) | undefined;
-    readonly batch?: Batcher<TResult> | undefined;
+    readonly persistBatch?:
+      | ((
+          entries: readonly PersistEntry<TResult>[],
+          context: BatchStepContext,
+        ) => Promise<readonly PersistOutcome[]>)
+      | undefined;
   },
 ): ProcessorDefinition<StandardSchemaV1.InferOutput<TSchema>, TResult> {
   const name = spec.name;
@@ -188,36 +381,118 @@ export function defineProcessor<TSchema extends StandardSchemaV1, TResult>(
   if (typeof spec.handle !== 'function') {
     throw new ConfigurationError(`${field}.handle`, 'must be a function');
   }
-  const { batch } = spec;
-  if (batch !== undefined && spec.persist !== undefined) {
-    throw new ConfigurationError(`${field}.persist`, 'give either persist or batch, not both');
+  if (spec.handleBatch !== undefined && typeof spec.handleBatch !== 'function') {
+    throw new ConfigurationError(`${field}.handleBatch`, 'must be a function');
   }
-  const persist =
-    batch?.persist ??
-    spec.persist ??
-    ((result: TResult, context: PersistContext) =>
-      persistWrites(result as PersistableResult, context.store));
-  const concurrency = positiveInteger(`${field}.concurrency`, spec.concurrency ?? 4, 10_000);
-  if (batch !== undefined && concurrency < batch.size) {
-    // Each worker holds one delivery until its batch commits: a batch never fills otherwise.
+  if (spec.persist !== undefined && spec.persistBatch !== undefined) {
     throw new ConfigurationError(
-      `${field}.concurrency`,
-      `must be at least batch.size (${batch.size}): each worker holds its delivery until the batch commits`,
+      `${field}.persist`,
+      'give either persist or persistBatch, not both',
     );
   }
-  return {
+  const persistBatch =
+    spec.persist !== undefined ? undefined : (spec.persistBatch ?? persistWritesBatch);
+  const definition: ProcessorDefinition<StandardSchemaV1.InferOutput<TSchema>, TResult> = {
     name,
     queue: spec.queue,
     bindings: spec.bindings,
     schema: spec.schema,
     handle: spec.handle,
-    persist,
-    batch,
-    retry: resolveRetryPolicy(spec.retry, `${field}.retry`),
-    timeoutMs: positiveInteger(`${field}.timeoutMs`, spec.timeoutMs ?? 30_000, maxTimerDelayMs),
-    concurrency,
-    weight: positiveInteger(`${field}.weight`, spec.weight ?? 1, 1_000),
+    handleBatch: spec.handleBatch,
+    persist: spec.persist,
+    persistBatch,
+    retry: defaultRetryPolicy,
+    timeoutMs: 30_000,
+    persistTimeoutMs: 30_000,
+    concurrency: 4,
+    maxBatch: 1,
+    batchTimeoutMs: undefined,
+    maxMessageBytes: defaultMaxMessageBytes,
+    weight: 1,
     queueType: spec.queueType ?? 'classic',
     singleActiveConsumer: spec.singleActiveConsumer ?? false,
   };
+  return applyProcessorOverrides(definition, spec);
+}
+
+/**
+ * The settings of a processor that configuration may override (`troupe.config.json`'s
+ * `processors.<name>`): the same fields, with the same checks, as {@link defineProcessor}.
+ */
+export interface ProcessorOverrides {
+  readonly concurrency?: number | undefined;
+  readonly maxBatch?: number | undefined;
+  readonly batchTimeoutMs?: number | undefined;
+  readonly timeoutMs?: number | undefined;
+  readonly persistTimeoutMs?: number | undefined;
+  readonly maxMessageBytes?: number | undefined;
+  readonly weight?: number | undefined;
+  readonly queueType?: 'classic' | 'quorum' | undefined;
+  readonly retry?: RetryOptions | undefined;
+}
+
+/**
+ * Applies configuration overrides to a defined processor, through the checks of
+ * {@link defineProcessor}: a value it would refuse is refused here too. Fields left
+ * out keep the definition's value; `retry` is merged into the definition's policy.
+ *
+ * @throws ConfigurationError naming the field at fault (`processors.<name>.<field>`)
+ */
+export function applyProcessorOverrides<TMessage, TResult>(
+  definition: ProcessorDefinition<TMessage, TResult>,
+  overrides: ProcessorOverrides,
+): ProcessorDefinition<TMessage, TResult> {
+  const field = `processors.${definition.name}`;
+  const timeoutMs = positiveInteger(
+    `${field}.timeoutMs`,
+    overrides.timeoutMs ?? definition.timeoutMs,
+    maxTimerDelayMs,
+  );
+  const batchTimeoutMs = overrides.batchTimeoutMs ?? definition.batchTimeoutMs;
+  return {
+    ...definition,
+    retry: resolveRetryPolicy(
+      overrides.retry === undefined
+        ? definition.retry
+        : { ...definition.retry, ...overrides.retry },
+      `${field}.retry`,
+    ),
+    timeoutMs,
+    persistTimeoutMs: positiveInteger(
+      `${field}.persistTimeoutMs`,
+      overrides.persistTimeoutMs ??
+        (overrides.timeoutMs !== undefined && definition.persistTimeoutMs === definition.timeoutMs
+          ? timeoutMs
+          : definition.persistTimeoutMs),
+      maxTimerDelayMs,
+    ),
+    concurrency: positiveInteger(
+      `${field}.concurrency`,
+      overrides.concurrency ?? definition.concurrency,
+      10_000,
+    ),
+    maxBatch: positiveInteger(
+      `${field}.maxBatch`,
+      overrides.maxBatch ?? definition.maxBatch,
+      maxBatchLimit,
+    ),
+    batchTimeoutMs:
+      batchTimeoutMs === undefined
+        ? undefined
+        : positiveInteger(`${field}.batchTimeoutMs`, batchTimeoutMs, maxTimerDelayMs),
+    maxMessageBytes: positiveInteger(
+      `${field}.maxMessageBytes`,
+      overrides.maxMessageBytes ?? definition.maxMessageBytes,
+    ),
+    weight: positiveInteger(`${field}.weight`, overrides.weight ?? definition.weight, 1_000),
+    queueType: queueTypeOf(`${field}.queueType`, overrides.queueType ?? definition.queueType),
+  };
+}
+
+function queueTypeOf(field: string, value: unknown): 'classic' | 'quorum' {
+  if (value === 'classic' || value === 'quorum') return value;
+  throw new ConfigurationError(
+    field,
+    `must be 'classic' or 'quorum', got ${JSON.stringify(value)}`,
+  );
 }

@@ -14,7 +14,9 @@ export type FailureDecision =
 /**
  * Decides what to do after attempt number `attempt` (1-based) failed with `error`.
  * Non-retryable errors are dead-lettered at once; retryable ones are retried until
- * the policy's attempts are spent, then dead-lettered or escalated.
+ * the policy's attempts are spent, then dead-lettered or escalated. A message whose
+ * attempts are already past the policy's (it was escalated, and came back with its
+ * count) is dead-lettered: escalation ends within a bounded number of deliveries.
  */
 export function decideFailure(
   error: TroupeError,
@@ -27,9 +29,14 @@ export function decideFailure(
   }
   if (attempt >= policy.attempts) {
     const reason = `retries exhausted after ${attempt} attempts: ${error.code}: ${error.message}`;
-    return policy.onExhausted === 'escalate'
+    // Past the policy's attempts, the message was escalated once already (it came back
+    // with its count): escalating again would loop, so it is dead-lettered.
+    return policy.onExhausted === 'escalate' && attempt === policy.attempts
       ? { kind: 'escalate', reason }
-      : { kind: 'dead-letter', reason };
+      : {
+          kind: 'dead-letter',
+          reason: policy.onExhausted === 'escalate' ? `${reason} (escalated once already)` : reason,
+        };
   }
   return { kind: 'retry', delayMs: backoffDelay(policy.backoff, attempt - 1, random) };
 }

@@ -42,6 +42,81 @@ export interface Delivery {
    * while the message waits. Settles at most once, like the others.
    */
   retryLater?(delayMs: number, attempts: number): void;
+  /**
+   * Settles several deliveries of the same source (an AMQP channel) in one pass. A
+   * worker groups the settlements of a batch by acknowledger and calls each once; a
+   * delivery without one is settled through its own methods. See {@link Acknowledger}.
+   */
+  readonly acknowledger?: Acknowledger | undefined;
+}
+
+/** One delivery's settlement, as a batch hands it to {@link Acknowledger.settle}. */
+export type Settlement =
+  | { readonly kind: 'ack'; readonly delivery: Delivery }
+  | { readonly kind: 'requeue'; readonly delivery: Delivery }
+  | { readonly kind: 'dead-letter'; readonly delivery: Delivery; readonly info: DeadLetterInfo }
+  | {
+      readonly kind: 'retry-later';
+      readonly delivery: Delivery;
+      readonly delayMs: number;
+      readonly attempts: number;
+    };
+
+/**
+ * Settles a batch of deliveries that share a source, as Broadway's acknowledger does
+ * (`ack(successful, failed)` per channel). Same guarantees as the per-delivery methods,
+ * with fewer broker frames:
+ * - each delivery settles at most once, here or through its own methods;
+ * - acks of deliveries whose tags are contiguous among the source's unsettled ones go
+ *   out as one `multiple` ack;
+ * - a dead letter or delayed retry is published with confirms before its delivery is
+ *   acked (a failed publish requeues it);
+ * - once the source is gone (channel closed) settling is a no-op: the broker redelivers.
+ */
+export interface Acknowledger {
+  /** Settles every entry; entries whose delivery belongs to another source are refused. */
+  settle(settlements: readonly Settlement[]): void;
+}
+
+/**
+ * Settles a batch: one {@link Acknowledger.settle} call per acknowledger, the rest
+ * delivery by delivery.
+ */
+export function settleAll(settlements: readonly Settlement[]): void {
+  let groups: Map<Acknowledger, Settlement[]> | undefined;
+  for (const settlement of settlements) {
+    const acknowledger = settlement.delivery.acknowledger;
+    if (acknowledger === undefined) {
+      settleOne(settlement);
+      continue;
+    }
+    groups ??= new Map();
+    const group = groups.get(acknowledger);
+    if (group === undefined) groups.set(acknowledger, [settlement]);
+    else group.push(settlement);
+  }
+  if (groups === undefined) return;
+  for (const [acknowledger, group] of groups) acknowledger.settle(group);
+}
+
+/** Settles one delivery through its own methods. */
+export function settleOne(settlement: Settlement): void {
+  const { delivery } = settlement;
+  switch (settlement.kind) {
+    case 'ack':
+      delivery.ack();
+      break;
+    case 'requeue':
+      delivery.requeue();
+      break;
+    case 'dead-letter':
+      delivery.deadLetter(settlement.info);
+      break;
+    case 'retry-later':
+      if (delivery.retryLater === undefined) delivery.requeue();
+      else delivery.retryLater(settlement.delayMs, settlement.attempts);
+      break;
+  }
 }
 
 /** A binding of a queue to an exchange. */
@@ -72,7 +147,10 @@ export interface Subscription {
 
 /** Options of {@link Transport.consume}. */
 export interface ConsumeOptions {
-  /** Unacknowledged deliveries the broker may hand out at once: the pool's concurrency. */
+  /**
+   * Unacknowledged deliveries the broker may hand out at once: the pool's concurrency
+   * times its batch size.
+   */
   readonly prefetch: number;
 }
 

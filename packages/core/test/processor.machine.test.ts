@@ -48,7 +48,11 @@ function harness(
     store,
     state: () => actor.getSnapshot().value,
     deliver: async (delivery) => {
-      actor.send({ type: 'delivery.received', delivery });
+      actor.send({
+        type: 'batch.received',
+        deliveries: [delivery],
+        messageIds: [delivery.messageId],
+      });
       await flush();
     },
     advance: async (ms) => {
@@ -193,7 +197,7 @@ describe('processor chart: retries on the simulated clock', () => {
     const delivery = recordingDelivery({ id: 'a', version: 1 });
     await h.deliver(delivery);
     expect(h.state()).toBe('retrying');
-    expect(h.actor.getSnapshot().context.attempt).toBe(1);
+    expect(h.actor.getSnapshot().context.slot.entries[0]?.attempt).toBe(1);
     await h.advance(2999);
     expect(definition.calls.handle).toBe(1);
     expect(h.state()).toBe('retrying');
@@ -264,8 +268,8 @@ describe('processor chart: retries on the simulated clock', () => {
     await h.deliver(delivery);
     const delays: number[] = [];
     while (h.state() === 'retrying') {
-      delays.push(h.actor.getSnapshot().context.retryDelayMs);
-      await h.advance(h.actor.getSnapshot().context.retryDelayMs);
+      delays.push(h.actor.getSnapshot().context.slot.plan?.delayMs ?? 0);
+      await h.advance(h.actor.getSnapshot().context.slot.plan?.delayMs ?? 0);
     }
     expect(delays).toEqual([100, 200, 250]);
     expect(delivery.settlements).toEqual([{ kind: 'ack' }]);
@@ -311,7 +315,7 @@ describe('processor chart: persisting', () => {
     const delivery = recordingDelivery({ id: 'a', version: 1 });
     await h.deliver(delivery);
     expect(h.state()).toBe('retrying');
-    expect(h.actor.getSnapshot().context.failedStep).toBe('persist');
+    expect(h.actor.getSnapshot().context.slot.entries[0]?.failedStep).toBe('persist');
     await h.advance(3000);
     expect(h.state()).toBe('retrying');
     await h.advance(3000);
@@ -355,7 +359,7 @@ describe('processor chart: timeouts, cancel and shutdown', () => {
     await h.advance(1);
     expect(signals[0]?.aborted).toBe(true);
     expect(h.state()).toBe('retrying');
-    expect(h.actor.getSnapshot().context.lastError?.code).toBe('HANDLER_TIMEOUT');
+    expect(h.actor.getSnapshot().context.slot.entries[0]?.error?.code).toBe('HANDLER_TIMEOUT');
     await h.advance(3000);
     expect(delivery.settlements).toEqual([{ kind: 'ack' }]);
   });
@@ -386,8 +390,8 @@ describe('processor chart: timeouts, cancel and shutdown', () => {
     expect(h.state()).toEqual({ consuming: 'handling' });
     // Nor may an event stamped with an older run number, whoever sends it.
     const { run } = h.actor.getSnapshot().context.slot;
-    h.actor.send({ type: 'handler.succeeded', run: run - 1 });
-    h.actor.send({ type: 'handler.failed', run: run - 1, error: new PermanentError('stale') });
+    h.actor.send({ type: 'handler.settled', run: run - 1 });
+    h.actor.send({ type: 'persist.settled', run: run - 1 });
     await flush();
     expect(h.state()).toEqual({ consuming: 'handling' });
     expect(delivery.settlements).toEqual([]);
@@ -475,7 +479,7 @@ describe('processor chart: timeouts, cancel and shutdown', () => {
       deliveries.push(delivery);
       await h.deliver(delivery);
       if (i % 3 === 0) h.actor.send({ type: 'cancel' });
-      h.actor.send({ type: 'handler.succeeded', run: -1 });
+      h.actor.send({ type: 'handler.settled', run: -1 });
       await h.advance(3000);
       h.actor.send({ type: 'cancel' });
       await flush();
@@ -548,7 +552,9 @@ describe('processor chart: hostile errors', () => {
     expect(h.actor.getSnapshot().status).toBe('active');
     expect(h.state()).toBe('retrying');
     expect(lines.join('')).toMatch(/attempt failed; retrying/);
-    expect(h.actor.getSnapshot().context.lastError?.message).toBe('unreadable error thrown');
+    expect(h.actor.getSnapshot().context.slot.entries[0]?.error?.message).toBe(
+      'unreadable error thrown',
+    );
     await h.advance(3000);
     expect(delivery.settlements).toEqual([{ kind: 'ack' }]);
   });

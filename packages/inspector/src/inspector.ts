@@ -203,6 +203,8 @@ interface EventRecord {
   readonly path: string;
   readonly type: string;
   readonly messageId: string | undefined;
+  /** Every message of a worker's batch (more than one), so a message can be followed by id. */
+  readonly messageIds: readonly string[] | undefined;
   /** XState's state values, named on read. */
   readonly fromValue: unknown;
   readonly toValue: unknown;
@@ -342,7 +344,22 @@ function contextScalars(context: unknown): Record<string, string | number | bool
   return out;
 }
 
+/** The message ids of a batch event, or of the batch a worker holds, when more than one. */
+function messageIdsOf(
+  event: Record<string, unknown>,
+  context: unknown,
+): readonly string[] | undefined {
+  const ids =
+    event['messageIds'] ??
+    (typeof context === 'object' && context !== null
+      ? (context as { messageIds?: unknown }).messageIds
+      : undefined);
+  return Array.isArray(ids) && ids.length > 1 ? (ids as readonly string[]) : undefined;
+}
+
 function messageIdOf(event: Record<string, unknown>): string | undefined {
+  const ids = event['messageIds'];
+  if (Array.isArray(ids) && typeof ids[0] === 'string') return ids[0];
   const delivery = event['delivery'];
   if (typeof delivery !== 'object' || delivery === null) return undefined;
   const id = (delivery as { messageId?: unknown }).messageId;
@@ -523,6 +540,7 @@ export class Inspector {
       path: entry.path,
       type: event.type,
       messageId,
+      messageIds: wasIdle && isIdle ? undefined : messageIdsOf(fields, context),
       fromValue: from,
       toValue: to,
       // Read now, not on read: keeping the event would keep its delivery (and body) alive.
@@ -862,7 +880,13 @@ export class Inspector {
     const records: EventRecord[] = [];
     for (const entry of entries) {
       for (const record of entry.events.toArray()) {
-        if (messageId === undefined || record.messageId === messageId) records.push(record);
+        if (
+          messageId === undefined ||
+          record.messageId === messageId ||
+          record.messageIds?.includes(messageId) === true
+        ) {
+          records.push(record);
+        }
       }
     }
     records.sort((a, b) => a.seq - b.seq);

@@ -119,9 +119,9 @@ describe.skipIf(!existsSync(executablePath))(
       await page.waitForSelector('#chart .state.active[data-state-path="consuming.handling"]');
       await page.waitForSelector('#chart .state.active[data-state-path="consuming"]');
       expect(await page.locator('#chart .state.active[data-state-path="idle"]').count()).toBe(0);
-      // The last transition is marked: idle → consuming.handling on delivery.received.
+      // The last transition is marked: idle → consuming.handling on batch.received.
       await page.waitForSelector('#arrows path.last[data-edge="idle->consuming.handling"]');
-      expect(await page.locator('#last-transition').textContent()).toContain('delivery.received');
+      expect(await page.locator('#last-transition').textContent()).toContain('batch.received');
       expect(await page.locator('[data-fact="message"]').textContent()).toBe('browser-1');
       await page.locator('#log-body tr', { hasText: 'browser-1' }).first().waitFor();
       mkdirSync(artifacts, { recursive: true });

@@ -17,22 +17,26 @@ describe('chartOf', () => {
     ]);
     const states = chartStates(chart);
     const handling = states.find((state) => state.path === 'consuming.handling');
-    expect(handling?.entry).toEqual(['runHandler']);
+    expect(handling?.entry).toEqual(['runHandlers']);
     expect(handling?.transitions).toContainEqual(
       expect.objectContaining({
-        event: 'handler.failed',
-        guard: 'and(isCurrentRun, isNotRetryable)',
-        targets: ['idle'],
-        actions: ['deadLetterDelivery'],
+        event: 'handler.settled',
+        guard: 'isCurrentRun',
+        targets: ['consuming.handling'],
       }),
     );
     expect(handling?.transitions).toContainEqual(
-      expect.objectContaining({ kind: 'after', delay: 'handlerTimeout', targets: ['retrying'] }),
+      expect.objectContaining({
+        kind: 'after',
+        delay: 'handlerTimeout',
+        targets: ['consuming.handling'],
+        actions: ['timeOutHandler'],
+      }),
     );
     expect(states.find((state) => state.path === 'consuming')?.initial).toBe('consuming.admitting');
     expect(states.find((state) => state.path === 'failed')?.type).toBe('final');
     expect(states.find((state) => state.path === 'retrying')?.transitions).toContainEqual(
-      expect.objectContaining({ kind: 'always', guard: 'shouldEscalate', targets: ['failed'] }),
+      expect.objectContaining({ kind: 'always', guard: 'planEscalates', targets: ['failed'] }),
     );
     expect(chart.root.invoke).toEqual(['inFlightGuard']);
   });

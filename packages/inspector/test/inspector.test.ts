@@ -83,12 +83,12 @@ describe('the supervision tree', () => {
 
     const events = h.inspector.events({ messageId: 'm-1' });
     expect(events.map((event) => [event.type, event.from, event.to])).toEqual([
-      ['delivery.received', 'idle', 'consuming.handling'],
-      ['handler.succeeded', 'consuming.handling', 'persisting'],
-      ['persist.succeeded', 'persisting', 'idle'],
+      ['batch.received', 'idle', 'consuming.handling'],
+      ['handler.settled', 'consuming.handling', 'persisting'],
+      ['persist.settled', 'persisting', 'idle'],
     ]);
     expect(events[0]?.transitions).toEqual([
-      { source: 'idle', event: 'delivery.received', targets: ['consuming.handling'] },
+      { source: 'idle', event: 'batch.received', targets: ['consuming.handling'] },
     ]);
     // Only scalars are kept: no delivery, no body.
     expect(events[0]?.data).toBeUndefined();
@@ -99,7 +99,7 @@ describe('the supervision tree', () => {
     for (const key of ['store', 'log', 'slot', 'definition', 'dispatcher']) {
       expect(detail?.context).not.toHaveProperty(key);
     }
-    expect(detail?.lastTransition).toMatchObject({ type: 'persist.succeeded', to: 'idle' });
+    expect(detail?.lastTransition).toMatchObject({ type: 'persist.settled', to: 'idle' });
     expect(JSON.stringify(detail)).not.toContain('"body"');
   });
 
@@ -144,7 +144,7 @@ describe('bounded memory', () => {
     const events = h.inspector.actor('root/pool:orders/worker-1')?.events ?? [];
     expect(events).toHaveLength(5);
     // The newest are kept.
-    expect(events.at(-1)).toMatchObject({ type: 'persist.succeeded', messageId: 'o-9' });
+    expect(events.at(-1)).toMatchObject({ type: 'persist.settled', messageId: 'o-9' });
     expect(h.inspector.events({ actor: 'root/pool:orders/worker-1', limit: 2 })).toHaveLength(2);
   });
 
@@ -219,8 +219,8 @@ describe('attaching to a running tree without a hub', () => {
     h.release('early');
     await flush();
     expect(h.inspector.events({ messageId: 'early' }).map((event) => event.type)).toEqual([
-      'handler.succeeded',
-      'persist.succeeded',
+      'handler.settled',
+      'persist.settled',
     ]);
     expect(h.inspector.inFlight()).toEqual([]);
 
@@ -240,7 +240,7 @@ describe('attaching without the copy XState makes for inspect observers', () => 
     expect(system._sendInspectionEvent).not.toBe(original);
     await h.publish({ id: 'direct', behaviour: 'ok' });
     expect(h.inspector.events({ messageId: 'direct' }).map((event) => event.type)).toContain(
-      'persist.succeeded',
+      'persist.settled',
     );
     detach();
     detach(); // a second call changes nothing
@@ -260,7 +260,7 @@ describe('attaching without the copy XState makes for inspect observers', () => 
     await h.publish({ id: 'both', behaviour: 'ok' });
     expect(h.inspector.events({ messageId: 'both' }).length).toBeGreaterThan(0);
     expect(second.events({ messageId: 'both' }).length).toBeGreaterThan(0);
-    expect(seen).toContain('persist.succeeded');
+    expect(seen).toContain('persist.settled');
     detachFirst();
     await h.publish({ id: 'second-only', behaviour: 'ok' });
     expect(h.inspector.events({ messageId: 'second-only' })).toEqual([]);
@@ -269,7 +269,7 @@ describe('attaching without the copy XState makes for inspect observers', () => 
     expect(isAttachedDirectly(h.runtime.actor.system)).toBe(false);
     seen.length = 0;
     await h.publish({ id: 'public-only', behaviour: 'ok' });
-    expect(seen).toContain('persist.succeeded');
+    expect(seen).toContain('persist.settled');
     subscription.unsubscribe();
   });
 });

@@ -1,7 +1,7 @@
 // Charts laid out by elkjs: for every machine Troupe runs, no text overlaps another text
 // or a state it does not belong to, compound states contain their children, and edges
 // go around states; each chart is laid out once and its drawing cached.
-import { batcherMachine, consumerMachine, processorMachine, supervisorMachine } from '@troupe/core';
+import { consumerMachine, processorMachine, supervisorMachine } from '@troupe/core';
 import { describe, expect, it } from 'vitest';
 import { chartOf, chartSvg, layoutChart, type ChartLayout } from '../src/index.js';
 import { edgeHome, geometryProblems } from './geometry.js';
@@ -32,7 +32,6 @@ describe('layoutChart', () => {
     ['processor', processorMachine],
     ['supervisor', supervisorMachine],
     ['consumer', consumerMachine],
-    ['batcher', batcherMachine],
   ] as const)('lays the %s chart out with nothing overlapping', async (_name, machine) => {
     const chart = chartOf(machine);
     const layout = await layoutChart(chart);

@@ -14,8 +14,10 @@ describe('toMermaid', () => {
     expect(lines).toContain('  state "consuming" as s_consuming {');
     expect(lines).toContain('    [*] --> s_consuming_admitting');
     expect(lines).toContain('    s_consuming_admitting --> s_consuming_handling: permit.granted');
-    expect(lines).toContain('    s_consuming_handling --> s_retrying: after handlerTimeout');
-    expect(lines).toContain('  s_retrying --> s_failed: always [shouldEscalate]');
+    expect(lines).toContain(
+      '    s_consuming_handling --> s_consuming_handling: after handlerTimeout',
+    );
+    expect(lines).toContain('  s_retrying --> s_failed: always [planEscalates]');
     expect(lines).toContain('  s_failed --> [*]');
     expect(lines).toContain('  s__any --> s_idle: cancel');
     expect(text).not.toMatch(/[;#]/);

@@ -179,9 +179,9 @@ describe('the endpoints', () => {
       events: { type: string }[];
     };
     expect(events.events.map((event) => event.type)).toEqual([
-      'delivery.received',
-      'handler.succeeded',
-      'persist.succeeded',
+      'batch.received',
+      'handler.settled',
+      'persist.settled',
     ]);
     expect((await fetch(`${url}/inspector/api/actors/nobody`)).status).toBe(404);
     expect((await fetch(`${url}/inspector/api/nothing`)).status).toBe(404);

@@ -4,15 +4,20 @@
 // reason in headers, and settlement that counts only once.
 import { MessageQueue } from './message-queue.js';
 import { randomUUID } from 'node:crypto';
-import { copyHeaders, deadLetterHeaders, readDelivery } from '@troupe/core';
-import type {
-  ConsumeOptions,
-  DeadLetterInfo,
-  Delivery,
-  PublishOptions,
-  QueueTopology,
-  Subscription,
-  Transport,
+import {
+  copyHeaders,
+  deadLetterHeaders,
+  readDelivery,
+  settleOne,
+  type Acknowledger,
+  type ConsumeOptions,
+  type DeadLetterInfo,
+  type Delivery,
+  type PublishOptions,
+  type QueueTopology,
+  type Settlement,
+  type Subscription,
+  type Transport,
 } from '@troupe/core';
 import { topicMatches } from './topic.js';
 
@@ -37,14 +42,30 @@ export interface QueueStats {
   readonly consumers: number;
 }
 
+/** Settles a batch of one consumer's deliveries in one pass, as the AMQP one does per channel. */
+class MemoryAcknowledger implements Acknowledger {
+  constructor(readonly transport: MemoryTransport) {}
+
+  settle(settlements: readonly Settlement[]): void {
+    this.transport.settlePasses += 1;
+    // Dead letters first, then acks: a dead letter is stored before its delivery is
+    // acked (here both are synchronous, so the order is the whole guarantee).
+    for (const settlement of settlements) if (settlement.kind !== 'ack') settleOne(settlement);
+    for (const settlement of settlements) if (settlement.kind === 'ack') settleOne(settlement);
+  }
+}
+
 class Consumer implements Subscription {
   readonly unacked = new Set<MemoryDelivery>();
   active = true;
+  readonly acknowledger: MemoryAcknowledger;
   constructor(
     readonly queue: MemoryQueue,
     readonly prefetch: number,
     readonly onDelivery: (delivery: Delivery) => void,
-  ) {}
+  ) {
+    this.acknowledger = new MemoryAcknowledger(queue.transport);
+  }
   get hasCapacity(): boolean {
     return this.active && this.unacked.size < this.prefetch;
   }
@@ -64,6 +85,7 @@ class MemoryDelivery implements Delivery {
   readonly headers: Readonly<Record<string, unknown>>;
   readonly redelivered: boolean;
   readonly previousAttempts: number;
+  readonly acknowledger: Acknowledger;
   #settled = false;
 
   constructor(
@@ -71,6 +93,7 @@ class MemoryDelivery implements Delivery {
     readonly consumer: Consumer,
     readonly transport: MemoryTransport,
   ) {
+    this.acknowledger = consumer.acknowledger;
     this.messageId = message.messageId;
     this.correlationId = message.correlationId;
     this.routingKey = message.routingKey;
@@ -196,6 +219,8 @@ export class MemoryTransport implements Transport {
   #closed = false;
   acked = 0;
   deadLettered = 0;
+  /** Batches settled through an acknowledger (one pass each). */
+  settlePasses = 0;
 
   #queue(name: string): MemoryQueue {
     let queue = this.#queues.get(name);

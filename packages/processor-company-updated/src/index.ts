@@ -1,5 +1,6 @@
 // company.updated: `{ id, name, version, ... }` → `companies/<id>`, unless the stored
-// version is newer or equal; then the message is acked and logged as stale. The version
+// version is newer or equal; then the message is acked and logged as stale. A worker's
+// batch (maxBatch, from troupe.config.json) is stored with one bulkWrite. The version
 // guard is evaluated by the store, so racing workers and redeliveries change nothing.
 //
 // A newer update replaces the whole document: it is the company as its source now sees
@@ -28,13 +29,29 @@ export const companyUpdated = defineProcessor({
   bindings: [{ exchange: 'companies', routingKey: 'company.updated' }],
   schema: companySchema,
   handle: (company) => company,
-  persist: async (company, { store, log }) => {
-    const { written } = await store.upsert(companiesCollection, company.id, company, {
-      ifNewer: 'version',
+  // A worker's whole batch in one store call (one transaction in SQLite); a write the
+  // store refuses fails its message alone.
+  persistBatch: async (entries, { store, log, signal }) => {
+    const outcomes = await store.bulkWrite(
+      entries.map(({ result: company }) => ({
+        collection: companiesCollection,
+        key: company.id,
+        document: company,
+        ifNewer: 'version',
+      })),
+      { signal },
+    );
+    return outcomes.map((outcome, index) => {
+      if (!outcome.ok) return { ok: false, error: outcome.error };
+      const company = entries[index]?.result;
+      if (!outcome.written && company !== undefined) {
+        log.info(
+          { companyId: company.id, version: company.version },
+          'stale company update ignored',
+        );
+      }
+      return { ok: true };
     });
-    if (!written) {
-      log.info({ companyId: company.id, version: company.version }, 'stale company update ignored');
-    }
   },
   concurrency: 4,
 });

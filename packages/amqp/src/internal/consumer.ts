@@ -1,5 +1,6 @@
-// A consumer on its own channel (prefetch = the pool's concurrency) and the deliveries
-// it hands out. Settlement is guarded twice: a delivery settles at most once, and only
+// A consumer on its own channel (prefetch = the pool's concurrency × batch size) and
+// the deliveries it hands out, with one acknowledger per channel that settles a
+// worker's batch in one pass (a `multiple` ack where the tags allow it). Settlement is guarded twice: a delivery settles at most once, and only
 // on the channel it came from while that channel is open — after the channel closed
 // the broker redelivers it, so settling it is a no-op (acking it on another channel
 // would close that channel with PRECONDITION_FAILED, "unknown delivery tag").
@@ -7,9 +8,12 @@
 import { randomUUID } from 'node:crypto';
 import {
   readDelivery,
+  settleOne,
+  type Acknowledger,
   type ConsumeOptions,
   type DeadLetterInfo,
   type Delivery,
+  type Settlement,
   type Subscription,
 } from '@troupe/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
@@ -40,7 +44,68 @@ interface ChannelState {
   readonly model: ChannelModel;
   open: boolean;
   consumerTag: string | undefined;
+  /** Deliveries handed out and not settled, in delivery-tag order (insertion order). */
   readonly unsettled: Set<AmqpDelivery>;
+  acknowledger: ChannelAcknowledger | undefined;
+}
+
+/**
+ * Settles a batch of one channel's deliveries in one pass (Broadway's acknowledger):
+ * the acks of the oldest unsettled deliveries go out as one `multiple` ack, the other
+ * acks one by one; dead letters and delayed retries are published with confirms, and
+ * their deliveries acked only then. A delivery of another channel (or already settled)
+ * is settled through its own methods, which make it a no-op where it must be.
+ */
+class ChannelAcknowledger implements Acknowledger {
+  /** `multiple` acks sent, and deliveries they covered (for tests and benchmarks). */
+  multipleAcks = 0;
+  coveredByMultiple = 0;
+
+  constructor(readonly state: ChannelState) {}
+
+  settle(settlements: readonly Settlement[]): void {
+    let acks: Set<AmqpDelivery> | undefined;
+    for (const settlement of settlements) {
+      const { delivery } = settlement;
+      if (
+        settlement.kind === 'ack' &&
+        delivery instanceof AmqpDelivery &&
+        delivery.state === this.state
+      ) {
+        (acks ??= new Set()).add(delivery);
+      } else {
+        settleOne(settlement);
+      }
+    }
+    if (acks === undefined) return;
+    const state = this.state;
+    if (state.open && acks.size > 1) {
+      // The oldest unsettled deliveries of the channel, as long as every one is acked
+      // here: one `multiple` ack covers exactly them and nothing another worker holds.
+      const prefix: AmqpDelivery[] = [];
+      for (const delivery of state.unsettled) {
+        // A delivery settled already (a dead letter being published) ends the prefix.
+        if (!acks.has(delivery) || delivery.isSettled) break;
+        prefix.push(delivery);
+      }
+      const last = prefix.at(-1);
+      if (prefix.length > 1 && last !== undefined) {
+        try {
+          state.channel.ack(last.message, true);
+          this.multipleAcks += 1;
+          this.coveredByMultiple += prefix.length;
+        } catch (err) {
+          // The channel is closing: the broker will redeliver them.
+          last.consumer.host.logger.debug({ err }, 'settlement on a closing channel ignored');
+        }
+        for (const delivery of prefix) {
+          delivery.settledElsewhere();
+          acks.delete(delivery);
+        }
+      }
+    }
+    for (const delivery of acks) delivery.ack();
+  }
 }
 
 function closeQuietly(state: ChannelState, logger: Logger): void {
@@ -49,6 +114,7 @@ function closeQuietly(state: ChannelState, logger: Logger): void {
 }
 
 class AmqpDelivery implements Delivery {
+  readonly acknowledger: ChannelAcknowledger | undefined;
   readonly messageId: string;
   readonly correlationId: string | undefined;
   readonly routingKey: string;
@@ -66,6 +132,7 @@ class AmqpDelivery implements Delivery {
     readonly state: ChannelState,
     readonly consumer: AmqpConsumer,
   ) {
+    this.acknowledger = state.acknowledger;
     const { properties, fields } = message;
     this.messageId = typeof properties.messageId === 'string' ? properties.messageId : randomUUID();
     this.correlationId =
@@ -99,6 +166,17 @@ class AmqpDelivery implements Delivery {
 
   ack(): void {
     if (this.#settle()) this.#run((channel) => channel.ack(this.message));
+    this.#done();
+  }
+
+  /** True once settled (or being moved out by a publish). */
+  get isSettled(): boolean {
+    return this.#settled;
+  }
+
+  /** Acked by a `multiple` ack of its acknowledger (which checked it was unsettled). */
+  settledElsewhere(): void {
+    this.#settled = true;
     this.#done();
   }
 
@@ -224,7 +302,9 @@ export class AmqpConsumer implements Subscription {
       open: true,
       consumerTag: undefined,
       unsettled: new Set(),
+      acknowledger: undefined,
     };
+    state.acknowledger = new ChannelAcknowledger(state);
     const logger = this.host.logger;
     channel.on('error', (err: Error) => logger.warn({ err, queue: this.queue }, 'channel error'));
     channel.on('close', () => {

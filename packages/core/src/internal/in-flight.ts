@@ -1,64 +1,148 @@
-// The worker's resource handle for the delivery it holds: the delivery itself, the
-// abort controller of the running step, the decoded message and the handler's
-// result. Kept out of the actor's context because it is a resource, not state, and
-// because XState runs no exit actions on stop: the worker's invoked guard releases
-// it from its cleanup, which does run.
-import type { Delivery, DeadLetterInfo } from '../transport.js';
-import { CancelledError } from '../errors.js';
+// The worker's resource handle for the batch it holds: each delivery with its attempt
+// count, decoded message, result and outcome; the step running now (to abort it); the
+// scheduler permit. Kept out of the actor's context because it is a resource, not
+// state, and because XState runs no exit actions on stop: the worker's invoked guard
+// releases it from its cleanup, which does run. `conclude` turns the outcomes of a
+// round into a plan (ack, dead-letter, retry, escalate); the chart carries it out.
+import { CancelledError, TransientError, type TroupeError } from '../errors.js';
 import type { ProcessorObserver, SettlementOutcome } from '../observer.js';
 import type { DeliveryInfo } from '../processor.js';
+import type { RetryPolicy } from '../retry.js';
+import type { RandomSource } from '../backoff.js';
+import { decideFailure, type FailureDecision } from '../settlement.js';
 import type { PermitRequest, SchedulerLane } from '../scheduler.js';
+import { settleAll, type Delivery, type Settlement } from '../transport.js';
+
+/** One delivery of a batch. */
+export interface Entry {
+  readonly delivery: Delivery;
+  /** 1-based attempt number of the current round. */
+  attempt: number;
+  message: unknown;
+  decoded: boolean;
+  result: unknown;
+  /** What the next round does with it: run its handler, or only persist its result. */
+  stage: 'handle' | 'persist';
+  /** The failure of the current round, if it failed. */
+  error: TroupeError | undefined;
+  failedStep: 'handle' | 'persist';
+  decision: FailureDecision | undefined;
+  /** Its error's stack was logged already: once per message, not once per attempt. */
+  stackLogged: boolean;
+  /** What the steps of the current attempt see of the delivery: one object per attempt. */
+  info: DeliveryInfo | undefined;
+  readonly startedAt: number;
+}
+
+/** One entry's settlement and how the observer counts it. */
+export interface SettleItem {
+  readonly entry: Entry;
+  readonly settlement: Settlement;
+  readonly outcome: SettlementOutcome;
+}
+
+/** A running step, as far as the batch needs to know it: something to abandon. */
+export interface RunningStep {
+  /** The step is abandoned (timeout, cancel, stop): its signal is aborted with `reason`. */
+  abandon(reason: unknown): void;
+}
+
+/** What a round of a batch comes to, once every entry's outcome is known. */
+export interface Plan {
+  readonly acks: Entry[];
+  readonly deadLetters: Entry[];
+  /** Retries handed to the broker (delayed redelivery). */
+  readonly later: Entry[];
+  /** Retries waited out by the worker. */
+  readonly retry: Entry[];
+  readonly escalate: Entry[];
+  /** The retry delay of the batch: the longest of its entries'. */
+  delayMs: number;
+  /** Its acks, dead letters and delayed retries went out. */
+  settled: boolean;
+}
 
 export class InFlight {
-  delivery: Delivery | undefined = undefined;
-  message: unknown = undefined;
-  decoded = false;
-  result: unknown = undefined;
-  /** The run whose handler returned synchronously (its result is in `result`). */
-  returned = -1;
-  /** What the steps of the current attempt see of the delivery: one object per attempt. */
-  #info: DeliveryInfo | undefined = undefined;
+  entries: Entry[] = [];
+  /** Handling position: entries before it have been handled this round. */
+  cursor = 0;
   /** Incremented for every step started; results of older steps are stale. */
   run = 0;
-  /**
-   * The abort controller of the current delivery's steps, made on first use: a handler
-   * that never reads its signal costs no allocation. Steps that end normally hand it on
-   * to the next step; only an abandoned step (timeout, cancel, stop) aborts it.
-   */
-  #controller: AbortController | undefined = undefined;
+  current: RunningStep | undefined = undefined;
+  /** The plan of the round, once concluded. */
+  plan: Plan | undefined = undefined;
   permit = false;
   request: PermitRequest | undefined = undefined;
   readonly lane: SchedulerLane | undefined;
   readonly #observer: ProcessorObserver | undefined;
-  #startedAt = 0;
 
   constructor(lane: SchedulerLane | undefined, observer?: ProcessorObserver) {
     this.lane = lane;
     this.#observer = observer;
   }
 
-  begin(delivery: Delivery): void {
-    if (this.#observer !== undefined) this.#startedAt = performance.now();
-    this.delivery = delivery;
-    this.message = undefined;
-    this.decoded = false;
-    this.result = undefined;
-    this.#info = undefined;
+  get size(): number {
+    return this.entries.length;
   }
 
-  /** The delivery as its steps see it, at `attempt`: shared by the steps of one attempt. */
-  infoFor(delivery: Delivery, attempt: number): DeliveryInfo {
-    const known = this.#info;
-    if (known !== undefined && known.attempt === attempt) return known;
+  get messageIds(): string[] {
+    return this.entries.map((entry) => entry.delivery.messageId);
+  }
+
+  /** Takes a new batch (the previous one is settled). */
+  begin(deliveries: readonly Delivery[]): void {
+    this.entries = [];
+    this.add(deliveries);
+  }
+
+  /** Adds deliveries to the batch being collected. */
+  add(deliveries: readonly Delivery[]): void {
+    const startedAt = this.#observer === undefined ? 0 : performance.now();
+    for (const delivery of deliveries) {
+      this.entries.push({
+        delivery,
+        attempt: delivery.previousAttempts + 1,
+        message: undefined,
+        decoded: false,
+        result: undefined,
+        stage: 'handle',
+        error: undefined,
+        failedStep: 'handle',
+        decision: undefined,
+        stackLogged: false,
+        info: undefined,
+        startedAt,
+      });
+    }
+    this.cursor = 0;
+    this.plan = undefined;
+  }
+
+  /** Starts the next round of the entries left to retry: one more attempt each. */
+  nextRound(): void {
+    for (const entry of this.entries) {
+      entry.attempt += 1;
+      entry.error = undefined;
+      entry.decision = undefined;
+    }
+    this.cursor = 0;
+    this.plan = undefined;
+  }
+
+  /** The delivery as its steps see it, at its current attempt. */
+  infoFor(entry: Entry): DeliveryInfo {
+    const known = entry.info;
+    if (known !== undefined && known.attempt === entry.attempt) return known;
+    const { delivery } = entry;
     const info: DeliveryInfo = {
       messageId: delivery.messageId,
       correlationId: delivery.correlationId,
       routingKey: delivery.routingKey,
       headers: delivery.headers,
       redelivered: delivery.redelivered,
-      attempt,
+      attempt: entry.attempt,
     };
-    this.#info = info;
+    entry.info = info;
     return info;
   }
 
@@ -68,18 +152,85 @@ export class InFlight {
     return this.run;
   }
 
-  /** The abort signal of step `run`; already aborted if that step is no longer current. */
-  signalFor(run: number): AbortSignal {
-    if (run !== this.run) return AbortSignal.abort(new CancelledError('step superseded'));
-    this.#controller ??= new AbortController();
-    return this.#controller.signal;
+  /** Abandons the running step, if any: its signal is aborted with `reason`. */
+  abandon(reason: unknown): void {
+    const step = this.current;
+    this.current = undefined;
+    this.run += 1;
+    step?.abandon(reason);
   }
 
-  /** Abandons the running step: its signal is aborted with `reason`. */
-  abort(reason: unknown): void {
-    const controller = this.#controller;
-    this.#controller = undefined;
-    if (controller !== undefined && !controller.signal.aborted) controller.abort(reason);
+  /** True once every entry of the round has been handled (or has failed). */
+  get handled(): boolean {
+    return this.cursor >= this.entries.length;
+  }
+
+  /** Decides every entry's fate from its outcome of this round. */
+  conclude(policy: RetryPolicy, random: RandomSource): Plan {
+    const plan: Plan = {
+      acks: [],
+      deadLetters: [],
+      later: [],
+      retry: [],
+      escalate: [],
+      delayMs: 0,
+      settled: false,
+    };
+    for (const entry of this.entries) {
+      if (entry.error === undefined && entry.stage === 'handle') {
+        // Never handled (a step abandoned without an outcome): tried again, never acked.
+        entry.error = new TransientError('message not handled (its step was abandoned)');
+      }
+      const { error } = entry;
+      if (error === undefined) {
+        plan.acks.push(entry);
+        continue;
+      }
+      const decision = decideFailure(error, entry.attempt, policy, random);
+      entry.decision = decision;
+      switch (decision.kind) {
+        case 'dead-letter':
+          plan.deadLetters.push(entry);
+          break;
+        case 'escalate':
+          plan.escalate.push(entry);
+          break;
+        case 'retry':
+          // A long delay is waited out in the broker, not in a worker: checked before the
+          // delivery leaves the batch, so a transport without it keeps it here.
+          if (
+            decision.delayMs >= policy.redeliverFromMs &&
+            entry.delivery.retryLater !== undefined
+          ) {
+            plan.later.push(entry);
+          } else {
+            plan.retry.push(entry);
+            plan.delayMs = Math.max(plan.delayMs, decision.delayMs);
+          }
+          break;
+      }
+    }
+    this.plan = plan;
+    return plan;
+  }
+
+  /**
+   * Settles `items` in one pass per acknowledger and keeps `keep` (the entries to
+   * retry) as the batch.
+   */
+  settle(items: readonly SettleItem[], keep: Entry[]): void {
+    this.entries = keep;
+    this.cursor = 0;
+    this.run += 1;
+    this.current = undefined;
+    if (items.length === 0) return;
+    settleAll(items.map((item) => item.settlement));
+    const observer = this.#observer;
+    if (observer === undefined) return;
+    const now = performance.now();
+    for (const { entry, outcome } of items) {
+      observer.settled(outcome, now - entry.startedAt, entry.delivery.messageId);
+    }
   }
 
   /** Asks the scheduler for a permit; true when held at once. */
@@ -108,52 +259,18 @@ export class InFlight {
     }
   }
 
-  #take(): Delivery | undefined {
-    const delivery = this.delivery;
-    this.delivery = undefined;
-    this.run += 1;
-    // Settled after its steps ended: the signal is dropped, not aborted.
-    this.#controller = undefined;
-    return delivery;
-  }
-
-  #settled(outcome: SettlementOutcome): void {
-    this.#observer?.settled(outcome, performance.now() - this.#startedAt);
-  }
-
-  ack(): void {
-    const delivery = this.#take();
-    if (delivery === undefined) return;
-    delivery.ack();
-    this.#settled('acked');
-  }
-
-  deadLetter(info: DeadLetterInfo): void {
-    const delivery = this.#take();
-    if (delivery === undefined) return;
-    delivery.deadLetter(info);
-    this.#settled('dead-lettered');
-  }
-
-  /** True when the held delivery can be parked for a delayed redelivery. */
-  get canRedeliverLater(): boolean {
-    return this.delivery?.retryLater !== undefined;
-  }
-
-  /** Parks the delivery in the broker's retry queue for `delayMs`; `attempts` made so far. */
-  redeliverLater(delayMs: number, attempts: number): void {
-    const delivery = this.#take();
-    if (delivery?.retryLater === undefined) return;
-    delivery.retryLater(delayMs, attempts);
-    this.#settled('redelivered-later');
-  }
-
-  /** Gives the delivery back to the broker, if one is held. Safe to call any time. */
+  /** Gives every held delivery back to the broker. Safe to call any time. */
   requeue(): void {
-    if (this.delivery === undefined) return;
-    this.abort(new CancelledError('delivery requeued'));
-    this.#take()?.requeue();
-    this.#settled('requeued');
+    if (this.entries.length === 0) return;
+    this.abandon(new CancelledError('delivery requeued'));
+    this.settle(
+      this.entries.map((entry) => ({
+        entry,
+        settlement: { kind: 'requeue', delivery: entry.delivery },
+        outcome: 'requeued',
+      })),
+      [],
+    );
   }
 
   /** Cleanup on stop or failure: abort the running step, return the permit, requeue. */
