@@ -4,12 +4,26 @@
 //   its own queues, in parallel;
 // - `serial`: suites that disturb the shared broker (closing connections, stopping the
 //   app) and therefore run one file at a time, after the others.
+//
+// Everything runs from the TypeScript sources, never from a build: the `@troupe/source`
+// export condition points each workspace package at its `src/index.ts`, here for vitest
+// and, through NODE_OPTIONS, for the processes the suites start (`node --import tsx …`).
 import { defineConfig } from 'vitest/config';
 
+const conditions = ['@troupe/source', 'module', 'node', 'development|production'];
+
 export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
   test: {
+    env: {
+      NODE_OPTIONS: [process.env.NODE_OPTIONS, '--conditions=@troupe/source']
+        .filter(Boolean)
+        .join(' '),
+    },
     projects: [
       {
+        extends: true,
         test: {
           name: 'unit',
           include: [
@@ -22,6 +36,7 @@ export default defineConfig({
         },
       },
       {
+        extends: true,
         test: {
           name: 'integration',
           include: ['packages/*/test/**/*.int.test.ts', 'test/integration/**/*.test.ts'],
@@ -30,6 +45,7 @@ export default defineConfig({
         },
       },
       {
+        extends: true,
         test: {
           name: 'serial',
           include: [

@@ -1,8 +1,11 @@
-// The `troupe` command line (from the repository root: `pnpm troupe <verb> …`).
+#!/usr/bin/env node
+// The `troupe` command line (from the repository root: `pnpm troupe <verb> …`; installed,
+// the `troupe` bin of @troupe/supervisor).
 //
 // Exit codes: 0 success, 1 the operation failed (broker or store unreachable, not
 // found), 2 usage or configuration error.
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AmqpTransport, connectionMachine, deadLetterHeaders } from '@troupe/amqp';
 import { ConfigurationError, type Store } from '@troupe/core';
@@ -404,10 +407,18 @@ export async function cli(argv: readonly string[]): Promise<number> {
   }
 }
 
-if (
-  process.argv[1] !== undefined &&
-  import.meta.url.endsWith(process.argv[1].split('/').pop() ?? '')
-) {
+/** True when this module is the program node runs (directly or through the `troupe` bin link). */
+function isMain(): boolean {
+  const argv1 = process.argv[1];
+  if (argv1 === undefined) return false;
+  try {
+    return realpathSync(argv1) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
   const code = await cli(process.argv.slice(2));
   if (process.argv[2] !== 'start') process.exitCode = code;
 }
