@@ -1,6 +1,6 @@
 // The app without the process around it: adapters chosen from the configuration, one
-// pool per processor under a rest-for-one root, the demo publisher when there is no
-// broker, and the operations server. `main.ts` adds signals and exit codes.
+// pool per configured processor (loaded by module specifier) under a rest-for-one root,
+// the configured demo publisher when there is no broker, and the operations server. `main.ts` adds signals and exit codes.
 import { AmqpTransport, connectionChildSpec } from '@troupe/amqp';
 import {
   ConfigurationError,
@@ -21,10 +21,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createWebSocketInspector } from '@statelyai/inspect';
 import type { Logger } from 'pino';
 import { demoEnabled, type Config } from './config.js';
-import { demoPublisherMachine } from './demo-publisher.machine.js';
+import { demoPublisherMachine, type DemoEvent } from './demo-publisher.machine.js';
 import { startOperationsServer, type OperationsServer } from './http.js';
 import { Metrics } from './metrics.js';
-import { configuredProcessors } from './processors.js';
+import { baseDirOf, configuredProcessors, importConfigured } from './processors.js';
 
 export interface App {
   readonly runtime: SupervisorRuntime;
@@ -45,8 +45,8 @@ async function createStore(config: Config): Promise<Store> {
   if (config.store.startsWith('arangodb')) {
     // arangodb://user:password@host:8529/database → http(s)://… for arangojs.
     const url = config.store.replace(/^arangodbs:/, 'https:').replace(/^arangodb:/, 'http:');
-    // Checks the server and creates the processors' collection before anything consumes.
-    return ArangoStore.connect({ url, collections: ['companies'] });
+    // Checks the server before anything consumes; collections are created on first write.
+    return ArangoStore.connect({ url });
   }
   throw new ConfigurationError(
     'store',
@@ -133,6 +133,20 @@ function bridgeToStately(
   };
 }
 
+/** The demo publisher's event function: `demo.module`'s export (`demo.export`, else `default`). */
+async function loadDemoEvent(config: Config): Promise<(n: number) => DemoEvent> {
+  const { module = '', export: exportName = 'default' } = config.demo;
+  const exported = await importConfigured('demo', module, exportName, baseDirOf(config));
+  const event = exported[exportName];
+  if (typeof event !== 'function') {
+    throw new ConfigurationError(
+      'demo.export',
+      `${module} has no function export ${exportName}; it exports ${Object.keys(exported).join(', ')}`,
+    );
+  }
+  return event as (n: number) => DemoEvent;
+}
+
 /** Sanitises a store's start-up error: the URL's password never reaches a message. */
 async function openStore(config: Config): Promise<Store> {
   try {
@@ -161,7 +175,14 @@ async function openStore(config: Config): Promise<Store> {
  * failed start never leaves consumers running.
  */
 export async function startApp(config: Config, logger: Logger): Promise<App> {
-  const definitions = configuredProcessors(config);
+  const definitions = await configuredProcessors(config);
+  if (definitions.length === 0) {
+    throw new ConfigurationError(
+      'processors',
+      'no processor to run: name at least one (module and, optionally, export) in troupe.config.json',
+    );
+  }
+  const demoEvent = demoEnabled(config) ? await loadDemoEvent(config) : undefined;
   const store = await openStore(config);
   const amqp =
     config.amqp.url === undefined
@@ -216,7 +237,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       ...(amqp === undefined ? [] : [connectionChildSpec(amqp)]),
       ...pools.map((pool) => pool.childSpec),
     ];
-    if (demoEnabled(config)) {
+    if (demoEvent !== undefined) {
       children.push({
         id: 'demo-publisher',
         kind: 'service',
@@ -225,6 +246,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
           logic: demoPublisherMachine,
           input: {
             transport,
+            event: demoEvent,
             intervalMs: config.demo.intervalMs,
             logger: logger.child({ actor: 'demo-publisher' }),
           },
@@ -265,7 +287,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         {
           name: 'store',
           check: async () => {
-            await store.count('companies');
+            await store.count('troupe');
             return true;
           },
         },

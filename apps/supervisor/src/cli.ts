@@ -8,7 +8,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AmqpTransport, connectionMachine, deadLetterHeaders } from '@troupe/amqp';
-import { ConfigurationError, type Store } from '@troupe/core';
+import { ConfigurationError, type AnyProcessorDefinition, type Store } from '@troupe/core';
 import { batcherMachine, consumerMachine, processorMachine, supervisorMachine } from '@troupe/core';
 import { chartOf, toMermaid } from '@troupe/inspector';
 import { topicMatches } from '@troupe/memory';
@@ -17,7 +17,7 @@ import { connect } from 'amqplib';
 import { pino } from 'pino';
 import type { AnyStateMachine } from 'xstate';
 import { loadConfig, type Config } from './config.js';
-import { availableProcessors, configuredProcessors } from './processors.js';
+import { configuredProcessors } from './processors.js';
 
 export const cliExitCodes = { ok: 0, failed: 1, usage: 2 } as const;
 
@@ -70,27 +70,72 @@ function readBody(argument: string): Buffer {
 
 const urlOption = { url: { type: 'string' as const } };
 
-/** Charts `troupe chart` can print: a processor's (any processor's worker), or a runtime actor's. */
-function machineFor(name: string): AnyStateMachine {
-  switch (name) {
-    case 'supervisor':
-      return supervisorMachine;
-    case 'consumer':
-      return consumerMachine;
-    case 'batcher':
-      return batcherMachine;
-    case 'connection':
-      return connectionMachine;
-    default: {
-      const known = availableProcessors.map((definition) => definition.name);
-      if (!known.includes(name)) {
-        throw new UsageError(
-          `unknown chart ${JSON.stringify(name)}; processors: ${known.join(', ')}; or supervisor, consumer, batcher, connection`,
-        );
-      }
-      return processorMachine;
-    }
+const runtimeCharts: Record<string, AnyStateMachine> = {
+  supervisor: supervisorMachine,
+  consumer: consumerMachine,
+  batcher: batcherMachine,
+  connection: connectionMachine,
+};
+
+/**
+ * The processor `troupe chart` shows: only that one is loaded, so that another
+ * processor's broken module does not stop it.
+ */
+async function chartedProcessor(name: string): Promise<AnyProcessorDefinition> {
+  const configured = config();
+  const entry = configured.processors[name];
+  if (entry === undefined) {
+    const known = Object.keys(configured.processors);
+    throw new UsageError(
+      `unknown chart ${JSON.stringify(name)}; processors: ${known.join(', ') || '(none configured)'}; or ${Object.keys(runtimeCharts).join(', ')}`,
+    );
   }
+  const [definition] = await configuredProcessors(
+    { ...configured, processors: { [name]: { ...entry, enabled: true } } },
+    [name],
+  );
+  if (definition === undefined) throw new Error(`processor ${name} did not load`);
+  return definition;
+}
+
+/** What `troupe chart <processor>` prints beside the chart. */
+function processorSummary(definition: AnyProcessorDefinition): Record<string, unknown> {
+  return {
+    processor: definition.name,
+    queue: definition.queue,
+    deadLetterQueue: `${definition.queue}.dead`,
+    queueType: definition.queueType,
+    bindings: definition.bindings.map((binding) => `${binding.exchange} ${binding.routingKey}`),
+    concurrency: definition.concurrency,
+    weight: definition.weight,
+    timeoutMs: definition.timeoutMs,
+    retry: definition.retry,
+    batch: definition.batch === undefined ? undefined : { size: definition.batch.size },
+  };
+}
+
+function describeBackoff(retry: AnyProcessorDefinition['retry']): string {
+  const { backoff } = retry;
+  const jitter =
+    backoff.randomFactor === undefined || backoff.randomFactor === 0
+      ? ''
+      : ` ±${Math.round(backoff.randomFactor * 100)}%`;
+  return backoff.kind === 'fixed'
+    ? `fixed ${backoff.delayMs} ms${jitter}`
+    : `exponential ${backoff.minMs}–${backoff.maxMs} ms${jitter}`;
+}
+
+/** The summary as Mermaid comment lines, so that the output stays a valid chart. */
+function summaryLines(definition: AnyProcessorDefinition): string[] {
+  const { retry } = definition;
+  return [
+    `processor   ${definition.name}`,
+    `queue       ${definition.queue} (${definition.queueType}${definition.singleActiveConsumer ? ', single active consumer' : ''}); dead letters in ${definition.queue}.dead`,
+    `bindings    ${definition.bindings.map((binding) => `${binding.exchange} → ${binding.routingKey}`).join(', ') || '(none)'}`,
+    `retry       ${retry.attempts} attempts, ${describeBackoff(retry)}, then ${retry.onExhausted}; delays from ${retry.redeliverFromMs} ms through the broker`,
+    `timeout     ${definition.timeoutMs} ms per attempt`,
+    `workers     ${definition.concurrency} (prefetch), weight ${definition.weight}${definition.batch === undefined ? '' : `, batches of ${definition.batch.size}`}`,
+  ].map((line) => `%% ${line}`);
 }
 
 interface TreeLine {
@@ -162,8 +207,7 @@ const verbs: Record<string, Verb> = {
     },
   },
   publish: {
-    usage:
-      'troupe publish <routing-key> <json|@file> [--exchange companies] [--force] [--url amqp://…]',
+    usage: 'troupe publish <routing-key> <json|@file> [--exchange E] [--force] [--url amqp://…]',
     summary: 'Publish one JSON message with publisher confirms',
     options: { exchange: { type: 'string' }, force: { type: 'boolean' }, ...urlOption },
     run: async ([routingKey, payload], values) => {
@@ -178,23 +222,35 @@ const verbs: Record<string, Verb> = {
       try {
         // The same topology the app declares, so that a message published before the
         // app first ran is routed to its queue, not dropped.
+        const definitions = await configuredProcessors(config());
         await transport.declare(
-          configuredProcessors(config()).map((definition) => ({
+          definitions.map((definition) => ({
             queue: definition.queue,
             bindings: definition.bindings,
             queueType: definition.queueType,
             singleActiveConsumer: definition.singleActiveConsumer,
           })),
         );
-        const exchange = typeof values.exchange === 'string' ? values.exchange : 'companies';
+        const matching = definitions.flatMap((definition) =>
+          definition.bindings.filter((binding) => topicMatches(binding.routingKey, routingKey)),
+        );
+        const exchanges = [...new Set(matching.map((binding) => binding.exchange))];
+        const exchange =
+          typeof values.exchange === 'string'
+            ? values.exchange
+            : exchanges.length === 1 && exchanges[0] !== undefined
+              ? exchanges[0]
+              : undefined;
+        if (exchange === undefined) {
+          throw new UsageError(
+            exchanges.length === 0
+              ? `no configured processor's queue is bound with ${routingKey}; name the exchange with --exchange (and --force to publish anyway)`
+              : `queues are bound with ${routingKey} on several exchanges (${exchanges.join(', ')}): name one with --exchange`,
+          );
+        }
         // The broker confirms an unroutable message and drops it: refuse to publish one
         // that no configured processor's queue would receive.
-        const routed = configuredProcessors(config()).some((definition) =>
-          definition.bindings.some(
-            (binding) =>
-              binding.exchange === exchange && topicMatches(binding.routingKey, routingKey),
-          ),
-        );
+        const routed = matching.some((binding) => binding.exchange === exchange);
         if (!routed && values.force !== true) {
           throw new UsageError(
             `no configured processor's queue is bound to ${exchange} with ${routingKey}; the broker would drop it (--force to publish anyway)`,
@@ -210,16 +266,28 @@ const verbs: Record<string, Verb> = {
   chart: {
     usage:
       'troupe chart <processor|supervisor|consumer|batcher|connection> [--format mermaid|json]',
-    summary: "Print an actor's state chart (Mermaid by default)",
+    summary:
+      "Print an actor's state chart (Mermaid by default); for a processor, with its queue, bindings, retry policy and timeouts",
     options: { format: { type: 'string' } },
-    run: ([name], values) => {
+    run: async ([name], values) => {
       if (name === undefined) throw new UsageError('expected a processor name');
       const format = values.format ?? 'mermaid';
       if (format !== 'mermaid' && format !== 'json')
         throw new UsageError('--format must be mermaid or json');
-      const chart = chartOf(machineFor(name));
-      out(format === 'json' ? JSON.stringify(chart, null, 2) : toMermaid(chart));
-      return Promise.resolve();
+      const runtime = runtimeCharts[name];
+      if (runtime !== undefined) {
+        const chart = chartOf(runtime);
+        out(format === 'json' ? JSON.stringify(chart, null, 2) : toMermaid(chart));
+        return;
+      }
+      const definition = await chartedProcessor(name);
+      // Every processor's workers run the same chart; what differs is around it.
+      const chart = chartOf(processorMachine);
+      if (format === 'json') {
+        out(JSON.stringify({ ...processorSummary(definition), chart }, null, 2));
+      } else {
+        out([...summaryLines(definition), toMermaid(chart)].join('\n'));
+      }
     },
   },
   inspect: {
@@ -400,6 +468,10 @@ export async function cli(argv: readonly string[]): Promise<number> {
     }
     if (error instanceof ConfigurationError) {
       process.stderr.write(`troupe ${name}: bad configuration: ${message}\n`);
+      return cliExitCodes.usage;
+    }
+    if ((error as { code?: unknown }).code === 'PROCESSOR_LOAD') {
+      process.stderr.write(`troupe ${name}: ${message}\n`);
       return cliExitCodes.usage;
     }
     process.stderr.write(`troupe ${name}: ${message}\n`);

@@ -2,7 +2,7 @@
 // module that reads process.env.
 //
 // Exit codes: 0 clean shutdown, 1 fatal error or the root supervisor gave up,
-// 2 bad configuration.
+// 2 bad configuration (a processor module that cannot be loaded included).
 import { pino, type Logger } from 'pino';
 import { runUntilStopped, startApp } from './app.js';
 import { loadConfig, type Config } from './config.js';
@@ -34,10 +34,13 @@ async function main(): Promise<number> {
   try {
     app = await startApp(config, logger);
   } catch (error) {
-    const isConfig = (error as { code?: unknown }).code === 'CONFIGURATION';
-    process.stderr.write(
-      `troupe: ${isConfig ? 'bad configuration' : 'cannot start'}: ${(error as Error).message}\n`,
-    );
+    const { code } = error as { code?: unknown };
+    // A processor module that cannot be loaded is a code problem, not a config field: its
+    // message names the processor, the module and the export, on one line.
+    const isConfig = code === 'CONFIGURATION' || code === 'PROCESSOR_LOAD';
+    const prefix =
+      code === 'PROCESSOR_LOAD' ? '' : isConfig ? 'bad configuration: ' : 'cannot start: ';
+    process.stderr.write(`troupe: ${prefix}${(error as Error).message}\n`);
     return isConfig ? exitCodes.badConfiguration : exitCodes.fatal;
   }
 

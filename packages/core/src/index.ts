@@ -40,6 +40,13 @@ export type {
   ProcessorSpecWithBatch,
   ProcessorSpecWithPersist,
 } from './processor.js';
+export {
+  createFromFactory,
+  defineProcessorFactory,
+  isProcessorDefinition,
+  isProcessorFactory,
+} from './processor-module.js';
+export type { ProcessorFactory } from './processor-module.js';
 export { processorMachine } from './processor.machine.js';
 export type {
   AnyProcessorDefinition,
