@@ -244,7 +244,7 @@ const verbs: Record<string, Verb> = {
         if (exchange === undefined) {
           throw new UsageError(
             exchanges.length === 0
-              ? `no configured processor's queue is bound with ${routingKey}; name the exchange with --exchange (and --force to publish anyway)`
+              ? `no configured processor's queue is bound with ${routingKey} on any exchange; the broker would drop it (--exchange E --force to publish anyway)`
               : `queues are bound with ${routingKey} on several exchanges (${exchanges.join(', ')}): name one with --exchange`,
           );
         }
