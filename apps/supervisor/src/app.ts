@@ -15,8 +15,6 @@ import {
 } from '@troupe/core';
 import { Inspector, inspectorRoutes } from '@troupe/inspector';
 import { MemoryStore, MemoryTransport } from '@troupe/memory';
-import { SqliteStore } from '@troupe/sqlite';
-import { ArangoStore } from '@troupe/arango';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createWebSocketInspector } from '@statelyai/inspect';
 import type { Logger } from 'pino';
@@ -39,12 +37,16 @@ export interface App {
 
 async function createStore(config: Config): Promise<Store> {
   if (config.store === 'memory:') return new MemoryStore();
+  // Store adapters are imported when configured: a project on another store does not
+  // need better-sqlite3's native module built.
   if (config.store.startsWith('sqlite:')) {
+    const { SqliteStore } = await import('@troupe/sqlite');
     return new SqliteStore({ path: config.store.slice('sqlite:'.length) });
   }
   if (config.store.startsWith('arangodb')) {
     // arangodb://user:password@host:8529/database → http(s)://… for arangojs.
     const url = config.store.replace(/^arangodbs:/, 'https:').replace(/^arangodb:/, 'http:');
+    const { ArangoStore } = await import('@troupe/arango');
     // Checks the server before anything consumes; collections are created on first write.
     return ArangoStore.connect({ url });
   }

@@ -12,7 +12,6 @@ import { ConfigurationError, type AnyProcessorDefinition, type Store } from '@tr
 import { batcherMachine, consumerMachine, processorMachine, supervisorMachine } from '@troupe/core';
 import { chartOf, toMermaid } from '@troupe/inspector';
 import { topicMatches } from '@troupe/memory';
-import { SqliteStore } from '@troupe/sqlite';
 import { connect } from 'amqplib';
 import { pino } from 'pino';
 import type { AnyStateMachine } from 'xstate';
@@ -49,9 +48,12 @@ function brokerUrl(values: Record<string, string | boolean | undefined>): string
   return url;
 }
 
-function openStore(): Store {
+async function openStore(): Promise<Store> {
   const { store } = config();
-  if (store.startsWith('sqlite:')) return new SqliteStore({ path: store.slice('sqlite:'.length) });
+  if (store.startsWith('sqlite:')) {
+    const { SqliteStore } = await import('@troupe/sqlite');
+    return new SqliteStore({ path: store.slice('sqlite:'.length) });
+  }
   throw new ConfigurationError(
     'TROUPE_STORE',
     `the CLI reads sqlite:PATH stores; ${store.split(':')[0] ?? store} is not supported here`,
@@ -321,7 +323,7 @@ const verbs: Record<string, Verb> = {
     summary: 'Read the configured store (TROUPE_STORE)',
     run: async ([action, collection, key]) => {
       if (collection === undefined) throw new UsageError('expected a collection');
-      const store = openStore();
+      const store = await openStore();
       try {
         if (action === 'count') {
           out(String(await store.count(collection)));
