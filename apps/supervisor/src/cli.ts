@@ -4,6 +4,7 @@
 //
 // Exit codes: 0 success, 1 the operation failed (broker or store unreachable, not
 // found), 2 usage or configuration error.
+import { execFileSync } from 'node:child_process';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -16,6 +17,7 @@ import { connect } from 'amqplib';
 import { pino } from 'pino';
 import type { AnyStateMachine } from 'xstate';
 import { loadConfig, type Config } from './config.js';
+import { scaffoldProcessor, workspaceRoot } from './scaffold.js';
 import { configuredProcessors } from './processors.js';
 
 export const cliExitCodes = { ok: 0, failed: 1, usage: 2 } as const;
@@ -290,6 +292,49 @@ const verbs: Record<string, Verb> = {
       } else {
         out([...summaryLines(definition), toMermaid(chart)].join('\n'));
       }
+    },
+  },
+  new: {
+    usage: 'troupe new processor <name> [--skip-install]',
+    summary:
+      'Scaffold packages/processor-<name> (processor, tests, README) and register it in troupe.config.json',
+    options: { 'skip-install': { type: 'boolean' } },
+    run: ([kind, name], values) => {
+      if (kind !== 'processor' || name === undefined) {
+        throw new UsageError('expected processor <name>');
+      }
+      const root = workspaceRoot(process.cwd());
+      if (root === undefined) {
+        throw new UsageError('run it inside a pnpm workspace (no pnpm-workspace.yaml found)');
+      }
+      let result: ReturnType<typeof scaffoldProcessor>;
+      try {
+        result = scaffoldProcessor(name, root);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+      for (const file of result.written) out(`created  ${file}`);
+      for (const file of result.registered) out(`updated  ${file}`);
+      if (values['skip-install'] !== true) {
+        // Links the new package into the workspace (and its name into the lockfile).
+        const { packageManager } = JSON.parse(readFileSync(`${root}/package.json`, 'utf8')) as {
+          packageManager?: string;
+        };
+        execFileSync('npx', ['--yes', packageManager ?? 'pnpm', 'install'], {
+          cwd: root,
+          stdio: ['ignore', 'inherit', 'inherit'],
+        });
+      }
+      out(
+        [
+          '',
+          `Next: edit packages/processor-${name}/src/index.ts (schema, handler), then`,
+          `  pnpm vitest run packages/processor-${name}`,
+          `  pnpm troupe chart ${name}`,
+          '  npm start',
+        ].join('\n'),
+      );
+      return Promise.resolve();
     },
   },
   inspect: {
