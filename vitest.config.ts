@@ -31,6 +31,8 @@ export default defineConfig({
             'apps/*/test/**/*.test.ts',
             'test/runtime/**/*.test.ts',
             'test/contract/**/*.test.ts',
+            // Runs Erlang's supervisor beside Troupe's; skipped where erl is missing.
+            'test/otp/**/*.test.ts',
           ],
           exclude: ['**/*.int.test.ts', '**/*.serial.test.ts', '**/node_modules/**'],
         },

@@ -7,6 +7,7 @@ import {
   createPool,
   Scheduler,
   startSupervisor,
+  supervisorView,
   type ChildSpec,
   type Store,
   type SupervisorOutput,
@@ -329,10 +330,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
           // Every pool stops consuming first, so that none takes new work while another
           // drains; then the tree stops in reverse start order (each pool's workers drain
           // side by side within drainMs), the broker connection last.
-          const { children: pools } = started.runtime.actor.getSnapshot().context;
-          for (const record of Object.values(pools)) {
-            if (record.spec.id.startsWith('pool:')) {
-              record.ref?.send({ type: 'supervisor.cancel-child', id: 'consumer' });
+          const { children } = supervisorView(started.runtime.actor.getSnapshot());
+          for (const child of children) {
+            if (child.id.startsWith('pool:')) {
+              child.ref?.send({ type: 'supervisor.cancel-child', id: 'consumer' });
             }
           }
           const output = await started.runtime

@@ -38,6 +38,12 @@ export interface ChildSpec {
   /** @default 'service' */
   readonly kind?: ChildKind;
   /**
+   * A significant child ends its supervisor's job (OTP's `significant`): when it ends
+   * by itself, the supervisor shuts down as its `autoShutdown` says. Only a transient
+   * or temporary child may be significant. @default false
+   */
+  readonly significant?: boolean;
+  /**
    * Called with the last snapshot of the child when it errored (an action or guard
    * threw), before it is restarted. XState does not stop the invoked actors of an
    * errored actor, so their cleanups never run: release here what they would have
@@ -54,6 +60,7 @@ export interface ResolvedChildSpec extends ChildSpec {
   readonly isReady: (snapshot: Snapshot<unknown>) => boolean;
   readonly isDrained: (snapshot: Snapshot<unknown>) => boolean;
   readonly kind: ChildKind;
+  readonly significant: boolean;
 }
 
 const always = (): boolean => true;
@@ -70,9 +77,17 @@ export function resolveChildSpec(spec: ChildSpec, field = 'children'): ResolvedC
       "must be milliseconds >= 0, 'brutal' or 'infinity'",
     );
   }
+  const restart = spec.restart ?? 'permanent';
+  if (spec.significant === true && restart === 'permanent') {
+    throw new ConfigurationError(
+      `${field}.${spec.id}.significant`,
+      'a permanent child cannot be significant (it is always restarted): make it transient or temporary',
+    );
+  }
   return {
     ...spec,
-    restart: spec.restart ?? 'permanent',
+    restart,
+    significant: spec.significant ?? false,
     shutdown,
     isReady: spec.isReady ?? always,
     isDrained: spec.isDrained ?? always,

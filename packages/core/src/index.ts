@@ -85,17 +85,49 @@ export type {
   WriteOutcome,
   WriteResult,
 } from './store.js';
-export { exitKindOf, supervisorChild, supervisorMachine } from './supervisor.machine.js';
+export {
+  exitKindOf,
+  isSupervisorReady,
+  supervisorChild,
+  supervisorMachine,
+} from './supervisor.machine.js';
 export type {
+  AutoShutdown,
+  ChildAnswer,
   ChildRecord,
+  ChildStatus,
   Clock,
   Intensity,
+  Reply,
   RestartBackoff,
   SupervisorContext,
   SupervisorEvent,
   SupervisorOptions,
   SupervisorOutput,
+  SupervisorRequest,
 } from './supervisor.machine.js';
+export {
+  cancelChild,
+  deleteChild,
+  restartChild,
+  startChild,
+  terminateChild,
+} from './supervisor/requests.js';
+export type { SupervisorRef } from './supervisor/requests.js';
+export {
+  countChildren,
+  supervisorView,
+  supervisorViewOf,
+  whichChildren,
+} from './supervisor/view.js';
+export type {
+  ChildCounts,
+  SupervisorChildView,
+  SupervisorPhase,
+  SupervisorSnapshotLike,
+  SupervisorView,
+  WhichChild,
+} from './supervisor/view.js';
 export type {
   Binding,
   ConsumeOptions,

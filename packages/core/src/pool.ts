@@ -17,12 +17,14 @@ import type { ProcessorObserver } from './observer.js';
 import type { Scheduler } from './scheduler.js';
 import type { Store } from './store.js';
 import {
+  isSupervisorReady,
   supervisorMachine,
   type Clock,
   type Intensity,
   type RestartBackoff,
   type SupervisorOptions,
 } from './supervisor.machine.js';
+import { supervisorView, type SupervisorSnapshotLike } from './supervisor/view.js';
 import type { Transport } from './transport.js';
 
 /** Options of {@link createPool}. */
@@ -169,7 +171,7 @@ export function createPool(options: PoolOptions): Pool {
       kind: 'supervisor',
       restart: 'permanent',
       shutdown: 'infinity',
-      isReady: (snapshot) => (snapshot as { value?: unknown }).value === 'running',
+      isReady: isSupervisorReady,
       isDrained: () => false,
       start: () => ({ logic: supervisorMachine, input: supervisorOptions() }),
     },
@@ -185,12 +187,7 @@ export function createPool(options: PoolOptions): Pool {
 
 /** What {@link poolWorkers} and {@link scalePool} read of a pool supervisor's snapshot. */
 interface PoolSnapshot {
-  getSnapshot(): {
-    context: {
-      readonly order: readonly string[];
-      readonly stopQueue?: readonly { readonly id: string; readonly then: string }[];
-    };
-  };
+  getSnapshot(): SupervisorSnapshotLike;
 }
 
 const isWorker = (id: string): boolean => id.startsWith('worker-');
@@ -201,11 +198,9 @@ const workerIndex = (id: string): number => Number(id.slice('worker-'.length));
  * (draining before they are removed) are on their way out and are not counted.
  */
 export function poolWorkers(pool: PoolSnapshot): string[] {
-  const { order, stopQueue = [] } = pool.getSnapshot().context;
-  const leaving = new Set(
-    stopQueue.filter((entry) => entry.then === 'remove').map((entry) => entry.id),
-  );
-  return order.filter((id) => isWorker(id) && !leaving.has(id));
+  return supervisorView(pool.getSnapshot())
+    .children.filter((child) => isWorker(child.id) && !child.leaving)
+    .map((child) => child.id);
 }
 
 /**
@@ -221,6 +216,7 @@ export function scalePool(
       event:
         | { type: 'supervisor.start-child'; spec: ChildSpec }
         | { type: 'supervisor.cancel-child'; id: string }
+        | { type: 'supervisor.terminate-child'; id: string }
         | { type: 'supervisor.restart-child'; id: string },
     ): void;
   },
@@ -230,7 +226,10 @@ export function scalePool(
   const current = poolWorkers(ref);
   // New ids come after every worker still known, draining ones included: an id in use
   // would make the supervisor ignore the start request.
-  const indices = ref.getSnapshot().context.order.filter(isWorker).map(workerIndex);
+  const indices = supervisorView(ref.getSnapshot())
+    .children.map((child) => child.id)
+    .filter(isWorker)
+    .map(workerIndex);
   let next = Math.max(0, ...indices) + 1;
   for (let count = current.length; count < size; count += 1) {
     ref.send({ type: 'supervisor.start-child', spec: pool.workerSpec(next) });
@@ -246,6 +245,8 @@ export function scalePool(
   const target = Math.max(1, size);
   if (prefetch !== undefined && prefetch.size !== target) {
     prefetch.size = target;
+    // Terminated, then restarted once stopped (a running child is not restarted: OTP).
+    ref.send({ type: 'supervisor.terminate-child', id: 'consumer' });
     ref.send({ type: 'supervisor.restart-child', id: 'consumer' });
   }
 }

@@ -27,7 +27,7 @@ export function shouldRestart(restart: RestartType, exit: ExitKind): boolean {
 export interface RestartPlan {
   /** Running siblings to stop, in reverse start order. */
   readonly stop: readonly string[];
-  /** Children to start again, in start order (the exited one included). */
+  /** Children to start again, in start order (the exited one included), running or not. */
   readonly start: readonly string[];
 }
 
@@ -50,10 +50,8 @@ export function planRestart(
         ? [...order]
         : order.slice(index < 0 ? order.length : index);
   const stop = affected.filter((id) => id !== exited && isRunning(id)).reverse();
-  // Siblings taken down with the exited child come back unless they are temporary (OTP).
-  const start = affected.filter(
-    (id) =>
-      id === exited || ((isRunning(id) || stop.includes(id)) && restartOf(id) !== 'temporary'),
-  );
+  // Every affected child comes back unless it is temporary, running or not: OTP starts
+  // again a transient sibling that had ended normally, and one that was terminated.
+  const start = affected.filter((id) => id === exited || restartOf(id) !== 'temporary');
   return { stop, start };
 }

@@ -38,6 +38,14 @@ describe('planRestart', () => {
       },
     );
   });
+
+  it('starts again affected siblings that had stopped, unless temporary (OTP)', () => {
+    const alive = (id: string): boolean => id === 'a' || id === 'd';
+    expect(planRestart('rest-for-one', order, 'b', alive, types({ c: 'transient' }))).toEqual({
+      stop: ['d'],
+      start: ['b', 'c', 'd'],
+    });
+  });
 });
 
 describe('shouldRestart', () => {

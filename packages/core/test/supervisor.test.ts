@@ -377,7 +377,9 @@ describe('restart backoff', () => {
     const h = harness({ ...backoffOptions, children: [probe('a', journal)] });
 
     h.send('a', { type: 'crash' }); // backoff 110 ms, due at 110
-    // An operator restarts it at once, and it crashes again: its next backoff is 220 ms.
+    // An operator terminates it and restarts it at once (OTP refuses to restart a child
+    // that waits to be restarted), and it crashes again: its next backoff is 220 ms.
+    h.runtime.actor.send({ type: 'supervisor.terminate-child', id: 'a' });
     h.runtime.actor.send({ type: 'supervisor.restart-child', id: 'a' });
     expect(h.child('a').status).toBe('running');
     h.clock.increment(10);
@@ -678,7 +680,7 @@ describe('dynamic children', () => {
     expect(h.context().children.b).toBeUndefined();
   });
 
-  it('restarts a child on request, at once and without counting against intensity', () => {
+  it('restarts a terminated child on request, at once and without counting against intensity', () => {
     const journal: string[] = [];
     const h = harness({
       intensity: { maxRestarts: 0, withinMs: 1000 },
@@ -690,6 +692,8 @@ describe('dynamic children', () => {
     });
     journal.length = 0;
 
+    h.runtime.actor.send({ type: 'supervisor.terminate-child', id: 'b' });
+    expect(h.child('b')).toMatchObject({ status: 'stopped', ref: undefined });
     h.runtime.actor.send({ type: 'supervisor.restart-child', id: 'b' });
     expect(lifecycle(journal)).toEqual(['stop:b', 'start:b']);
     expect(h.child('b')).toMatchObject({ status: 'running', generation: 2 });
@@ -780,16 +784,18 @@ describe('edge cases', () => {
     expect(h.runtime.actor.getSnapshot().value).toBe('running');
   });
 
-  it('restarts on request a child that is still starting', () => {
+  it('terminates a child that is still starting: the next ones start, and it can be restarted', () => {
     const journal: string[] = [];
     const h = harness({
       children: [probe('a', journal, { readyWhenRunning: true }), probe('b', journal)],
     });
+    h.runtime.actor.send({ type: 'supervisor.terminate-child', id: 'a' });
+    expect(lifecycle(journal)).toEqual(['start:a', 'stop:a', 'start:b']);
     h.runtime.actor.send({ type: 'supervisor.restart-child', id: 'a' });
-    expect(lifecycle(journal)).toEqual(['start:a', 'stop:a', 'start:a']);
+    expect(lifecycle(journal)).toEqual(['start:a', 'stop:a', 'start:b', 'start:a']);
     expect(h.child('a')).toMatchObject({ status: 'starting', generation: 2 });
     h.send('a', { type: 'ready' });
-    expect(lifecycle(journal)).toEqual(['start:a', 'stop:a', 'start:a', 'start:b']);
+    expect(h.child('a').status).toBe('running');
   });
 
   it('a shutdown during a one-for-all restart stops everyone and restarts no one', async () => {

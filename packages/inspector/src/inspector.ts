@@ -4,7 +4,7 @@
 // only fed while its listener is subscribed to an InspectionHub; memory stays bounded:
 // event logs are rings, stopped actors are kept for a while in a bounded list, and
 // event payloads are reduced to their type, message id and a few small scalars.
-import type { ChildKind, InspectionListener } from '@troupe/core';
+import { supervisorViewOf, type ChildKind, type InspectionListener } from '@troupe/core';
 import type { InspectionEvent } from 'xstate';
 import { chartOf, isMachine, nodePath, type Chart } from './chart.js';
 import { RingBuffer } from './internal/ring-buffer.js';
@@ -506,7 +506,7 @@ export class Inspector {
         entry.lastErrorRef = lastError;
         entry.lastError = lastError === undefined ? undefined : errorText(lastError);
       }
-      if (entry.supervisor !== undefined) this.#onSupervisor(entry, context, at);
+      if (entry.supervisor !== undefined) this.#onSupervisor(entry, snapshot, at);
     }
     // Only actors that hold messages (workers) are ever busy.
     if (isIdle || entry.messageId === undefined) entry.busySince = undefined;
@@ -543,18 +543,14 @@ export class Inspector {
     if (status !== 'active') this.#retire(entry, status === undefined ? 'stopped' : status, at);
   }
 
-  #onSupervisor(entry: Entry, context: object, at: number): void {
+  #onSupervisor(entry: Entry, snapshot: unknown, at: number): void {
     const supervisor = entry.supervisor;
-    const { order, children } = context as {
-      order?: readonly string[];
-      children?: Readonly<Record<string, SupervisorChildLike | undefined>>;
-    };
-    if (supervisor === undefined || order === undefined || children === undefined) return;
+    const view = supervisorViewOf(snapshot);
+    if (supervisor === undefined || view === undefined) return;
     const views: ChildView[] = [];
-    for (const id of order) {
-      const record = children[id];
-      if (record === undefined) continue;
-      const kind = record.spec.kind ?? 'service';
+    for (const record of view.children) {
+      const { id } = record;
+      const kind = record.kind;
       const sessionId = record.ref?.sessionId;
       views.push({
         id,
@@ -653,7 +649,7 @@ export class Inspector {
       const { messageId, attempt } = context as { messageId?: unknown; attempt?: unknown };
       if (typeof messageId === 'string') entry.messageId = messageId;
       if (typeof attempt === 'number') entry.attempt = attempt;
-      if (entry.supervisor !== undefined) this.#onSupervisor(entry, context, this.#now());
+      if (entry.supervisor !== undefined) this.#onSupervisor(entry, snapshot, this.#now());
     }
     if (entry.messageId !== undefined && entry.value !== 'idle') entry.busySince = this.#now();
     for (const child of Object.values(snapshot.children ?? {})) {
@@ -897,13 +893,6 @@ interface SnapshotLike {
   readonly status?: ActorStatus;
   readonly value?: unknown;
   readonly context?: unknown;
-}
-
-interface SupervisorChildLike {
-  readonly spec: { readonly kind?: ActorKind };
-  readonly status: string;
-  readonly totalRestarts: number;
-  readonly ref: { readonly sessionId: string } | undefined;
 }
 
 function isDefined<T>(value: T | undefined): value is T {

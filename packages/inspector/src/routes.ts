@@ -207,8 +207,13 @@ export function inspectorRoutes(
     if (parent?.machine !== 'supervisor' || parentRef === undefined) {
       return json(response, 409, { error: 'the actor has no running supervisor' });
     }
-    const type = action === 'cancel' ? 'supervisor.cancel-child' : 'supervisor.restart-child';
-    parentRef.send({ type, id: actor.id });
+    if (action === 'cancel') parentRef.send({ type: 'supervisor.cancel-child', id: actor.id });
+    else {
+      // A running child is not restarted as such (OTP answers `running`): it is
+      // terminated, then restarted once stopped.
+      parentRef.send({ type: 'supervisor.terminate-child', id: actor.id });
+      parentRef.send({ type: 'supervisor.restart-child', id: actor.id });
+    }
     return json(response, 202, { ok: true, action, actor: actor.path, supervisor: parent.path });
   };
 
