@@ -130,7 +130,7 @@ describe('the packed packages in a project outside the workspace', () => {
       skipped = `npm could not install the dependencies (offline, and not in npm's cache?): ${installed.stderr.trim().split('\n').slice(-3).join(' ')}`;
       process.stdout.write(`packed packages: skipped: ${skipped}\n`);
     }
-  }, 900_000);
+  }, 1_800_000);
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
