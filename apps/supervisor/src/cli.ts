@@ -329,9 +329,9 @@ const verbs: Record<string, Verb> = {
         [
           '',
           `Next: edit packages/processor-${name}/src/index.ts (schema, handler), then`,
-          `  pnpm vitest run packages/processor-${name}`,
-          `  pnpm troupe chart ${name}`,
-          '  npm start',
+          `  npx pnpm vitest run packages/processor-${name}`,
+          `  npm run troupe -- chart ${name}`,
+          '  npm start   (see docs/writing-a-processor.md)',
         ].join('\n'),
       );
       return Promise.resolve();

@@ -165,8 +165,8 @@ It runs in the app through its entry in \`troupe.config.json\`:
 \`\`\`
 
 \`\`\`sh
-pnpm vitest run packages/processor-${name}   # its tests, on the in-memory broker and store
-pnpm troupe chart ${name}                     # its queue, bindings, retry policy and chart
+npx pnpm vitest run packages/processor-${name}   # its tests, on the in-memory broker and store
+npm run troupe -- chart ${name}                 # its queue, bindings, retry policy and chart
 \`\`\`
 `,
   };
