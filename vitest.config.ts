@@ -10,7 +10,7 @@
 // and, through NODE_OPTIONS, for the processes the suites start (`node --import tsx …`).
 import { defineConfig } from 'vitest/config';
 
-const conditions = ['@troupe/source', 'module', 'node', 'development|production'];
+const conditions = ['@troupe/source', 'node', 'development|production'];
 
 export default defineConfig({
   resolve: { conditions },

@@ -150,7 +150,7 @@ async function main(): Promise<number> {
   const logger = pino({ level: config.logLevel, base: { app: 'troupe' } });
   const app = await startApp(config, logger);
   const render = app.metrics.render.bind(app.metrics);
-  app.metrics.render = (root, extra = []) => render(root, [...extra, ...processLines()]);
+  app.metrics.render = async () => `${await render()}${processLines().join('\n')}\n`;
 
   process.on('SIGUSR2', () => {
     injected.storeOutage += 1;

@@ -18,6 +18,11 @@ export interface FuzzCase {
   readonly contentType: string | undefined;
   readonly headers: Record<string, unknown> | undefined;
   readonly expect: Expectation;
+  /**
+   * AMQP cases only: a `deep` header nested this many tables deep, too deep for
+   * amqplib's recursive encoder on a normal stack (published from a worker thread).
+   */
+  readonly nestedDepth?: number;
 }
 
 /** A valid body for `target`, with `id` as the company. */
@@ -43,6 +48,20 @@ export function deepJson(levels: number, kind: 'array' | 'object'): string {
     : `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
 }
 
+/**
+ * A queue name only CC/BCC headers point at: no exchange binds it, so only a copy
+ * published through the default exchange (a delayed retry, a replay) carrying the
+ * publisher's CC would land there. The AMQP fuzz run declares it and expects it empty.
+ */
+export const ccVictim = 'fuzz.cc-victim';
+
+/** A header value nested `depth` tables and arrays deep. */
+export function nestedValue(depth: number): unknown {
+  let value: unknown = 'leaf';
+  for (let level = 0; level < depth; level += 1) value = level % 2 === 0 ? { n: value } : [value];
+  return value;
+}
+
 /** Header sets a hostile or careless publisher sends (all encodable by amqplib). */
 function hostileHeaders(random: () => number): Record<string, unknown> {
   const sets: (() => Record<string, unknown>)[] = [
@@ -63,6 +82,18 @@ function hostileHeaders(random: () => number): Record<string, unknown> {
     () => ({ 'x-death': 'not a list', 'x-first-death-queue': 42 }),
     () => ({ toString: 'x', valueOf: 'y', hasOwnProperty: 'z' }),
     () => ({ [`x-${'k'.repeat(200)}`]: 'v'.repeat(10_000) }),
+    // Attempt counts and a routing key forged as if from a delayed retry of this queue.
+    () => ({
+      'x-troupe-retry-attempts': 999,
+      'x-delivery-count': 4,
+      'x-troupe-original-routing-key': 'company.sync',
+      'x-death': [{ queue: 'company.updated.retry.100', reason: 'expired', count: 1 }],
+    }),
+    // Sender-selected distribution: copies Troupe makes must not carry these on.
+    () => ({ CC: [ccVictim], BCC: [ccVictim] }),
+    // Many headers, and nesting within the accepted depth.
+    () => Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`h${i}`, i])),
+    () => ({ nested: nestedValue(60) }),
   ];
   return pick(random, sets)();
 }
@@ -205,6 +236,41 @@ export function fuzzCases(
         'either',
       );
     }
+  }
+  return cases;
+}
+
+/**
+ * Hostile AMQP headers that only the wire can carry (or that only the AMQP transport
+ * refuses): header tables nested just past the accepted depth (65) and 6,000 deep (past
+ * what amqplib's recursive codec survives), on valid bodies. Each must be dead-lettered
+ * unprocessed, with its reason, without the culprit header, and never take the
+ * connection down.
+ */
+export function amqpHostileCases(prefix: string): FuzzCase[] {
+  const cases: FuzzCase[] = [];
+  for (const target of fuzzTargets) {
+    const body = (kind: string): Buffer =>
+      Buffer.from(JSON.stringify(validBody(target, `${prefix}-${target}-${kind}`)));
+    cases.push({
+      kind: 'headers-nested-65',
+      target,
+      body: body('nested-65'),
+      messageId: `${prefix}-${target}-nested-65`,
+      contentType: 'application/json',
+      headers: { deep: nestedValue(65), tenant: 'fuzz' },
+      expect: 'dead',
+    });
+    cases.push({
+      kind: 'headers-nested-6000',
+      target,
+      body: body('nested-6000'),
+      messageId: `${prefix}-${target}-nested-6000`,
+      contentType: 'application/json',
+      headers: { CC: [ccVictim] },
+      expect: 'dead',
+      nestedDepth: 6000,
+    });
   }
   return cases;
 }

@@ -13,12 +13,22 @@ import { companyInvalidated } from '@troupe/processor-company-invalidated';
 import { companySync } from '@troupe/processor-company-sync';
 import { companyUpdated } from '@troupe/processor-company-updated';
 import { SqliteStore } from '@troupe/sqlite';
+import { connect } from 'amqplib';
 import { pino } from 'pino';
 import { SimulatedClock } from 'xstate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, tempStorePath, Vhost, type AppProcess } from '../e2e/harness.js';
 import { FaultBroker, metric, queues, scrape, startFaultApp } from './fault-harness.js';
-import { deepJson, fuzzCases, fuzzTargets, type FuzzCase, type FuzzTarget } from './fuzz-cases.js';
+import { publishNested } from '../../packages/amqp/test/hostile.js';
+import {
+  amqpHostileCases,
+  ccVictim,
+  deepJson,
+  fuzzCases,
+  fuzzTargets,
+  type FuzzCase,
+  type FuzzTarget,
+} from './fuzz-cases.js';
 import { mulberry32 } from './prng.js';
 
 const seed = Number(process.env['TROUPE_FUZZ_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
@@ -122,6 +132,8 @@ describe(`fuzzed deliveries, in-process on the memory harness (seed ${seed}, TRO
         reasons.set(letter.messageId, String(letter.headers['x-troupe-reason']));
         expect(String(letter.headers['x-troupe-reason'])).toMatch(reasonPattern);
         expect(letter.headers['x-troupe-processor']).toBe(definitions[target].name);
+        expect(letter.headers).not.toHaveProperty('CC');
+        expect(letter.headers).not.toHaveProperty('BCC');
       }
       const ours = new Set(cases.map((fuzz) => fuzz.messageId));
       const outcomes: Record<string, string[]> = {};
@@ -228,16 +240,34 @@ describe(`fuzzed deliveries through the app on RabbitMQ (seed ${seed})`, () => {
     app = startFaultApp({ TROUPE_AMQP_URL: vhost.url, TROUPE_STORE: `sqlite:${store.path}` });
     await app.started();
     const random = mulberry32(seed);
-    const cases = fuzzCases(random, 24, { prefix: 'amqp', huge: true });
-    await broker.publish(
-      cases.map((fuzz) => ({
+    const hostile = amqpHostileCases('amqp');
+    const cases = [...fuzzCases(random, 24, { prefix: 'amqp', huge: true }), ...hostile];
+    const admin = await connect(vhost.url);
+    await (await admin.createChannel()).assertQueue(ccVictim, { durable: true });
+    await admin.close();
+    // The deepest first: valid messages published behind them must still be processed.
+    for (const fuzz of hostile.filter((item) => item.nestedDepth !== undefined)) {
+      await publishNested({
+        url: vhost.url,
+        exchange: 'companies',
         routingKey: fuzz.target,
-        body: fuzz.body,
-        valid: fuzz.expect === 'processed',
-        ...(fuzz.messageId === undefined ? {} : { messageId: fuzz.messageId }),
-        ...(fuzz.contentType === undefined ? {} : { contentType: fuzz.contentType }),
-        ...(fuzz.headers === undefined ? {} : { headers: fuzz.headers }),
-      })),
+        messageId: fuzz.messageId ?? '',
+        depth: fuzz.nestedDepth ?? 0,
+        body: fuzz.body.toString('utf8'),
+        headers: fuzz.headers ?? {},
+      });
+    }
+    await broker.publish(
+      cases
+        .filter((fuzz) => fuzz.nestedDepth === undefined)
+        .map((fuzz) => ({
+          routingKey: fuzz.target,
+          body: fuzz.body,
+          valid: fuzz.expect === 'processed',
+          ...(fuzz.messageId === undefined ? {} : { messageId: fuzz.messageId }),
+          ...(fuzz.contentType === undefined ? {} : { contentType: fuzz.contentType }),
+          ...(fuzz.headers === undefined ? {} : { headers: fuzz.headers }),
+        })),
     );
     const mustDie = cases.filter((fuzz) => fuzz.expect === 'dead').length;
     const deadDepth = async (): Promise<number> => {
@@ -267,6 +297,10 @@ describe(`fuzzed deliveries through the app on RabbitMQ (seed ${seed})`, () => {
     const reasons = new Map<string, string>();
     for (const letter of dead) {
       expect(String(letter.headers['x-troupe-reason'])).toMatch(reasonPattern);
+      // A copy Troupe made: no routing headers, nothing nested past the limit.
+      expect(letter.headers).not.toHaveProperty('CC');
+      expect(letter.headers).not.toHaveProperty('BCC');
+      expect(letter.headers).not.toHaveProperty('deep');
       const id = letter.messageId ?? '(none)';
       reasons.set(id, String(letter.headers['x-troupe-reason']));
       deadIds.set(id, (deadIds.get(id) ?? 0) + 1);
@@ -301,6 +335,13 @@ describe(`fuzzed deliveries through the app on RabbitMQ (seed ${seed})`, () => {
     }
     // Without a message id there is nothing to match; those cases are all valid.
     expect(deadIds.get('(none)') ?? 0).toBe(0);
+    for (const fuzz of hostile) {
+      expect(reasons.get(fuzz.messageId ?? ''), fuzz.kind).toMatch(
+        /^INVALID_MESSAGE: header "deep" nested deeper than 64 levels/,
+      );
+    }
+    // No copy went where a publisher's CC/BCC pointed.
+    expect(await broker.depth(ccVictim)).toBe(0);
     process.stdout.write(
       `fuzz through RabbitMQ: ${cases.length} cases, ${dead.length} dead letters; ${Object.entries(
         outcomes,

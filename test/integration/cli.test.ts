@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { SqliteStore } from '@troupe/sqlite';
 import { connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { publishNested } from '../../packages/amqp/test/hostile.js';
 import { AppProcess, RawBroker, tempStorePath, Vhost } from '../e2e/harness.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -90,7 +91,7 @@ describe('troupe CLI', { timeout: 90_000 }, () => {
 
     const before = await broker.depth('company.updated');
     const replayed = await troupe(['dlq', 'replay', 'company.updated'], env);
-    expect(replayed.stdout).toMatch(/replayed 2 message/);
+    expect(replayed.stdout).toMatch(/replayed 2 of 2 message/);
     expect(await broker.depth('company.updated.dead')).toBe(0);
     expect(await broker.depth('company.updated')).toBe(before + 2);
     const messages = await broker.drain('company.updated');
@@ -101,6 +102,28 @@ describe('troupe CLI', { timeout: 90_000 }, () => {
         [],
       );
     }
+  });
+
+  it('lists and replays a dead letter whose headers nest 6,000 deep, exiting 0', async () => {
+    await publishNested({
+      url: vhost.url,
+      exchange: '',
+      routingKey: 'company.updated.dead',
+      messageId: 'deep-cli',
+      depth: 6000,
+    });
+    const listed = await troupe(['dlq', 'list', 'company.updated'], env);
+    expect(listed.stderr).toBe('');
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain('"messageId":"deep-cli"');
+    expect(listed.stdout).toContain('nested deeper than 64 levels');
+    const replayed = await troupe(['dlq', 'replay', 'company.updated'], env);
+    expect(replayed.code).toBe(0);
+    expect(replayed.stdout).toMatch(/replayed 1 of 1 message/);
+    const [message] = (await broker.drain('company.updated')).filter(
+      (m) => m.messageId === 'deep-cli',
+    );
+    expect(message?.headers).not.toHaveProperty('deep');
   });
 
   it('reads the store', async () => {

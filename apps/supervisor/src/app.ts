@@ -23,7 +23,13 @@ import { demoEnabled, type Config } from './config.js';
 import { demoPublisherMachine, type DemoEvent } from './demo-publisher.machine.js';
 import { startOperationsServer, type OperationsServer } from './http.js';
 import { Metrics } from './metrics.js';
-import { baseDirOf, configuredProcessors, importConfigured } from './processors.js';
+import {
+  baseDirOf,
+  configuredProcessors,
+  configuredTopology,
+  importConfigured,
+} from './processors.js';
+import type { MessageTracing } from '@troupe/otel';
 
 export interface App {
   readonly runtime: SupervisorRuntime;
@@ -177,7 +183,17 @@ async function openStore(config: Config): Promise<Store> {
  * fails, whatever was already opened is closed again before the error is thrown, so a
  * failed start never leaves consumers running.
  */
-export async function startApp(config: Config, logger: Logger): Promise<App> {
+/** What the composition root adds to the configuration. */
+export interface StartOptions {
+  /** Traces every message (see `tracing.ts`); absent, nothing is wrapped or traced. */
+  readonly tracing?: MessageTracing | undefined;
+}
+
+export async function startApp(
+  config: Config,
+  logger: Logger,
+  options: StartOptions = {},
+): Promise<App> {
   const definitions = await configuredProcessors(config);
   if (definitions.length === 0) {
     throw new ConfigurationError(
@@ -197,8 +213,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
           logger,
         });
   const transport: Transport & { readonly state?: string } = amqp ?? new MemoryTransport();
-  const metrics = new Metrics();
+  const brokerConnected = (): boolean =>
+    transport.state === undefined || transport.state.startsWith('connected');
   let runtime: SupervisorRuntime | undefined;
+  const metrics = new Metrics({ root: () => runtime?.actor, brokerConnected });
   let http: OperationsServer | undefined;
   let detachInspector: (() => void) | undefined;
   const release = async (): Promise<void> => {
@@ -209,24 +227,20 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     metrics.close();
   };
   try {
-    await transport.declare(
-      definitions.map((definition) => ({
-        queue: definition.queue,
-        bindings: definition.bindings,
-        queueType: definition.queueType,
-        singleActiveConsumer: definition.singleActiveConsumer,
-      })),
-    );
+    await transport.declare(configuredTopology(config, definitions));
     const brokerConnected = (): boolean =>
       transport.state === undefined || transport.state.startsWith('connected');
     const scheduler =
       config.maxConcurrentHandlers === undefined
         ? undefined
         : new Scheduler({ capacity: config.maxConcurrentHandlers });
+    // Traced only when tracing is on: otherwise the pools get the transport untouched.
+    const { tracing } = options;
+    const traced = tracing === undefined ? transport : tracing.transport(transport);
     const pools = definitions.map((definition) =>
       createPool({
-        definition,
-        transport,
+        definition: tracing === undefined ? definition : tracing.processor(definition),
+        transport: traced,
         store,
         logger,
         scheduler,
@@ -248,7 +262,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         start: () => ({
           logic: demoPublisherMachine,
           input: {
-            transport,
+            transport: traced,
             event: demoEvent,
             intervalMs: config.demo.intervalMs,
             logger: logger.child({ actor: 'demo-publisher' }),
@@ -278,15 +292,22 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
                 pools,
               }),
             ),
-      metrics: () =>
-        metrics.render(runtime?.actor, [
-          '# HELP troupe_broker_connected 1 when the broker connection is up (always 1 in-process).',
-          '# TYPE troupe_broker_connected gauge',
-          `troupe_broker_connected ${brokerConnected() ? 1 : 0}`,
-        ]),
+      metrics: () => metrics.render(),
       checks: [
         { name: 'broker', check: brokerConnected },
         { name: 'consumers', check: () => runtime?.actor.getSnapshot().value === 'running' },
+        {
+          // The broker still has the declared exchanges, queues and bindings (checked on
+          // the actor clock; what is missing is declared again, and named here if it can't be).
+          name: 'topology',
+          check: () => amqp?.topologyHealth.ok ?? true,
+          detail: () => {
+            const health = amqp?.topologyHealth;
+            return health === undefined
+              ? undefined
+              : { missing: health.missing, conflicts: health.conflicts };
+          },
+        },
         {
           name: 'store',
           check: async () => {
@@ -315,6 +336,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         demo: demoEnabled(config),
         inspector:
           inspector === undefined ? 'off' : `http://${config.http.host}:${http.port}/inspector`,
+        tracing: tracing !== undefined,
       },
       'troupe started',
     );

@@ -8,17 +8,17 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { AmqpTransport, connectionMachine, deadLetterHeaders } from '@troupe/amqp';
+import { AmqpTransport, connectionMachine } from '@troupe/amqp';
 import { ConfigurationError, type AnyProcessorDefinition, type Store } from '@troupe/core';
 import { batcherMachine, consumerMachine, processorMachine, supervisorMachine } from '@troupe/core';
 import { chartOf, toMermaid } from '@troupe/inspector';
 import { topicMatches } from '@troupe/memory';
-import { connect } from 'amqplib';
 import { pino } from 'pino';
 import type { AnyStateMachine } from 'xstate';
 import { loadConfig, type Config } from './config.js';
+import { listDeadLetters, replayDeadLetters } from './dlq.js';
+import { configuredProcessors, configuredTopology } from './processors.js';
 import { scaffoldProcessor, workspaceRoot } from './scaffold.js';
-import { configuredProcessors } from './processors.js';
 
 export const cliExitCodes = { ok: 0, failed: 1, usage: 2 } as const;
 
@@ -227,14 +227,7 @@ const verbs: Record<string, Verb> = {
         // The same topology the app declares, so that a message published before the
         // app first ran is routed to its queue, not dropped.
         const definitions = await configuredProcessors(config());
-        await transport.declare(
-          definitions.map((definition) => ({
-            queue: definition.queue,
-            bindings: definition.bindings,
-            queueType: definition.queueType,
-            singleActiveConsumer: definition.singleActiveConsumer,
-          })),
-        );
+        await transport.declare(configuredTopology(config(), definitions));
         const matching = definitions.flatMap((definition) =>
           definition.bindings.filter((binding) => topicMatches(binding.routingKey, routingKey)),
         );
@@ -402,73 +395,9 @@ const verbs: Record<string, Verb> = {
       }
       const limit = values.limit === undefined ? Infinity : Number(values.limit);
       if (!(limit > 0)) throw new UsageError('--limit must be a positive number');
-      const dead = queue.endsWith('.dead') ? queue : `${queue}.dead`;
-      const target = dead.slice(0, -'.dead'.length);
-      const model = await connect(brokerUrl(values));
-      // A failed check closes the channel with an error event; the awaited call reports it.
-      model.on('error', () => undefined);
-      try {
-        const channel = await model.createConfirmChannel();
-        channel.on('error', () => undefined);
-        await channel.checkQueue(dead).catch((error: unknown) => {
-          throw new Error(`no dead-letter queue ${dead}`, { cause: error });
-        });
-        if (action === 'replay') {
-          // Replaying into a queue that is not there would drop every message.
-          await channel.checkQueue(target).catch((error: unknown) => {
-            throw new Error(`no queue ${target} to replay into`, { cause: error });
-          });
-        }
-        let count = 0;
-        const held = [];
-        while (count < limit) {
-          const message = await channel.get(dead, { noAck: false });
-          if (message === false) break;
-          count += 1;
-          const headers = message.properties.headers ?? {};
-          if (action === 'list') {
-            held.push(message);
-            out(
-              JSON.stringify({
-                messageId: message.properties.messageId as unknown,
-                reason: headers[deadLetterHeaders.reason] as unknown,
-                processor: headers[deadLetterHeaders.processor] as unknown,
-                attempts: headers[deadLetterHeaders.attempts] as unknown,
-                routingKey: headers[deadLetterHeaders.routingKey] as unknown,
-                body: message.content.toString('utf8').slice(0, 200),
-              }),
-            );
-          } else {
-            // Replayed as it first arrived: the dead-letter headers go, the rest stays.
-            const replayed = Object.fromEntries(
-              Object.entries(headers).filter(
-                ([name]) =>
-                  !name.startsWith('x-troupe-') &&
-                  !name.startsWith('x-death') &&
-                  !name.startsWith('x-first-death-') &&
-                  !name.startsWith('x-last-death-') &&
-                  name !== 'x-delivery-count',
-              ),
-            );
-            channel.sendToQueue(target, message.content, {
-              ...message.properties,
-              headers: replayed,
-            });
-            await channel.waitForConfirms();
-            channel.ack(message);
-          }
-        }
-        // Listing takes nothing away: every message goes back to the dead-letter queue.
-        for (const message of held) channel.nack(message, false, true);
-        await channel.close();
-        out(
-          action === 'list'
-            ? `${count} dead letter(s) in ${dead}`
-            : `replayed ${count} message(s) from ${dead} to ${target}`,
-        );
-      } finally {
-        await model.close().catch(() => undefined);
-      }
+      const options = { url: brokerUrl(values), queue, limit, out };
+      if (action === 'list') await listDeadLetters(options);
+      else await replayDeadLetters(options);
     },
   },
 };

@@ -48,6 +48,16 @@ const processorSchema = z.strictObject({
     })
     .optional(),
   timeoutMs: z.int().min(1).max(maxTimerDelayMs).optional(),
+  /**
+   * The queue's type on RabbitMQ: `quorum` for replicated queues whose broker counts
+   * deliveries. Changing it for a queue that exists is refused, naming both. @default the processor's own
+   */
+  queueType: z.enum(['classic', 'quorum']).optional(),
+  /**
+   * Quorum queues: deliveries of a message before the broker dead-letters it
+   * (`x-delivery-limit`). @default 20
+   */
+  deliveryLimit: z.int().min(1).max(1_000_000).optional(),
 });
 
 export const configSchema = z.strictObject({

@@ -8,13 +8,16 @@ import type { AddressInfo } from 'node:net';
 export interface ReadinessCheck {
   readonly name: string;
   check(): Promise<boolean> | boolean;
+  /** What is wrong, shown under `details` in /readyz while the check fails. */
+  detail?(): unknown;
 }
 
 export interface OperationsServerOptions {
   readonly host: string;
   readonly port: number;
   readonly checks: readonly ReadinessCheck[];
-  readonly metrics: () => string;
+  /** The exposition text, at scrape time. */
+  readonly metrics: () => string | Promise<string>;
   /** More routes (the inspector's), tried before the 404. */
   readonly routes?: ((request: IncomingMessage, response: ServerResponse) => boolean) | undefined;
 }
@@ -75,15 +78,33 @@ export async function startOperationsServer(
       case '/readyz':
         void readiness(options.checks).then((results) => {
           const ready = Object.values(results).every(Boolean);
+          const details = Object.fromEntries(
+            options.checks
+              .filter((check) => results[check.name] === false && check.detail !== undefined)
+              .map((check) => [check.name, check.detail?.()]),
+          );
+          const body =
+            Object.keys(details).length > 0
+              ? { ready, checks: results, details }
+              : { ready, checks: results };
           response
             .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
-            .end(`${JSON.stringify({ ready, checks: results })}\n`);
+            .end(`${JSON.stringify(body)}\n`);
         });
         return;
       case '/metrics':
-        response
-          .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
-          .end(options.metrics());
+        void Promise.resolve()
+          .then(options.metrics)
+          .then(
+            (text) =>
+              response
+                .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
+                .end(text),
+            (error: unknown) =>
+              response
+                .writeHead(500, { 'content-type': 'text/plain' })
+                .end(`metrics failed: ${error instanceof Error ? error.message : String(error)}\n`),
+          );
         return;
       default:
         response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');

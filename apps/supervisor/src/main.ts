@@ -6,6 +6,7 @@
 import { pino, type Logger } from 'pino';
 import { runUntilStopped, startApp } from './app.js';
 import { loadConfig, type Config } from './config.js';
+import { startTracing, type AppTracing } from './tracing.js';
 
 export const exitCodes = { clean: 0, fatal: 1, badConfiguration: 2 } as const;
 
@@ -30,10 +31,15 @@ async function main(): Promise<number> {
     return exitCodes.badConfiguration;
   }
   const logger = createLogger(config);
+  let tracing: AppTracing | undefined;
   let app: Awaited<ReturnType<typeof startApp>>;
   try {
-    app = await startApp(config, logger);
+    // Off unless the standard OTEL_* variables ask for export.
+    tracing = startTracing(process.env);
+    if (tracing !== undefined) logger.info({ endpoint: tracing.endpoint }, 'exporting traces');
+    app = await startApp(config, logger, { tracing: tracing?.tracing });
   } catch (error) {
+    await tracing?.shutdown().catch(() => undefined);
     const { code } = error as { code?: unknown };
     // A processor module that cannot be loaded is a code problem, not a config field: its
     // message names the processor, the module and the export, on one line.
@@ -44,7 +50,9 @@ async function main(): Promise<number> {
     return isConfig ? exitCodes.badConfiguration : exitCodes.fatal;
   }
 
-  return runUntilStopped(app, logger);
+  const code = await runUntilStopped(app, logger);
+  await tracing?.shutdown().catch(() => undefined);
+  return code;
 }
 
 main().then(

@@ -1,83 +1,85 @@
-// Prometheus metrics without a client library: counters and histograms kept as plain
-// numbers, gauges computed at scrape time from the live actor tree, and the text
-// exposition format (version 0.0.4) rendered on demand.
+// Prometheus metrics through prom-client: one registry per app with the default process
+// metrics, Troupe's counters and histograms, and gauges computed at scrape time from the
+// live actor tree. The per-message path touches only preallocated cells (a counter is a
+// number, a histogram a Float64Array of bucket counts), one per label set, created when
+// a processor's observer is made; the cells are copied into prom-client's metrics when
+// Prometheus scrapes, so recording a message allocates nothing.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import type { ProcessorObserver, SettlementOutcome } from '@troupe/core';
+import { stateName, type ProcessorObserver, type SettlementOutcome } from '@troupe/core';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AnyActorRef } from 'xstate';
-
-type Labels = Readonly<Record<string, string>>;
-
-function labelText(labels: Labels): string {
-  const entries = Object.entries(labels);
-  if (entries.length === 0) return '';
-  const escape = (value: string): string =>
-    value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-  return `{${entries.map(([key, value]) => `${key}="${escape(value)}"`).join(',')}}`;
-}
-
-class Counter {
-  readonly #values = new Map<string, number>();
-  constructor(
-    readonly name: string,
-    readonly help: string,
-  ) {}
-  inc(labels: Labels, by = 1): void {
-    const key = labelText(labels);
-    this.#values.set(key, (this.#values.get(key) ?? 0) + by);
-  }
-  render(): string[] {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    for (const [key, value] of this.#values) lines.push(`${this.name}${key} ${value}`);
-    return lines;
-  }
-}
 
 /** Seconds. */
 const latencyBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-class Histogram {
-  readonly #series = new Map<
-    string,
-    { labels: Labels; counts: number[]; sum: number; count: number }
-  >();
+const outcomes: readonly SettlementOutcome[] = [
+  'acked',
+  'dead-lettered',
+  'requeued',
+  'redelivered-later',
+];
+const steps = ['handle', 'persist'] as const;
+type Step = (typeof steps)[number];
+
+/** One label set of a counter: its labels (built once) and its running total. */
+class CounterCell {
+  value = 0;
+  constructor(readonly labels: Readonly<Record<string, string>>) {}
+}
+
+/** One label set of a histogram: per-bucket counts (not cumulative), sum and count. */
+class HistogramCell {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
   constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly buckets: readonly number[] = latencyBuckets,
-  ) {}
-  observe(labels: Labels, value: number): void {
-    const key = labelText(labels);
-    let series = this.#series.get(key);
-    if (series === undefined) {
-      series = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 };
-      this.#series.set(key, series);
-    }
-    for (let i = 0; i < this.buckets.length; i += 1) {
-      if (value <= (this.buckets[i] ?? Infinity)) series.counts[i] = (series.counts[i] ?? 0) + 1;
-    }
-    series.sum += value;
-    series.count += 1;
+    readonly labels: Readonly<Record<string, string>>,
+    readonly bounds: readonly number[],
+  ) {
+    this.counts = new Float64Array(bounds.length);
   }
-  render(): string[] {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    for (const { labels, counts, sum, count } of this.#series.values()) {
-      this.buckets.forEach((bound, i) => {
-        lines.push(
-          `${this.name}_bucket${labelText({ ...labels, le: String(bound) })} ${counts[i] ?? 0}`,
-        );
-      });
-      lines.push(`${this.name}_bucket${labelText({ ...labels, le: '+Inf' })} ${count}`);
-      lines.push(`${this.name}_sum${labelText(labels)} ${sum}`);
-      lines.push(`${this.name}_count${labelText(labels)} ${count}`);
+  observe(value: number): void {
+    const { bounds, counts } = this;
+    for (let i = 0; i < bounds.length; i += 1) {
+      if (value <= (bounds[i] as number)) {
+        counts[i] = (counts[i] as number) + 1;
+        break;
+      }
     }
-    return lines;
+    this.sum += value;
+    this.count += 1;
   }
 }
 
-function gauge(name: string, help: string, values: readonly [Labels, number][]): string[] {
-  const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`];
-  for (const [labels, value] of values) lines.push(`${name}${labelText(labels)} ${value}`);
-  return lines;
+/** prom-client's stored series of a histogram (not in its typings; checked by the tests). */
+interface HistogramSeries {
+  labels: Readonly<Record<string, string>>;
+  bucketValues: Record<number, number>;
+  sum: number;
+  count: number;
+}
+
+/** Copies counter cells into a prom-client counter: run at scrape time only. */
+function flushCounter(counter: Counter<string>, cells: readonly CounterCell[]): void {
+  counter.reset();
+  for (const cell of cells) counter.inc(cell.labels, cell.value);
+}
+
+/** Copies histogram cells into a prom-client histogram: run at scrape time only. */
+function flushHistogram(histogram: Histogram<string>, cells: readonly HistogramCell[]): void {
+  histogram.reset();
+  const series = (histogram as unknown as { hashMap: Record<string, HistogramSeries> }).hashMap;
+  for (const cell of cells) {
+    if (cell.count === 0) continue;
+    histogram.zero(cell.labels);
+    const entry = Object.values(series).find((candidate) => candidate.labels === cell.labels);
+    if (entry === undefined) continue;
+    cell.bounds.forEach((bound, i) => {
+      entry.bucketValues[bound] = cell.counts[i] ?? 0;
+    });
+    entry.sum = cell.sum;
+    entry.count = cell.count;
+  }
 }
 
 /** One actor in the tree, as the metrics walk sees it. */
@@ -85,15 +87,6 @@ interface ActorVisit {
   readonly ref: AnyActorRef;
   readonly kind: string;
   readonly state: string;
-}
-
-function stateName(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'object' && value !== null) {
-    const [entry] = Object.entries(value as Record<string, unknown>);
-    return entry === undefined ? 'unknown' : `${entry[0]}.${stateName(entry[1])}`;
-  }
-  return 'unknown';
 }
 
 /** Walks an actor tree: every actor with its machine id and current state. */
@@ -118,100 +111,193 @@ export function walkActors(root: AnyActorRef): ActorVisit[] {
   return visits;
 }
 
-/** The app's metrics. */
+/** Options of {@link Metrics}. */
+export interface MetricsOptions {
+  /** The running tree, walked at scrape time for actor states, restarts and in-flight work. */
+  readonly root?: (() => AnyActorRef | undefined) | undefined;
+  /** Whether the broker connection is up; `troupe_broker_connected` is left out without it. */
+  readonly brokerConnected?: (() => boolean) | undefined;
+}
+
+/** The app's metrics, on a prom-client registry of their own. */
 export class Metrics {
-  readonly #messages = new Counter(
-    'troupe_messages_total',
-    'Deliveries settled, by processor and outcome (acked, dead-lettered, requeued).',
-  );
-  readonly #retries = new Counter(
-    'troupe_retries_total',
-    'Failed attempts that will be retried, by processor and step.',
-  );
-  readonly #latency = new Histogram(
-    'troupe_message_duration_seconds',
-    'Time from a worker taking a delivery to settling it, by processor and outcome.',
-  );
-  readonly #steps = new Histogram(
-    'troupe_step_duration_seconds',
-    'Duration of handler and persist steps, by processor and step.',
-  );
+  /** The registry: Troupe's metrics and prom-client's default process metrics. */
+  readonly registry = new Registry();
+  readonly #messageCells: CounterCell[] = [];
+  readonly #retryCells: CounterCell[] = [];
+  readonly #latencyCells: HistogramCell[] = [];
+  readonly #stepCells: HistogramCell[] = [];
   readonly #loop: IntervalHistogram;
 
-  constructor() {
-    this.#loop = monitorEventLoopDelay({ resolution: 20 });
-    this.#loop.enable();
+  constructor(options: MetricsOptions = {}) {
+    const registers = [this.registry];
+    const messageCells = this.#messageCells;
+    const retryCells = this.#retryCells;
+    const latencyCells = this.#latencyCells;
+    const stepCells = this.#stepCells;
+    collectDefaultMetrics({ register: this.registry });
+    new Counter({
+      name: 'troupe_messages_total',
+      help: 'Deliveries settled, by processor and outcome (acked, dead-lettered, requeued, redelivered-later).',
+      labelNames: ['processor', 'outcome'],
+      registers,
+      collect() {
+        flushCounter(this, messageCells);
+      },
+    });
+    new Counter({
+      name: 'troupe_retries_total',
+      help: 'Failed attempts that will be retried, by processor and step.',
+      labelNames: ['processor', 'step'],
+      registers,
+      collect() {
+        flushCounter(this, retryCells);
+      },
+    });
+    new Histogram({
+      name: 'troupe_message_duration_seconds',
+      help: 'Time from a worker taking a delivery to settling it, by processor and outcome.',
+      labelNames: ['processor', 'outcome'],
+      buckets: latencyBuckets,
+      registers,
+      collect() {
+        flushHistogram(this, latencyCells);
+      },
+    });
+    new Histogram({
+      name: 'troupe_step_duration_seconds',
+      help: 'Duration of handler and persist steps, by processor and step.',
+      labelNames: ['processor', 'step'],
+      buckets: latencyBuckets,
+      registers,
+      collect() {
+        flushHistogram(this, stepCells);
+      },
+    });
+
+    const root = options.root;
+    // Registered below in this order: the walk in `troupe_actors`' collect feeds the two
+    // gauges after it (a scrape collects metrics in registration order).
+    const inFlight = new Gauge({
+      name: 'troupe_in_flight',
+      help: 'Workers holding a delivery.',
+      registers: [],
+    });
+    const restarts = new Gauge({
+      name: 'troupe_restarts',
+      help: 'Restarts of each child since its supervisor started.',
+      labelNames: ['supervisor', 'child'],
+      registers: [],
+    });
+    const actors = new Gauge({
+      name: 'troupe_actors',
+      help: 'Actors by machine and state.',
+      labelNames: ['machine', 'state'],
+      registers: [],
+      collect() {
+        this.reset();
+        restarts.reset();
+        const actor = root?.();
+        let holding = 0;
+        if (actor !== undefined) {
+          for (const { ref, kind, state } of walkActors(actor)) {
+            // Callback and promise actors (a worker's in-flight guard, say) have no chart.
+            if (state === 'unknown') continue;
+            this.inc({ machine: kind, state });
+            if (kind === 'processor' && state !== 'idle' && state !== 'failed') holding += 1;
+            if (kind === 'supervisor') {
+              const context = (
+                ref.getSnapshot() as {
+                  context?: { children?: Record<string, { totalRestarts?: number }> };
+                }
+              ).context;
+              for (const [child, record] of Object.entries(context?.children ?? {})) {
+                restarts.set({ supervisor: ref.id, child }, record.totalRestarts ?? 0);
+              }
+            }
+          }
+        }
+        inFlight.set(holding);
+      },
+    });
+    this.registry.registerMetric(actors);
+    this.registry.registerMetric(inFlight);
+    this.registry.registerMetric(restarts);
+
+    const brokerConnected = options.brokerConnected;
+    if (brokerConnected !== undefined) {
+      new Gauge({
+        name: 'troupe_broker_connected',
+        help: '1 when the broker connection is up (always 1 in-process).',
+        registers,
+        collect() {
+          this.set(brokerConnected() ? 1 : 0);
+        },
+      });
+    }
+
+    const loop = monitorEventLoopDelay({ resolution: 20 });
+    loop.enable();
+    this.#loop = loop;
+    new Gauge({
+      name: 'troupe_event_loop_delay_seconds',
+      help: 'Event-loop delay percentiles.',
+      labelNames: ['quantile'],
+      registers,
+      collect() {
+        this.set({ quantile: '0.5' }, loop.percentile(50) / 1e9);
+        this.set({ quantile: '0.99' }, loop.percentile(99) / 1e9);
+        this.set({ quantile: '1' }, loop.max / 1e9);
+      },
+    });
   }
 
-  /** The observer to give processor `name`'s pool. */
+  /**
+   * The observer to give processor `name`'s pool. Its label sets are built here, once:
+   * each call afterwards adds to a preallocated cell.
+   */
   observer(processor: string): ProcessorObserver {
-    const labels = (outcome: SettlementOutcome) => ({ processor, outcome });
+    const byOutcome = new Map<SettlementOutcome, { count: CounterCell; time: HistogramCell }>();
+    for (const outcome of outcomes) {
+      const labels = { processor, outcome };
+      const count = new CounterCell(labels);
+      const time = new HistogramCell(labels, latencyBuckets);
+      this.#messageCells.push(count);
+      this.#latencyCells.push(time);
+      byOutcome.set(outcome, { count, time });
+    }
+    const byStep = new Map<Step, { retries: CounterCell; time: HistogramCell }>();
+    for (const step of steps) {
+      const labels = { processor, step };
+      const retries = new CounterCell(labels);
+      const time = new HistogramCell(labels, latencyBuckets);
+      this.#retryCells.push(retries);
+      this.#stepCells.push(time);
+      byStep.set(step, { retries, time });
+    }
     return {
       settled: (outcome, elapsedMs) => {
-        this.#messages.inc(labels(outcome));
-        this.#latency.observe(labels(outcome), elapsedMs / 1000);
+        const cells = byOutcome.get(outcome);
+        if (cells === undefined) return;
+        cells.count.value += 1;
+        cells.time.observe(elapsedMs / 1000);
       },
-      step: (step, ms) => this.#steps.observe({ processor, step }, ms / 1000),
-      retrying: (step) => this.#retries.inc({ processor, step }),
+      step: (step, ms) => byStep.get(step)?.time.observe(ms / 1000),
+      retrying: (step) => {
+        const cells = byStep.get(step);
+        if (cells !== undefined) cells.retries.value += 1;
+      },
     };
   }
 
-  /** The exposition text; `root` is walked for actor states, restarts and in-flight work. */
-  render(root: AnyActorRef | undefined, extra: readonly string[] = []): string {
-    const lines = [
-      ...this.#messages.render(),
-      ...this.#retries.render(),
-      ...this.#latency.render(),
-      ...this.#steps.render(),
-    ];
-    if (root !== undefined) {
-      const visits = walkActors(root);
-      const byState = new Map<string, number>();
-      let inFlight = 0;
-      const restarts: [Labels, number][] = [];
-      for (const { ref, kind, state } of visits) {
-        // Callback and promise actors (a worker's in-flight guard, say) have no chart.
-        if (state === 'unknown') continue;
-        const key = `${kind}\u0000${state}`;
-        byState.set(key, (byState.get(key) ?? 0) + 1);
-        if (kind === 'processor' && state !== 'idle' && state !== 'failed') inFlight += 1;
-        if (kind === 'supervisor') {
-          const context = (
-            ref.getSnapshot() as {
-              context?: { children?: Record<string, { totalRestarts?: number }> };
-            }
-          ).context;
-          for (const [child, record] of Object.entries(context?.children ?? {})) {
-            restarts.push([{ supervisor: ref.id, child }, record.totalRestarts ?? 0]);
-          }
-        }
-      }
-      lines.push(
-        ...gauge(
-          'troupe_actors',
-          'Actors by machine and state.',
-          [...byState].map(([key, count]) => {
-            const [machine = '', state = ''] = key.split('\u0000');
-            return [{ machine, state }, count] as [Labels, number];
-          }),
-        ),
-        ...gauge('troupe_in_flight', 'Workers holding a delivery.', [[{}, inFlight]]),
-        ...gauge(
-          'troupe_restarts',
-          'Restarts of each child since its supervisor started.',
-          restarts,
-        ),
-      );
-    }
-    lines.push(
-      ...gauge('troupe_event_loop_delay_seconds', 'Event-loop delay percentiles.', [
-        [{ quantile: '0.5' }, this.#loop.percentile(50) / 1e9],
-        [{ quantile: '0.99' }, this.#loop.percentile(99) / 1e9],
-        [{ quantile: '1' }, this.#loop.max / 1e9],
-      ]),
-      ...extra,
-    );
-    return `${lines.join('\n')}\n`;
+  /** The exposition text (Prometheus text format 0.0.4). */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** The content type of {@link Metrics.render}'s text. */
+  get contentType(): string {
+    return this.registry.contentType;
   }
 
   close(): void {

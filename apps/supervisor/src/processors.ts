@@ -13,6 +13,7 @@ import {
   isProcessorFactory,
   resolveRetryPolicy,
   type AnyProcessorDefinition,
+  type QueueTopology,
   type RetryOptions,
 } from '@troupe/core';
 import type { Config, ProcessorEntry } from './config.js';
@@ -283,7 +284,7 @@ export async function loadProcessor(
   return definition;
 }
 
-/** Applies the configuration's overrides (concurrency, weight, timeout, retry) to a definition. */
+/** Applies the configuration's overrides (concurrency, weight, timeout, queue type, retry). */
 export function applyOverrides(
   definition: AnyProcessorDefinition,
   overrides: ProcessorEntry,
@@ -294,6 +295,7 @@ export function applyOverrides(
     concurrency: overrides.concurrency ?? definition.concurrency,
     weight: overrides.weight ?? definition.weight,
     timeoutMs: overrides.timeoutMs ?? definition.timeoutMs,
+    queueType: overrides.queueType ?? definition.queueType,
     retry:
       overrides.retry === undefined
         ? definition.retry
@@ -327,4 +329,30 @@ export async function configuredProcessors(
     selected.push(applyOverrides(definition, entry));
   }
   return selected;
+}
+
+/**
+ * The broker topology of the enabled processors: each one's queue, bindings, queue
+ * type and ordering flag, and its delivery limit from the configuration.
+ */
+export function configuredTopology(
+  config: Config,
+  definitions: readonly AnyProcessorDefinition[],
+): QueueTopology[] {
+  return definitions.map((definition) => {
+    const deliveryLimit = config.processors[definition.name]?.deliveryLimit;
+    if (deliveryLimit !== undefined && definition.queueType !== 'quorum') {
+      throw new ConfigurationError(
+        `processors.${definition.name}.deliveryLimit`,
+        'applies to quorum queues only: set queueType to "quorum" as well',
+      );
+    }
+    return {
+      queue: definition.queue,
+      bindings: definition.bindings,
+      queueType: definition.queueType,
+      singleActiveConsumer: definition.singleActiveConsumer,
+      ...(deliveryLimit === undefined ? {} : { deliveryLimit }),
+    };
+  });
 }

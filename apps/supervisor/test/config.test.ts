@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { demoEnabled, loadConfig } from '../src/config.js';
 import { configJsonSchema, schemaFile } from '../src/json-schema.js';
-import { configuredProcessors } from '../src/processors.js';
+import { configuredProcessors, configuredTopology } from '../src/processors.js';
 
 const emptyDir = (): string => mkdtempSync(join(tmpdir(), 'troupe-config-'));
 const appDir = fileURLToPath(new URL('..', import.meta.url));
@@ -132,6 +132,39 @@ describe('configuration', () => {
     expect(() => loadConfig({ TROUPE_INSPECTOR_TOKEN: 'short' }, emptyDir())).toThrow(
       expect.objectContaining({ field: 'TROUPE_INSPECTOR_TOKEN (inspector.token)' }),
     );
+  });
+
+  it('takes a queue type and a delivery limit per processor, for the topology', async () => {
+    const config = loadExample(
+      exampleWith({
+        'company-updated': { queueType: 'quorum', deliveryLimit: 5 },
+        'company-sync': { queueType: 'quorum' },
+      }),
+    );
+    const definitions = await configuredProcessors(config);
+    const topology = configuredTopology(config, definitions);
+    expect(topology.find((entry) => entry.queue === 'company.updated')).toMatchObject({
+      queueType: 'quorum',
+      deliveryLimit: 5,
+    });
+    const sync = definitions.find((p) => p.name === 'company-sync');
+    const syncEntry = topology.find((entry) => entry.queue === sync?.queue);
+    expect(syncEntry).toMatchObject({ queueType: 'quorum' });
+    expect(syncEntry).not.toHaveProperty('deliveryLimit');
+    expect(topology.find((entry) => entry.queue === 'company.invalidated')).toMatchObject({
+      queueType: 'classic',
+    });
+  });
+
+  it('refuses a delivery limit on a classic queue and an unknown queue type, naming the field', async () => {
+    const classic = loadExample(exampleWith({ 'company-updated': { deliveryLimit: 5 } }));
+    const definitions = await configuredProcessors(classic);
+    expect(() => configuredTopology(classic, definitions)).toThrow(
+      expect.objectContaining({ field: 'processors.company-updated.deliveryLimit' }),
+    );
+    expect(() =>
+      loadConfig({}, withFile(exampleWith({ 'company-updated': { queueType: 'stream' } }))),
+    ).toThrow(/processors\.company-updated\.queueType/);
   });
 
   it('reports a file that is not JSON', () => {

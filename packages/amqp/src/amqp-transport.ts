@@ -5,7 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import {
   ConfigurationError,
+  copyHeaders,
+  readDelivery,
+  stateName as chartStateName,
   TransientError,
+  troupeHeaders,
   type ActorClock,
   type Backoff,
   type ConsumeOptions,
@@ -22,13 +26,9 @@ import type { Logger } from 'pino';
 import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import { resolveConnection, type AmqpConnectionOptions } from './connection-options.js';
 import { connectionMachine, type ConnectionInput } from './connection.machine.js';
-import {
-  AmqpConsumer,
-  deadLetterHeaders,
-  retryAttemptsHeader,
-  type ConsumerHost,
-} from './internal/consumer.js';
+import { AmqpConsumer, type ConsumerHost } from './internal/consumer.js';
 import { Publisher } from './internal/publisher.js';
+import { topologyWatchMachine } from './topology-watch.machine.js';
 import {
   deadQueueName,
   declareTopology,
@@ -66,6 +66,27 @@ export interface AmqpTransportOptions extends AmqpConnectionOptions {
   readonly inspect?: (event: InspectionEvent) => void;
   /** The clock of the connection actor's delays (a `SimulatedClock` in tests). */
   readonly actorClock?: ActorClock;
+  /**
+   * Time between checks that the broker still has the declared topology (exchanges,
+   * queues, bindings), on the actor clock; what is missing is declared again and
+   * reported in {@link AmqpTransport.topologyHealth}. 0 checks only when a consumer's
+   * channel closes. @default 30000
+   */
+  readonly topologyCheckMs?: number;
+}
+
+/** What the last topology checks found. */
+export interface TopologyHealth {
+  /** Nothing missing and no queue in conflict. */
+  readonly ok: boolean;
+  /** Objects missing at the last check that could not be declared again. */
+  readonly missing: readonly string[];
+  /** Queues that exist with other arguments (their configuration errors). */
+  readonly conflicts: readonly string[];
+  /** What the last repair declared again. */
+  readonly repaired: readonly string[];
+  /** Checks completed so far. */
+  readonly checks: number;
 }
 
 /** The connection actor's snapshot. */
@@ -111,6 +132,10 @@ export class AmqpTransport implements Transport {
   #waiters: Waiter[] = [];
   #closing: Promise<void> | undefined;
   #lastState = '';
+  readonly #watch: Actor<typeof topologyWatchMachine>;
+  #health: TopologyHealth = { ok: true, missing: [], conflicts: [], repaired: [], checks: 0 };
+  /** Queues whose redeclaration the broker refused (406), with the error. */
+  readonly #conflicts = new Map<string, string>();
 
   constructor(options: AmqpTransportOptions) {
     const resolved = resolveConnection(options);
@@ -136,6 +161,7 @@ export class AmqpTransport implements Transport {
       publishDeadLetter: (queue, message, info) => this.#publishDeadLetter(queue, message, info),
       publishRetry: (queue, message, delayMs, attempts) =>
         this.#publishRetry(queue, message, delayMs, attempts),
+      countsDeliveries: (queue) => this.#topology.get(queue)?.queueType === 'quorum',
       channelLost: (consumer, model) => this.#channelLost(consumer, model),
       forget: (consumer) => this.#consumers.delete(consumer),
     };
@@ -153,6 +179,26 @@ export class AmqpTransport implements Transport {
     this.#actorClock = options.actorClock;
     logger.info({ broker: this.#redactedUrl }, 'amqp connecting');
     this.#actor = this.#startActor();
+    const topologyCheckMs = options.topologyCheckMs ?? 30_000;
+    if (!Number.isInteger(topologyCheckMs) || topologyCheckMs < 0) {
+      throw new ConfigurationError('amqp.topologyCheckMs', 'must be an integer >= 0');
+    }
+    this.#watch = createActor(topologyWatchMachine, {
+      id: 'amqp-topology',
+      input: { intervalMs: topologyCheckMs, check: () => this.#checkTopology() },
+      ...(this.#actorClock === undefined ? {} : { clock: this.#actorClock }),
+    });
+    this.#watch.start();
+  }
+
+  /** What the last topology checks found: for readiness (`/readyz`). */
+  get topologyHealth(): TopologyHealth {
+    return this.#health;
+  }
+
+  /** Checks the topology now (after the running check, if one runs). */
+  checkTopology(): void {
+    this.#watch.send({ type: 'topology.check' });
   }
 
   #startActor(): Actor<typeof connectionMachine> {
@@ -282,6 +328,7 @@ export class AmqpTransport implements Transport {
   }
 
   async #close(): Promise<void> {
+    this.#watch.stop();
     this.#publisher.close(new Error('transport closed'));
     for (const consumer of this.#consumers) consumer.abandon();
     this.#consumers.clear();
@@ -323,10 +370,7 @@ export class AmqpTransport implements Transport {
       if (signal.aborted) throw new Error('connection aborted');
       this.#model = model;
       const confirm = await model.createConfirmChannel();
-      const setup = await model.createChannel();
-      setup.on('error', (err: Error) => this.#logger.warn({ err }, 'topology channel error'));
-      await declareTopology(setup, this.#topology.values(), this.#topologyOptions);
-      await setup.close();
+      await this.#declareAll(model, [...this.#topology.values()]);
       this.#publisher.attach(confirm);
       await Promise.all([...this.#consumers].map((consumer) => this.#resume(consumer, model)));
       if (signal.aborted) throw new Error('connection aborted');
@@ -405,6 +449,8 @@ export class AmqpTransport implements Transport {
     // once that has happened whether the connection survived the channel.
     queueMicrotask(() => {
       if (consumer.cancelled || this.#model !== model) return;
+      // Whatever closed it (a deleted queue, say) may have taken more with it.
+      this.checkTopology();
       this.#logger.warn({ queue: consumer.queue }, 'consumer channel lost; resuming');
       this.#resume(consumer, model).catch((err: unknown) => {
         this.#logger.error({ err, queue: consumer.queue }, 'consumer not resumed; reconnecting');
@@ -477,7 +523,140 @@ export class AmqpTransport implements Transport {
       channel.on('error', (err: Error) => this.#logger.warn({ err }, 'topology channel error'));
       await declareTopology(channel, [entry], this.#topologyOptions);
       await channel.close();
+      if ((error as { code?: unknown } | undefined)?.code === 404) {
+        this.#logger.warn({ queue: consumer.queue }, 'queue was gone; declared again');
+        this.#health = { ...this.#health, repaired: [`queue ${consumer.queue}`] };
+      }
       await consumer.start(model);
+    }
+  }
+
+  /**
+   * Declares `entries` one by one on `model`. A queue that exists with other arguments
+   * (406) is logged and recorded as a conflict, and the others are still declared: a
+   * reconnection must not fail, and retry forever, over one queue an operator changed.
+   */
+  async #declareAll(model: ChannelModel, entries: readonly QueueTopology[]): Promise<void> {
+    let channel: Awaited<ReturnType<ChannelModel['createChannel']>> | undefined;
+    try {
+      for (const entry of entries) {
+        if (channel === undefined) {
+          channel = await model.createChannel();
+          channel.on('error', (err: Error) => this.#logger.warn({ err }, 'topology channel error'));
+        }
+        try {
+          await declareTopology(channel, [entry], this.#topologyOptions);
+          this.#conflicts.delete(entry.queue);
+        } catch (error) {
+          const translated = translateDeclareError(error);
+          if (!(translated instanceof ConfigurationError)) throw error;
+          // The broker closed the channel: the next entry gets another.
+          channel = undefined;
+          this.#conflicts.set(entry.queue, translated.message);
+          this.#logger.error({ err: translated, queue: entry.queue }, 'queue not declared');
+        }
+      }
+    } finally {
+      channel?.close().catch(() => undefined);
+    }
+    this.#health = {
+      ...this.#health,
+      conflicts: [...this.#conflicts.values()],
+      ok: this.#health.missing.length === 0 && this.#conflicts.size === 0,
+    };
+  }
+
+  /** Names of the declared objects the broker does not have, looked up passively. */
+  async #missingObjects(model: ChannelModel, entries: readonly QueueTopology[]): Promise<string[]> {
+    let channel: Awaited<ReturnType<ChannelModel['createChannel']>> | undefined;
+    // A failed look-up (404) closes its channel: the next one opens another.
+    const exists = async (
+      look: (ch: NonNullable<typeof channel>) => Promise<unknown>,
+    ): Promise<boolean> => {
+      if (channel === undefined) {
+        channel = await model.createChannel();
+        channel.on('error', () => undefined);
+      }
+      try {
+        await look(channel);
+        return true;
+      } catch (error) {
+        channel = undefined;
+        if ((error as { code?: unknown } | undefined)?.code === 404) return false;
+        throw error;
+      }
+    };
+    const missing: string[] = [];
+    const exchanges = new Map<string, boolean>();
+    const exchangeExists = async (exchange: string): Promise<boolean> => {
+      let known = exchanges.get(exchange);
+      if (known === undefined) {
+        known = await exists((ch) => ch.checkExchange(exchange));
+        exchanges.set(exchange, known);
+        if (!known) missing.push(`exchange ${exchange}`);
+      }
+      return known;
+    };
+    try {
+      const { deadLetterExchange } = this.#topologyOptions;
+      for (const entry of entries) {
+        const queueFound = await exists((ch) => ch.checkQueue(entry.queue));
+        if (!queueFound) missing.push(`queue ${entry.queue}`);
+        for (const binding of entry.bindings) {
+          if (binding.exchange === '') continue;
+          const exchangeFound = await exchangeExists(binding.exchange);
+          // A binding goes with its exchange or its queue; AMQP cannot look one up alone.
+          if (!exchangeFound || !queueFound) {
+            missing.push(`binding ${binding.exchange} → ${entry.queue} (${binding.routingKey})`);
+          }
+        }
+        const dead = deadQueueName(entry.queue);
+        const deadFound = await exists((ch) => ch.checkQueue(dead));
+        if (!deadFound) missing.push(`queue ${dead}`);
+        const dlxFound = await exchangeExists(deadLetterExchange);
+        if (!deadFound || !dlxFound) {
+          missing.push(`binding ${deadLetterExchange} → ${dead} (${entry.queue})`);
+        }
+      }
+    } finally {
+      (channel as { close(): Promise<void> } | undefined)?.close().catch(() => undefined);
+    }
+    return missing;
+  }
+
+  /**
+   * One topology check (run by the topology watch): looks up every declared object;
+   * declares everything again when something is missing (or, when nothing is, binds
+   * again: a binding removed on its own cannot be looked up, and binding is idempotent),
+   * then records what it found in {@link topologyHealth}.
+   */
+  async #checkTopology(): Promise<void> {
+    const model = this.#model;
+    const entries = [...this.#topology.values()];
+    if (model === undefined || !this.#actor.getSnapshot().matches('connected')) return;
+    try {
+      const found = await this.#missingObjects(model, entries);
+      let missing = found;
+      if (found.length > 0) {
+        this.#logger.warn({ missing: found }, 'topology objects missing; declaring them again');
+        await this.#declareAll(model, entries);
+        missing = await this.#missingObjects(model, entries);
+      } else {
+        await this.#declareAll(model, entries);
+      }
+      const repaired = found.filter((name) => !missing.includes(name));
+      if (missing.length > 0) this.#logger.error({ missing }, 'topology objects still missing');
+      this.#health = {
+        ok: missing.length === 0 && this.#conflicts.size === 0,
+        missing,
+        conflicts: [...this.#conflicts.values()],
+        repaired: repaired.length > 0 ? repaired : this.#health.repaired,
+        checks: this.#health.checks + 1,
+      };
+    } catch (err) {
+      // A lost connection: the reconnection declares everything anyway.
+      this.#logger.debug({ err }, 'topology check interrupted');
+      this.#health = { ...this.#health, checks: this.#health.checks + 1 };
     }
   }
 
@@ -511,10 +690,10 @@ export class AmqpTransport implements Transport {
       }
     }
     const options = copyOptions(message, {
-      [deadLetterHeaders.reason]: info.reason,
-      [deadLetterHeaders.processor]: info.processor,
-      [deadLetterHeaders.attempts]: info.attempts,
-      [deadLetterHeaders.routingKey]: originalRoutingKey(message),
+      [troupeHeaders.reason]: info.reason,
+      [troupeHeaders.processor]: info.processor,
+      [troupeHeaders.attempts]: info.attempts,
+      [troupeHeaders.routingKey]: originalRoutingKey(message, queue),
     });
     return this.#publisher.publish(
       this.#topologyOptions.deadLetterExchange,
@@ -548,8 +727,8 @@ export class AmqpTransport implements Transport {
       channel.close().catch(() => undefined);
     }
     const options = copyOptions(message, {
-      [retryAttemptsHeader]: attempts,
-      [deadLetterHeaders.routingKey]: originalRoutingKey(message),
+      [troupeHeaders.retryAttempts]: attempts,
+      [troupeHeaders.routingKey]: originalRoutingKey(message, queue),
     });
     await this.#publisher.publish('', retryQueue, message.content, options);
   }
@@ -561,6 +740,7 @@ export class AmqpTransport implements Transport {
  * error; anything else (a lost connection) is transient.
  */
 function translateDeclareError(error: unknown): Error {
+  if (error instanceof ConfigurationError) return error;
   const code = (error as { code?: unknown } | undefined)?.code;
   const message = error instanceof Error ? error.message : String(error);
   if (code === 406 || code === 403) {
@@ -570,38 +750,35 @@ function translateDeclareError(error: unknown): Error {
 }
 
 /** The routing key a message was first published with (kept across retry queues). */
-function originalRoutingKey(message: ConsumeMessage): string {
-  const headers = message.properties.headers;
-  const original = headers?.[deadLetterHeaders.routingKey] as unknown;
-  return headers?.[retryAttemptsHeader] !== undefined && typeof original === 'string'
-    ? original
-    : message.fields.routingKey;
+function originalRoutingKey(message: ConsumeMessage, queue: string): string {
+  const { properties, fields } = message;
+  return readDelivery({
+    queue,
+    headers: properties.headers ?? {},
+    routingKey: fields.routingKey,
+    exchange: fields.exchange,
+    redelivered: fields.redelivered,
+    brokerCountsDeliveries: false,
+  }).routingKey;
 }
 
-/** Publish options that keep a message's properties, with headers added. */
 /**
- * Headers the broker writes about a message's own history (quorum delivery count, its
- * dead-lettering record). A copy is a new message: carrying them over would count the
- * original's deliveries again (`previousAttempts` adds `x-delivery-count`).
+ * Publish options of a copy Troupe makes of `message` (dead letter, delayed retry): its
+ * identifying properties, and only the headers the wire contract lets a copy carry
+ * (`copyHeaders`: no CC/BCC, no broker history, no stale Troupe headers, nothing nested
+ * too deep), plus `headers`.
  */
-function isBrokerHeader(name: string): boolean {
-  return (
-    name === 'x-delivery-count' ||
-    name === 'x-death' ||
-    name.startsWith('x-first-death-') ||
-    name.startsWith('x-last-death-')
-  );
-}
-
-function copyOptions(message: ConsumeMessage, headers: Record<string, unknown>): Options.Publish {
+export function copyOptions(
+  message: Pick<ConsumeMessage, 'properties'>,
+  headers: Record<string, unknown>,
+): Options.Publish {
   const { properties } = message;
-  const kept = Object.fromEntries(
-    Object.entries(properties.headers ?? {}).filter(([name]) => !isBrokerHeader(name)),
-  );
   const options: Options.Publish = {
     persistent: true,
-    headers: { ...kept, ...headers },
+    headers: copyHeaders(properties.headers, headers),
   };
+  // Not userId (the broker refuses one that is not the connection's user), nor
+  // expiration, replyTo or priority: the copy is Troupe's message, not the publisher's.
   for (const key of [
     'messageId',
     'correlationId',
@@ -618,9 +795,5 @@ function copyOptions(message: ConsumeMessage, headers: Record<string, unknown>):
 }
 
 function stateName(snapshot: ConnectionSnapshot): string {
-  const value = snapshot.value;
-  if (typeof value === 'string') return value;
-  return Object.entries(value)
-    .map(([parent, child]) => `${parent}.${String(child)}`)
-    .join(',');
+  return chartStateName(snapshot.value);
 }

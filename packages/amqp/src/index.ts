@@ -1,6 +1,6 @@
 // @troupe/amqp: the transport port on RabbitMQ through amqplib.
-export { AmqpTransport } from './amqp-transport.js';
-export type { AmqpTransportOptions, ConnectionSnapshot } from './amqp-transport.js';
+export { AmqpTransport, copyOptions } from './amqp-transport.js';
+export type { AmqpTransportOptions, ConnectionSnapshot, TopologyHealth } from './amqp-transport.js';
 export { connectionChildSpec, connectionWatchMachine } from './connection-child.js';
 export type { ConnectionChildOptions } from './connection-child.js';
 export { redactUrl, resolveConnection } from './connection-options.js';
@@ -11,13 +11,18 @@ export type {
 } from './connection-options.js';
 export { connectionMachine } from './connection.machine.js';
 export type { ConnectionEvent, ConnectionHandle, ConnectionInput } from './connection.machine.js';
-export { deadLetterHeaders, retryAttemptsHeader } from './internal/consumer.js';
+// The wire contract's header names, from @troupe/core (kept here for earlier imports).
+export { deadLetterHeaders } from '@troupe/core';
+export { topologyWatchMachine } from './topology-watch.machine.js';
+export type { TopologyWatchInput } from './topology-watch.machine.js';
 export {
+  conflictError,
   deadQueueName,
   declareTopology,
   processorTopology,
   queueArguments,
   retryQueueArguments,
+  retryAttemptsHeader,
   retryQueueName,
   retryTier,
 } from './topology.js';

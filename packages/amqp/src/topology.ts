@@ -2,7 +2,12 @@
 // exchange, each queue (classic or quorum, optionally single-active-consumer) with
 // its bindings, and a direct dead-letter exchange with one `<queue>.dead` queue per
 // queue, bound by the queue's name.
-import type { AnyProcessorDefinition, QueueTopology } from '@troupe/core';
+import {
+  ConfigurationError,
+  troupeHeaders,
+  type AnyProcessorDefinition,
+  type QueueTopology,
+} from '@troupe/core';
 import type { Channel } from 'amqplib';
 
 /**
@@ -34,6 +39,9 @@ export interface TopologyOptions {
   readonly deliveryLimit: number;
 }
 
+/** Header a delayed retry writes with the attempts made so far (the wire contract's). */
+export const retryAttemptsHeader = troupeHeaders.retryAttempts;
+
 /** The name of a queue's dead-letter queue. */
 export const deadQueueName = (queue: string): string => `${queue}.dead`;
 
@@ -48,7 +56,10 @@ export function queueArguments(
     'x-dead-letter-exchange': options.deadLetterExchange,
     'x-dead-letter-routing-key': entry.queue,
     ...(entry.queueType === 'quorum'
-      ? { 'x-queue-type': 'quorum', 'x-delivery-limit': options.deliveryLimit }
+      ? {
+          'x-queue-type': 'quorum',
+          'x-delivery-limit': entry.deliveryLimit ?? options.deliveryLimit,
+        }
       : {}),
     ...(entry.singleActiveConsumer === true ? { 'x-single-active-consumer': true } : {}),
   };
@@ -69,10 +80,12 @@ export async function declareTopology(
         await channel.assertExchange(binding.exchange, 'topic', { durable: true });
       }
     }
-    await channel.assertQueue(entry.queue, {
-      durable: true,
-      arguments: queueArguments(entry, options),
-    });
+    const args = queueArguments(entry, options);
+    try {
+      await channel.assertQueue(entry.queue, { durable: true, arguments: args });
+    } catch (error) {
+      throw conflictError(entry.queue, args, error) ?? error;
+    }
     for (const binding of entry.bindings) {
       if (binding.exchange !== '') {
         await channel.bindQueue(entry.queue, binding.exchange, binding.routingKey);
@@ -82,6 +95,59 @@ export async function declareTopology(
     await channel.assertQueue(dead, { durable: true });
     await channel.bindQueue(dead, options.deadLetterExchange, entry.queue);
   }
+}
+
+/** The broker's refusal of a redeclaration: `inequivalent arg 'A' … received X but current is Y`. */
+const inequivalent =
+  /inequivalent arg '([^']+)' for queue '[^']*' in vhost '[^']*': received (.+?) but current is (.+?)"?$/;
+
+/** `'classic'` → "classic", `the value '20' of type 'long'` → 20, `none` → absent. */
+function brokerValue(text: string): unknown {
+  const typed = /^the value '([^']*)' of type '([^']*)'$/.exec(text);
+  if (typed !== null) {
+    const value = typed[1] ?? '';
+    return /^(long|short|signedint|byte|unsignedint|unsignedshort|unsignedbyte)$/.test(
+      typed[2] ?? '',
+    )
+      ? Number(value)
+      : value;
+  }
+  if (text === 'none') return undefined;
+  const quoted = /^'(.*)'$/.exec(text);
+  return quoted === null ? text : quoted[1];
+}
+
+/**
+ * The configuration error of a queue that exists with other arguments (406
+ * PRECONDITION_FAILED), naming the queue, the arguments Troupe declares and those the
+ * queue has, as far as the broker's refusal tells (AMQP cannot read a queue's arguments:
+ * the broker names the first argument that differs and its current value). Undefined
+ * for any other error.
+ */
+export function conflictError(
+  queue: string,
+  declared: Record<string, unknown>,
+  error: unknown,
+): ConfigurationError | undefined {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (code !== 406 || typeof message !== 'string') return undefined;
+  const match = inequivalent.exec(message);
+  let existing = '(the broker did not say which argument differs)';
+  if (match !== null) {
+    const name = match[1] ?? '';
+    let current = brokerValue(match[3] ?? '');
+    // A queue declared without a type reports none: it is a classic queue.
+    if (current === undefined && name === 'x-queue-type') current = 'classic';
+    existing =
+      current === undefined ? `no ${JSON.stringify(name)}` : JSON.stringify({ [name]: current });
+    existing +=
+      ' where they differ (the broker names the first difference only; AMQP cannot read the rest)';
+  }
+  return new ConfigurationError(
+    'topology',
+    `queue ${JSON.stringify(queue)} exists with other arguments: Troupe declares ${JSON.stringify(declared)}; the queue has ${existing}. Delete the queue (its messages with it) or set processors.<name>.queueType / deliveryLimit to match. Broker: ${message}`,
+    { cause: error },
+  );
 }
 
 /** Steps of the retry-delay ladder within a decade (at most ×1.5 apart; round values exact). */

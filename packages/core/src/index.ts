@@ -138,3 +138,18 @@ export type {
   Subscription,
   Transport,
 } from './transport.js';
+export {
+  brokerHeaders,
+  cameBackFromRetry,
+  copyHeaders,
+  deadLetterHeaders,
+  headerProblem,
+  isDroppedFromCopies,
+  maxHeaderDepth,
+  nestingDepth,
+  readDelivery,
+  retryQueuePrefix,
+  stateName,
+  troupeHeaders,
+} from './wire.js';
+export type { DeliveryFacts, DeliveryReading } from './wire.js';

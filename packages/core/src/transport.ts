@@ -58,6 +58,11 @@ export interface QueueTopology {
   readonly queueType?: 'classic' | 'quorum';
   /** Only one consumer at a time receives messages (ordering). @default false */
   readonly singleActiveConsumer?: boolean;
+  /**
+   * Quorum queues: deliveries of a message before the broker dead-letters it
+   * (`x-delivery-limit`). @default the transport's
+   */
+  readonly deliveryLimit?: number;
 }
 
 /** An active consumer; `cancel` stops new deliveries (in-flight ones stay to be settled). */

@@ -11,6 +11,7 @@ import {
   InvalidMessageError,
   processorMachine,
   Scheduler,
+  stateName as chartStateName,
   TransientError,
   type ExhaustedAction,
   type ProcessorEvent,
@@ -59,12 +60,7 @@ const labelled: readonly (readonly [string, ProcessorEvent])[] = [
 const labels = new Map(labelled.map(([label, event]) => [event, label]));
 
 function stateName(snapshot: AnyMachineSnapshot): string {
-  const value = snapshot.value as string | Record<string, string>;
-  return typeof value === 'string'
-    ? value
-    : Object.entries(value)
-        .map(([parent, child]) => `${parent}.${child}`)
-        .join();
+  return chartStateName(snapshot.value);
 }
 
 /** Every edge `from --label--> to` reachable from the initial state, self-loops excluded. */

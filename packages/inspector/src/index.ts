@@ -7,6 +7,9 @@ export type {
   ChartTransition,
   ChartTransitionKind,
 } from './chart.js';
+export { chartSvg, layoutSvg } from './chart-svg.js';
+export { chartFont, layoutChart } from './layout.js';
+export type { Box, ChartLayout, EdgeLayout, StateLayout, TextLine } from './layout.js';
 export { Inspector, stateString } from './inspector.js';
 export type {
   ActorDetail,

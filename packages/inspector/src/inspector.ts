@@ -6,6 +6,7 @@
 // event payloads are reduced to their type, message id and a few small scalars.
 import { supervisorViewOf, type ChildKind, type InspectionListener } from '@troupe/core';
 import type { InspectionEvent } from 'xstate';
+import { attachDirect } from './internal/direct-inspection.js';
 import { chartOf, isMachine, nodePath, type Chart } from './chart.js';
 import { RingBuffer } from './internal/ring-buffer.js';
 
@@ -524,6 +525,7 @@ export class Inspector {
       messageId,
       fromValue: from,
       toValue: to,
+      // Read now, not on read: keeping the event would keep its delivery (and body) alive.
       data: scalarsOf(fields),
       taken,
     };
@@ -611,8 +613,9 @@ export class Inspector {
   // -- attaching to a running tree ---------------------------------------------------
 
   /**
-   * Attaches to a running actor system directly (XState's `system.inspect`), without an
-   * InspectionHub given at start: the tree is read from the actors' current snapshots,
+   * Attaches to a running actor system directly (XState's inspection events, taken
+   * without the copy `system.inspect` observers get), without an InspectionHub given at
+   * start: the tree is read from the actors' current snapshots,
    * then followed from their inspection events. Returns the detachment. An actor system
    * started without `inspect` pays nothing for inspection until this is called, and
    * nothing again once detached. Attaching again starts the model afresh.
@@ -630,10 +633,22 @@ export class Inspector {
   }): () => void {
     this.#live.clear();
     this.#stopped.clear();
-    const subscription = root.system.inspect(this.listener);
+    // XState's own events, without the copy its public observers get (see
+    // internal/direct-inspection.ts); its public `inspect` when that is not possible.
+    const detach =
+      attachDirect(root.system, this.listener) ??
+      (
+        (subscription) => () =>
+          subscription.unsubscribe()
+      )(root.system.inspect(this.listener));
     this.#seed(root as unknown as InspectedActor);
     this.#changed();
-    return () => subscription.unsubscribe();
+    let attached = true;
+    return () => {
+      if (!attached) return;
+      attached = false;
+      detach();
+    };
   }
 
   #seed(ref: InspectedActor): void {

@@ -4,8 +4,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { scalePool, type Pool } from '@troupe/core';
-import type { Inspector, InspectorUpdate } from './inspector.js';
-import { inspectorPage } from './internal/page.js';
+import { chartSvg } from './chart-svg.js';
+import type { ActorDetail, Inspector, InspectorUpdate, TreeNode } from './inspector.js';
+import { inspectorPage, type InitialView } from './internal/page.js';
 import { toMermaid } from './mermaid.js';
 
 /** Options of {@link inspectorRoutes}. */
@@ -131,7 +132,40 @@ export function inspectorRoutes(
     options.token === undefined || options.token === '' ? undefined : digest(options.token);
   const controls = options.controls === true;
   const heartbeatMs = options.heartbeatMs ?? 15_000;
-  const page = inspectorPage();
+  /** An actor's detail with its chart drawn (laid out once per machine, then cached). */
+  const detailWithSvg = async (
+    detail: ActorDetail,
+  ): Promise<ActorDetail & { readonly svg?: string }> =>
+    detail.chart === undefined ? detail : { ...detail, svg: await chartSvg(detail.chart) };
+
+  /** The actor the page shows first: the one asked for, else the first worker, else the root. */
+  const firstActor = (asked: string | null, tree: readonly TreeNode[]): string | undefined => {
+    if (asked !== null && asked !== '') return asked;
+    let first: string | undefined;
+    const walk = (nodes: readonly TreeNode[]): void => {
+      for (const node of nodes) {
+        if (first === undefined && node.kind === 'worker' && node.sessionId !== undefined) {
+          first = node.path;
+        }
+        walk(node.children);
+      }
+    };
+    walk(tree);
+    return first ?? tree[0]?.path;
+  };
+
+  /** What the page draws before it has asked anything: it paints at once, no placeholder. */
+  const initialView = async (url: URL): Promise<InitialView> => {
+    const body = treeBody();
+    const selected = firstActor(url.searchParams.get('actor'), body.tree);
+    const detail = selected === undefined ? undefined : inspector.actor(selected);
+    return {
+      ...body,
+      selected: selected ?? null,
+      detail: detail === undefined ? null : await detailWithSvg(detail),
+      events: selected === undefined ? [] : inspector.events({ actor: selected, limit: 300 }),
+    };
+  };
 
   const authorised = (request: IncomingMessage, url: URL): boolean => {
     if (expected === undefined) return true;
@@ -139,7 +173,7 @@ export function inspectorRoutes(
     return given !== undefined && timingSafeEqual(digest(given), expected);
   };
 
-  const treeBody = (): unknown => ({
+  const treeBody = () => ({
     at: Date.now(),
     controls,
     tree: inspector.tree(),
@@ -243,16 +277,21 @@ export function inspectorRoutes(
 
     if (first === undefined) {
       if (!read) return methodNotAllowed(response, 'GET, HEAD');
-      response
-        .writeHead(200, {
-          'content-type': 'text/html; charset=utf-8',
-          'cache-control': 'no-store',
-          'x-content-type-options': 'nosniff',
-          // Everything is inline; nothing may be loaded from anywhere else.
-          'content-security-policy':
-            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'",
-        })
-        .end(page);
+      initialView(url).then(
+        (initial) =>
+          response
+            .writeHead(200, {
+              'content-type': 'text/html; charset=utf-8',
+              'cache-control': 'no-store',
+              'x-content-type-options': 'nosniff',
+              // Everything is inline; nothing may be loaded from anywhere else.
+              'content-security-policy':
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'",
+            })
+            .end(inspectorPage(initial)),
+        (error: unknown) =>
+          json(response, 500, { error: error instanceof Error ? error.message : String(error) }),
+      );
       return true;
     }
     if (first !== 'api') {
@@ -294,7 +333,15 @@ export function inspectorRoutes(
         if (fourth === undefined) {
           const detail = inspector.actor(third);
           if (detail === undefined) json(response, 404, { error: 'no such actor' });
-          else json(response, 200, detail);
+          else {
+            detailWithSvg(detail).then(
+              (body) => json(response, 200, body),
+              (error: unknown) =>
+                json(response, 500, {
+                  error: error instanceof Error ? error.message : String(error),
+                }),
+            );
+          }
           return true;
         }
         if (fourth === 'mermaid' && segments.length === 4) {

@@ -1,9 +1,15 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 // The inspector page in headless Chromium (Debian's package, driven by playwright-core;
 // no browser is ever downloaded): a supervisor with a pool on the in-memory ports, the
 // inspector attached and served by a node:http server on port 0. The page shows the
 // pool and its workers; a published message lights the worker's `handling` state and
 // marks the transition that led there; releasing it lights `idle` again. A screenshot
 // is kept in test/artifacts/inspector.png. A worker that fails shows its restart.
+// The worker's chart (laid out by elkjs on the server) is drawn at the first paint, and
+// its geometry as the browser drew it is checked: no text overlaps another or a state it
+// does not belong to, compound states contain their children, edges go around states;
+// test/artifacts/worker-chart.png keeps the picture.
 import { existsSync, mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +18,13 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspectorRoutes } from '../src/index.js';
+import {
+  edgeHome,
+  geometryProblems,
+  type EdgeRoute,
+  type StateRect,
+  type TextRect,
+} from './geometry.js';
 import { startInspectedPool, type InspectedPool } from './helpers.js';
 
 const executablePath = '/usr/bin/chromium';
@@ -39,7 +52,15 @@ describe.skipIf(!existsSync(executablePath))(
       browser = await chromium.launch({
         executablePath,
         headless: true,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-dev-shm-usage',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+          '--no-first-run',
+        ],
       });
       page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       page.on('pageerror', (error) => pageErrors.push(error.message));
@@ -136,6 +157,120 @@ describe.skipIf(!existsSync(executablePath))(
         .poll(async () => (await page.locator('[data-restarts]').allTextContents()).sort())
         .toEqual(['0', '0', '1']);
       await expect.poll(() => h.store.count('orders')).toBe(3);
+      expect(pageErrors).toEqual([]);
+    });
+
+    it('draws the tree and the worker chart at the first paint, with no request beyond the page', async () => {
+      const fresh = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      const requests: string[] = [];
+      fresh.on('request', (request) => requests.push(request.url()));
+      try {
+        await fresh.goto(`${url}/inspector?token=t0ken`, { waitUntil: 'load' });
+        const timing = await fresh.evaluate(() => ({
+          drawn: performance.getEntriesByName('troupe.drawn')[0]?.startTime,
+          firstPaint: performance.getEntriesByName('first-paint')[0]?.startTime,
+          firstContentfulPaint:
+            performance.getEntriesByName('first-contentful-paint')[0]?.startTime,
+          states: document.querySelectorAll('#chart [data-state-path]').length,
+          workers: document.querySelectorAll('.node[data-kind="worker"]').length,
+          title: document.getElementById('actor-title')?.textContent,
+          conn: document.getElementById('conn')?.textContent,
+        }));
+        expect(timing.states).toBeGreaterThan(5);
+        expect(timing.workers).toBe(2);
+        expect(timing.title).toMatch(/^root\/pool:orders\/worker-\d$/);
+        expect(timing.drawn).toBeTypeOf('number');
+        // Drawn by the inline script while the page was parsed: before anything was painted.
+        if (timing.firstPaint !== undefined)
+          expect(timing.drawn).toBeLessThanOrEqual(timing.firstPaint);
+        if (timing.firstContentfulPaint !== undefined) {
+          expect(timing.drawn).toBeLessThanOrEqual(timing.firstContentfulPaint);
+        }
+        expect(timing.conn).not.toContain('connecting');
+        // It did not have to ask for the tree or the chart to draw them.
+        expect(requests[0]).toBe(`${url}/inspector?token=t0ken`);
+        expect(requests.some((request) => request.includes('/api/tree'))).toBe(false);
+      } finally {
+        await fresh.close();
+      }
+    });
+
+    it('lays the worker chart out so that nothing overlaps (checked on what Chromium drew)', async () => {
+      await page.goto(
+        `${url}/inspector?token=t0ken&actor=${encodeURIComponent('root/pool:orders/worker-1')}`,
+      );
+      await page.waitForSelector('#chart-svg[data-machine="processor"]');
+      const drawn = await page.evaluate(() => {
+        const rect = (element: Element) => {
+          const r = element.getBoundingClientRect();
+          return { x: r.x, y: r.y, width: r.width, height: r.height };
+        };
+        const svg = document.getElementById('chart-svg') as unknown as SVGSVGElement;
+        const matrix = svg.getScreenCTM();
+        const states = [...document.querySelectorAll('#chart [data-state-path]')].map((group) => ({
+          path: group.getAttribute('data-state-path') ?? '',
+          ...rect(group.querySelector('rect.box') as Element),
+        }));
+        const texts = [
+          ...[...document.querySelectorAll('#chart [data-state-path] text')].map((text) => ({
+            name: text.textContent ?? '',
+            home: text.parentElement?.getAttribute('data-state-path') ?? '',
+            ...rect(text),
+          })),
+          ...[...document.querySelectorAll('#labels [data-edge-label]')].flatMap((group) => {
+            const key = group.getAttribute('data-edge-label') ?? '';
+            const box = rect(group.querySelector('rect') as Element);
+            const lines = [...group.querySelectorAll('text')].map(rect);
+            return [{ name: `label ${key}`, key, ...box, lines }];
+          }),
+        ];
+        const edges = [...document.querySelectorAll('#arrows path[data-edge]')].map((path) => {
+          const key = path.getAttribute('data-edge') ?? '';
+          const points = (path.getAttribute('d') ?? '')
+            .split(/[ML]/)
+            .filter((part) => part.trim() !== '')
+            .map((part) => {
+              const [x = 0, y = 0] = part.trim().split(',').map(Number);
+              const point = new DOMPoint(x, y).matrixTransform(matrix ?? undefined);
+              return { x: point.x, y: point.y };
+            });
+          return { key, points };
+        });
+        return { states, texts, edges };
+      });
+      const states: StateRect[] = drawn.states;
+      const texts: TextRect[] = drawn.texts.map((text) => {
+        if (!('key' in text)) return text;
+        const [source = '', target = ''] = text.key.split('->');
+        return { ...text, home: edgeHome(source, target) };
+      });
+      const edges: EdgeRoute[] = drawn.edges.map((edge) => {
+        const [source = '', target = ''] = edge.key.split('->');
+        return { ...edge, source, target };
+      });
+      // Each label's lines lie within its backing box (the box is what the layout placed).
+      for (const text of drawn.texts) {
+        if (!('lines' in text)) continue;
+        for (const line of text.lines) {
+          expect(line.x).toBeGreaterThanOrEqual(text.x - 0.5);
+          expect(line.x + line.width).toBeLessThanOrEqual(text.x + text.width + 0.5);
+        }
+      }
+      expect(states.map((state) => state.path)).toEqual(
+        expect.arrayContaining([
+          '',
+          'idle',
+          'consuming',
+          'consuming.handling',
+          'persisting',
+          'retrying',
+          'failed',
+        ]),
+      );
+      expect(edges.length).toBeGreaterThan(5);
+      expect(geometryProblems(states, texts, edges)).toEqual([]);
+      mkdirSync(artifacts, { recursive: true });
+      await page.locator('#chart-svg').screenshot({ path: join(artifacts, 'worker-chart.png') });
       expect(pageErrors).toEqual([]);
     });
   },

@@ -5,6 +5,7 @@ import { InspectionHub, startSupervisor } from '@troupe/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { setup, SimulatedClock } from 'xstate';
 import { Inspector, type TreeNode } from '../src/index.js';
+import { isAttachedDirectly } from '../src/internal/direct-inspection.js';
 import { flush, silentLogger, startInspectedPool, type InspectedPool } from './helpers.js';
 
 let current: InspectedPool | undefined;
@@ -226,6 +227,50 @@ describe('attaching to a running tree without a hub', () => {
     detach();
     await h.publish({ id: 'unseen', behaviour: 'ok' });
     expect(h.inspector.events({ messageId: 'unseen' })).toEqual([]);
+  });
+});
+
+describe('attaching without the copy XState makes for inspect observers', () => {
+  it('takes the direct path on this XState, and restores the system when detached', async () => {
+    const h = await start({ hub: false, attach: false, concurrency: 1 });
+    const system = h.runtime.actor.system as unknown as { _sendInspectionEvent: unknown };
+    const original = system._sendInspectionEvent;
+    const detach = h.inspector.attach(h.runtime.actor);
+    expect(isAttachedDirectly(h.runtime.actor.system)).toBe(true);
+    expect(system._sendInspectionEvent).not.toBe(original);
+    await h.publish({ id: 'direct', behaviour: 'ok' });
+    expect(h.inspector.events({ messageId: 'direct' }).map((event) => event.type)).toContain(
+      'persist.succeeded',
+    );
+    detach();
+    detach(); // a second call changes nothing
+    expect(isAttachedDirectly(h.runtime.actor.system)).toBe(false);
+    expect(system._sendInspectionEvent).toBe(original);
+  });
+
+  it('serves several inspectors and the public observers side by side', async () => {
+    const h = await start({ hub: false, attach: false, concurrency: 1 });
+    const second = new Inspector();
+    const seen: string[] = [];
+    const subscription = h.runtime.actor.system.inspect((event) => {
+      if (event.type === '@xstate.snapshot') seen.push(event.event.type);
+    });
+    const detachFirst = h.inspector.attach(h.runtime.actor);
+    const detachSecond = second.attach(h.runtime.actor);
+    await h.publish({ id: 'both', behaviour: 'ok' });
+    expect(h.inspector.events({ messageId: 'both' }).length).toBeGreaterThan(0);
+    expect(second.events({ messageId: 'both' }).length).toBeGreaterThan(0);
+    expect(seen).toContain('persist.succeeded');
+    detachFirst();
+    await h.publish({ id: 'second-only', behaviour: 'ok' });
+    expect(h.inspector.events({ messageId: 'second-only' })).toEqual([]);
+    expect(second.events({ messageId: 'second-only' }).length).toBeGreaterThan(0);
+    detachSecond();
+    expect(isAttachedDirectly(h.runtime.actor.system)).toBe(false);
+    seen.length = 0;
+    await h.publish({ id: 'public-only', behaviour: 'ok' });
+    expect(seen).toContain('persist.succeeded');
+    subscription.unsubscribe();
   });
 });
 

@@ -4,6 +4,7 @@
 // reason in headers, and settlement that counts only once.
 import { MessageQueue } from './message-queue.js';
 import { randomUUID } from 'node:crypto';
+import { copyHeaders, deadLetterHeaders, readDelivery } from '@troupe/core';
 import type {
   ConsumeOptions,
   DeadLetterInfo,
@@ -26,13 +27,8 @@ export interface StoredMessage {
   readonly redelivered: boolean;
 }
 
-/** Header names of a dead letter's metadata (the AMQP adapter uses the same). */
-export const deadLetterHeaders = {
-  reason: 'x-troupe-reason',
-  processor: 'x-troupe-processor',
-  attempts: 'x-troupe-attempts',
-  routingKey: 'x-troupe-original-routing-key',
-} as const;
+/** Header names of a dead letter's metadata: the wire contract's, from @troupe/core. */
+export { deadLetterHeaders };
 
 /** Counters, for tests and the inspector. */
 export interface QueueStats {
@@ -82,9 +78,16 @@ class MemoryDelivery implements Delivery {
     this.body = message.body;
     this.headers = message.headers;
     this.redelivered = message.redelivered;
-    // Attempts made before a delayed retry republished the message (not the dead-letter count).
-    const attempts = message.headers['x-troupe-retry-attempts'];
-    this.previousAttempts = typeof attempts === 'number' && attempts > 0 ? attempts : 0;
+    // The wire contract, as the AMQP transport reads it: no broker here counts
+    // deliveries or returns retries, so a publisher's counts are never taken.
+    this.previousAttempts = readDelivery({
+      queue: consumer.queue.name,
+      headers: message.headers,
+      routingKey: message.routingKey,
+      exchange: undefined,
+      redelivered: message.redelivered,
+      brokerCountsDeliveries: false,
+    }).previousAttempts;
   }
 
   #settle(): boolean {
@@ -111,13 +114,12 @@ class MemoryDelivery implements Delivery {
     this.transport.deliverToQueue(`${this.consumer.queue.name}.dead`, {
       ...this.message,
       redelivered: false,
-      headers: {
-        ...this.message.headers,
+      headers: copyHeaders(this.message.headers, {
         [deadLetterHeaders.reason]: info.reason,
         [deadLetterHeaders.processor]: info.processor,
         [deadLetterHeaders.attempts]: info.attempts,
         [deadLetterHeaders.routingKey]: this.message.routingKey,
-      },
+      }),
     });
     this.consumer.queue.pump();
   }

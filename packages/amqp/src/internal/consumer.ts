@@ -5,20 +5,15 @@
 // would close that channel with PRECONDITION_FAILED, "unknown delivery tag").
 // A consumer whose channel dies resumes on the current connection, or on the next one.
 import { randomUUID } from 'node:crypto';
-import type { ConsumeOptions, DeadLetterInfo, Delivery, Subscription } from '@troupe/core';
+import {
+  readDelivery,
+  type ConsumeOptions,
+  type DeadLetterInfo,
+  type Delivery,
+  type Subscription,
+} from '@troupe/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
-
-/** Header names of a dead letter's metadata (the same as @troupe/memory's). */
-export const deadLetterHeaders = {
-  reason: 'x-troupe-reason',
-  processor: 'x-troupe-processor',
-  attempts: 'x-troupe-attempts',
-  routingKey: 'x-troupe-original-routing-key',
-} as const;
-
-/** Header a delayed retry writes with the attempts made so far. */
-export const retryAttemptsHeader = 'x-troupe-retry-attempts';
 
 /** What a consumer needs of its transport. */
 export interface ConsumerHost {
@@ -32,6 +27,8 @@ export interface ConsumerHost {
     delayMs: number,
     attempts: number,
   ): Promise<void>;
+  /** Whether the broker counts deliveries of `queue` in `x-delivery-count` (quorum). */
+  countsDeliveries(queue: string): boolean;
   /** The consumer's channel died: resume it if `model` is still the live connection. */
   channelLost(consumer: AmqpConsumer, model: ChannelModel): void;
   /** The consumer was cancelled: stop tracking it. */
@@ -51,10 +48,6 @@ function closeQuietly(state: ChannelState, logger: Logger): void {
   state.channel.close().catch((err: unknown) => logger.debug({ err }, 'channel close failed'));
 }
 
-function positiveNumber(value: unknown): number {
-  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;
-}
-
 class AmqpDelivery implements Delivery {
   readonly messageId: string;
   readonly correlationId: string | undefined;
@@ -64,6 +57,8 @@ class AmqpDelivery implements Delivery {
   readonly headers: Readonly<Record<string, unknown>>;
   readonly redelivered: boolean;
   readonly previousAttempts: number;
+  /** Why the message cannot be accepted at all (headers nested too deep), if so. */
+  readonly problem: string | undefined;
   #settled = false;
 
   constructor(
@@ -75,23 +70,24 @@ class AmqpDelivery implements Delivery {
     this.messageId = typeof properties.messageId === 'string' ? properties.messageId : randomUUID();
     this.correlationId =
       typeof properties.correlationId === 'string' ? properties.correlationId : undefined;
-    // A message back from a retry queue came through the default exchange: its routing
-    // key is the queue's name, and the original one is in a header.
-    const originalKey = properties.headers?.[deadLetterHeaders.routingKey] as unknown;
-    this.routingKey =
-      properties.headers?.[retryAttemptsHeader] !== undefined && typeof originalKey === 'string'
-        ? originalKey
-        : fields.routingKey;
     this.contentType =
       typeof properties.contentType === 'string' ? properties.contentType : undefined;
     this.body = message.content;
     this.headers = properties.headers ?? {};
     this.redelivered = fields.redelivered;
-    // Attempts made before a delayed retry republished the message, plus the earlier
-    // deliveries of this copy a quorum queue counted (x-delivery-count, on redeliveries).
-    this.previousAttempts =
-      positiveNumber(this.headers[retryAttemptsHeader]) +
-      positiveNumber(this.headers['x-delivery-count']);
+    // The wire contract (attempt counts only from Troupe's retry queues and the broker;
+    // the original routing key; headers refused): one rule, in @troupe/core.
+    const reading = readDelivery({
+      queue: consumer.queue,
+      headers: this.headers,
+      routingKey: fields.routingKey,
+      exchange: fields.exchange,
+      redelivered: fields.redelivered,
+      brokerCountsDeliveries: consumer.host.countsDeliveries(consumer.queue),
+    });
+    this.routingKey = reading.routingKey;
+    this.previousAttempts = reading.previousAttempts;
+    this.problem = reading.problem;
   }
 
   /** Marks the delivery settled; true when it is still ours to settle on its channel. */
@@ -107,7 +103,9 @@ class AmqpDelivery implements Delivery {
   }
 
   requeue(): void {
-    if (this.#settle()) this.#run((channel) => channel.nack(this.message, false, true));
+    // basic.reject, not nack: quorum queues count it toward the delivery limit on every
+    // RabbitMQ version (3.x counts both; 4.x counts reject only).
+    if (this.#settle()) this.#run((channel) => channel.reject(this.message, true));
     this.#done();
   }
 
@@ -271,6 +269,19 @@ export class AmqpConsumer implements Subscription {
     }
     const delivery = new AmqpDelivery(message, state, this);
     state.unsettled.add(delivery);
+    if (delivery.problem !== undefined) {
+      // Refused before any processor sees it (and its copy drops the culprit header).
+      this.host.logger.warn(
+        { queue: this.queue, messageId: delivery.messageId, reason: delivery.problem },
+        'message refused; dead-lettered',
+      );
+      delivery.deadLetter({
+        reason: `INVALID_MESSAGE: ${delivery.problem}`,
+        processor: `transport:${this.queue}`,
+        attempts: 0,
+      });
+      return;
+    }
     try {
       this.#onDelivery(delivery);
     } catch (err) {

@@ -1,8 +1,9 @@
 // The inspector's web page: one HTML document with its CSS and JS inline, so it works
-// offline and behind a strict Content-Security-Policy. It draws the supervision tree,
-// the selected actor's chart as nested boxes with SVG arrows (its active states lit,
-// its last transition marked), the event log filtered by actor and message id, and
-// restart counts; it follows the server-sent event stream for live updates.
+// offline and behind a strict Content-Security-Policy. The server embeds the first view
+// (the tree, the selected actor with its chart already laid out and drawn as SVG, its
+// recent events), so everything is drawn before the first paint; the script then lights
+// the active states and the last transition, filters the event log by actor and message
+// id, shows restart counts, and follows the server-sent event stream for live updates.
 
 const style = String.raw`
 :root { --bg:#fafafa; --fg:#1d2330; --muted:#6b7280; --line:#d6dae1; --panel:#fff;
@@ -12,6 +13,7 @@ body { margin:0; font:13px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif;
 header { display:flex; gap:16px; align-items:center; padding:8px 16px; background:#111827; color:#f9fafb; }
 header h1 { font-size:15px; margin:0; font-weight:600; }
 .conn { font-size:12px; padding:2px 8px; border-radius:10px; background:#374151; }
+.conn:empty { display:none; }
 .conn.live { background:#166534; }
 .conn.down { background:#991b1b; }
 #inflight { font-size:12px; color:#d1d5db; }
@@ -46,28 +48,27 @@ h2 { font-size:13px; margin:4px 0 8px; text-transform:uppercase; letter-spacing:
 #controls button { font:inherit; padding:2px 8px; }
 #controls input { width:56px; }
 #control-result { color:var(--muted); font-size:12px; }
-#chart-wrap { position:relative; overflow:auto; margin-top:8px; padding:8px; border:1px dashed var(--line); border-radius:6px; min-height:120px; }
-#arrows { position:absolute; left:0; top:0; pointer-events:none; overflow:visible; }
-.state { position:relative; border:1.5px solid #9ca3af; border-radius:10px; padding:6px 10px 8px; background:#fff; min-width:90px; }
-.state.root { border-style:dashed; background:transparent; }
-.state-title { font-weight:600; font-size:12px; }
-.state .meta { font-size:11px; color:var(--muted); max-width:200px; }
-.state:not(.root) > .internal { max-width:200px; }
-.state.type-final { border-width:3px; border-style:double; }
-.state.initial::before { content:""; position:absolute; left:-14px; top:10px; width:8px; height:8px; border-radius:50%; background:#111827; }
-.substates { display:flex; flex-wrap:wrap; gap:40px 56px; margin-top:8px; padding:4px 4px 4px 18px; align-items:flex-start; }
-.substates.layered { display:grid; grid-auto-columns:max-content; gap:36px 60px; align-items:start; padding:12px 12px 12px 22px; }
-.substates.parallel { gap:12px; }
-.substates.parallel > .state { border-style:dotted; }
-.state.active { border-color:var(--lit); background:var(--lit-bg); box-shadow:0 0 0 3px rgba(22,163,74,.25); }
-.state.root.active { background:transparent; box-shadow:none; border-color:#9ca3af; }
-.state.last-source { outline:2px dashed var(--last); outline-offset:2px; }
-.internal { list-style:none; padding:0; margin:4px 0 0; font-size:11px; color:var(--muted); }
-.internal li.last { color:var(--last); font-weight:600; }
-#arrows path { fill:none; stroke:#9ca3af; stroke-width:1.2; pointer-events:stroke; }
+#chart-wrap { overflow:auto; margin-top:8px; padding:8px; border:1px dashed var(--line); border-radius:6px; min-height:120px; }
+#chart-svg { display:block; font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; }
+#chart-svg text { font-family: inherit; }
+.state > .box { fill:#fff; stroke:#9ca3af; stroke-width:1.5; }
+.state.root > .box { fill:none; stroke-dasharray:5 4; }
+.state.type-final > .box { stroke-width:3.5; }
+.state.type-parallel > .box { stroke-dasharray:2 3; }
+.state .initial-dot { fill:#111827; }
+.state text.title { font-weight:600; fill:var(--fg); }
+.state text.meta, .state text.internal { fill:var(--muted); }
+.state text.internal.last { fill:var(--last); font-weight:600; }
+.state.active > .box { stroke:var(--lit); fill:var(--lit-bg); stroke-width:2.5; }
+.state.root.active > .box { fill:none; stroke:#9ca3af; stroke-width:1.5; }
+.state.last-source > .box { stroke:var(--last); stroke-dasharray:6 3; }
+.state.active.last-source > .box { stroke:var(--lit); }
+#arrows path { fill:none; stroke:#9ca3af; stroke-width:1.3; }
 #arrows path.last { stroke:var(--last); stroke-width:2.5; }
-#arrows text { font-size:10px; fill:#4b5563; paint-order:stroke; stroke:#fafafa; stroke-width:3px; }
-#arrows text.last { fill:var(--last); font-weight:600; }
+.head-gray { fill:#9ca3af; } .head-last { fill:#ea580c; }
+.edge-label rect { fill:#fafafa; fill-opacity:.92; stroke:none; }
+.edge-label text { fill:#374151; }
+.edge-label.last text { fill:var(--last); font-weight:600; }
 table { border-collapse:collapse; width:100%; font-size:12px; }
 th, td { text-align:left; padding:2px 6px; border-bottom:1px solid #f0f1f3; vertical-align:top; }
 th { color:var(--muted); font-weight:500; position:sticky; top:0; background:var(--panel); }
@@ -199,8 +200,8 @@ const script = String.raw`
       facts.appendChild(el('div', { 'class': 'ctx' }, [el('dt', { text: k }), el('dd', { 'data-context': k, text: String(d.context[k]) })]));
     });
     renderControls(a);
-    if (d.chart && S.renderedChart !== d.chart.id) { renderChart(d.chart); S.renderedChart = d.chart.id; }
-    if (!d.chart) { byId('chart').textContent = ''; S.renderedChart = null; }
+    if (d.chart && S.renderedChart !== d.chart.id) { renderChart(d); S.renderedChart = d.chart.id; }
+    if (!d.chart) { byId('chart-wrap').textContent = ''; S.renderedChart = null; }
     light(live.state || '', S.last);
     renderTransitions(d.chart);
     renderRestarts(d);
@@ -240,157 +241,16 @@ const script = String.raw`
       : t.event;
     return t.guard ? trigger + ' [' + t.guard + ']' : trigger;
   }
-  function stateBox(s, chart, initial) {
-    var isRoot = s.path === '';
-    var box = el('div', {
-      'class': 'state type-' + s.type + (isRoot ? ' root' : '') + (initial ? ' initial' : ''),
-      'data-state-path': s.path
-    }, [el('div', { 'class': 'state-title', text: isRoot ? chart.id : s.key + (s.type === 'final' ? ' \u25c9' : '') })]);
-    if (s.entry.length) box.appendChild(el('div', { 'class': 'meta', text: 'entry / ' + s.entry.join(', ') }));
-    if (s.invoke.length) box.appendChild(el('div', { 'class': 'meta', text: 'invoke / ' + s.invoke.join(', ') }));
-    var inner = s.transitions.filter(function (t) { return t.targets.length === 0 || (t.targets.length === 1 && t.targets[0] === s.path); });
-    if (inner.length) box.appendChild(el('ul', { 'class': 'internal' }, inner.map(function (t) {
-      return el('li', { 'data-edge': s.path + '->' + (t.targets[0] === undefined ? '' : t.targets[0]), 'data-event': t.event, text: label(t) + (t.actions.length ? ' / ' + t.actions.join(', ') : '') });
-    })));
-    if (s.states.length) {
-      var rank = s.type === 'parallel' ? null : ranks(s);
-      var rows = {};
-      box.appendChild(el('div', { 'class': 'substates' + (s.type === 'parallel' ? ' parallel' : ' layered') },
-        s.states.map(function (c) {
-          var child = stateBox(c, chart, s.initial === c.path);
-          if (rank) {
-            var r = rank[c.path];
-            rows[r] = (rows[r] || 0) + 1;
-            child.style.gridColumn = String(r + 1);
-            child.style.gridRow = String(rows[r]);
-          }
-          return child;
-        })));
-    }
-    return box;
+  function renderChart(d) {
+    // The server lays the chart out (once per machine) and sends it drawn as SVG.
+    byId('chart-wrap').innerHTML = d.svg || '';
   }
-  // Columns by distance from the initial state over the transitions between siblings:
-  // a chart reads left to right in the order its states are usually reached.
-  function ranks(s) {
-    var keys = s.states.map(function (c) { return c.path; });
-    function siblingOf(path) {
-      for (var i = 0; i < keys.length; i++) if (path === keys[i] || path.indexOf(keys[i] + '.') === 0) return keys[i];
-      return null;
-    }
-    var next = {};
-    keys.forEach(function (k) { next[k] = []; });
-    s.states.forEach(function (c) {
-      (function collect(n) {
-        n.transitions.forEach(function (t) {
-          t.targets.forEach(function (target) {
-            var sibling = siblingOf(target);
-            if (sibling && sibling !== c.path && next[c.path].indexOf(sibling) < 0) next[c.path].push(sibling);
-          });
-        });
-        n.states.forEach(collect);
-      })(c);
-    });
-    var start = s.initial && next[s.initial] ? s.initial : keys[0];
-    var rank = {}, queue = [start], max = 0;
-    rank[queue[0]] = 0;
-    while (queue.length) {
-      var k = queue.shift();
-      next[k].forEach(function (n) { if (rank[n] === undefined) { rank[n] = rank[k] + 1; max = Math.max(max, rank[n]); queue.push(n); } });
-    }
-    keys.forEach(function (k) { if (rank[k] === undefined) rank[k] = ++max; });
-    return rank;
-  }
-  function renderChart(chart) {
-    var host = byId('chart'); host.textContent = '';
-    host.appendChild(stateBox(chart.root, chart, false));
-    S.edges = [];
-    var pairs = {};
-    (function collect(s) {
-      s.transitions.forEach(function (t) {
-        t.targets.forEach(function (target) {
-          if (target === t.source) return;
-          var key = t.source + '->' + target;
-          if (!pairs[key]) { pairs[key] = { source: t.source, target: target, labels: [], events: [] }; S.edges.push(pairs[key]); }
-          pairs[key].labels.push(label(t)); pairs[key].events.push(t.event);
-        });
-      });
-      s.states.forEach(collect);
-    })(chart.root);
-    requestAnimationFrame(drawArrows);
-  }
-  function boxOf(path) { return byId('chart').querySelector('[data-state-path="' + CSS.escape(path) + '"]'); }
-  function drawArrows() {
-    var svg = byId('arrows'); var wrap = byId('chart-wrap');
-    while (svg.firstChild) svg.removeChild(svg.firstChild);
-    var NS = 'http://www.w3.org/2000/svg';
-    var w = wrap.scrollWidth, h = wrap.scrollHeight;
-    svg.setAttribute('width', w); svg.setAttribute('height', h);
-    var defs = document.createElementNS(NS, 'defs');
-    ['gray', 'last'].forEach(function (name) {
-      var m = document.createElementNS(NS, 'marker');
-      m.setAttribute('id', 'arrow-' + name); m.setAttribute('viewBox', '0 0 10 10'); m.setAttribute('refX', '9'); m.setAttribute('refY', '5');
-      m.setAttribute('markerWidth', '7'); m.setAttribute('markerHeight', '7'); m.setAttribute('orient', 'auto-start-reverse');
-      var p = document.createElementNS(NS, 'path'); p.setAttribute('d', 'M0,0 L10,5 L0,10 z');
-      p.setAttribute('fill', name === 'last' ? '#ea580c' : '#9ca3af'); m.appendChild(p); defs.appendChild(m);
-    });
-    svg.appendChild(defs);
-    var origin = wrap.getBoundingClientRect();
-    var lastEdges = lastEdgeKeys();
-    (S.edges || []).forEach(function (edge, index) {
-      var a = boxOf(edge.source), b = boxOf(edge.target);
-      if (!a || !b) return;
-      var ra = a.getBoundingClientRect(), rb = b.getBoundingClientRect();
-      function c(r) { return { x: r.left - origin.left + wrap.scrollLeft + r.width / 2, y: r.top - origin.top + wrap.scrollTop + r.height / 2, w: r.width / 2, h: r.height / 2 }; }
-      var A = c(ra), B = c(rb);
-      function edgePoint(P, Q) {
-        var dx = Q.x - P.x, dy = Q.y - P.y;
-        if (dx === 0 && dy === 0) return { x: P.x, y: P.y - P.h };
-        var sx = dx === 0 ? Infinity : P.w / Math.abs(dx), sy = dy === 0 ? Infinity : P.h / Math.abs(dy);
-        var s = Math.min(sx, sy);
-        return { x: P.x + dx * s, y: P.y + dy * s };
-      }
-      // A box inside the other: leave from / arrive at the top edge.
-      var p1 = edgePoint(A, B), p2 = edgePoint(B, A);
-      var inside = (ra.left <= rb.left && ra.right >= rb.right && ra.top <= rb.top && ra.bottom >= rb.bottom) ||
-                   (rb.left <= ra.left && rb.right >= ra.right && rb.top <= ra.top && rb.bottom >= ra.bottom);
-      if (inside) { p1 = { x: A.x, y: A.y - A.h }; p2 = { x: B.x + 10, y: B.y - B.h }; }
-      var mx = (p1.x + p2.x) / 2, my = (p1.y + p2.y) / 2;
-      var dx = p2.x - p1.x, dy = p2.y - p1.y, len = Math.sqrt(dx * dx + dy * dy) || 1;
-      var bend = 18 + (index % 3) * 10;
-      var cx = mx - dy / len * bend, cy = my + dx / len * bend;
-      var isLast = lastEdges.indexOf(edge.source + '->' + edge.target) >= 0;
-      var path = document.createElementNS(NS, 'path');
-      path.setAttribute('d', 'M' + p1.x + ',' + p1.y + ' Q' + cx + ',' + cy + ' ' + p2.x + ',' + p2.y);
-      path.setAttribute('marker-end', 'url(#arrow-' + (isLast ? 'last' : 'gray') + ')');
-      path.setAttribute('data-edge', edge.source + '->' + edge.target);
-      if (isLast) path.setAttribute('class', 'last');
-      var tip = document.createElementNS(NS, 'title');
-      tip.textContent = edge.source + ' \u2192 ' + edge.target + ': ' + edge.labels.join(' | ');
-      path.appendChild(tip);
-      svg.appendChild(path);
-      // Labelled: the transitions the actor may take next, and the last one it took.
-      if (!isLast && !(S.active && S.active[edge.source])) return;
-      var text = document.createElementNS(NS, 'text');
-      text.setAttribute('x', (p1.x + 2 * cx + p2.x) / 4); text.setAttribute('y', (p1.y + 2 * cy + p2.y) / 4);
-      text.setAttribute('text-anchor', 'middle');
-      if (isLast) text.setAttribute('class', 'last');
-      edge.labels.slice(0, 3).forEach(function (l, i) {
-        var span = document.createElementNS(NS, 'tspan');
-        span.setAttribute('x', text.getAttribute('x')); span.setAttribute('dy', i === 0 ? '0' : '1.1em');
-        span.textContent = l; text.appendChild(span);
-      });
-      if (edge.labels.length > 3) { var more = document.createElementNS(NS, 'tspan'); more.setAttribute('x', text.getAttribute('x')); more.setAttribute('dy', '1.1em'); more.textContent = '+' + (edge.labels.length - 3) + ' more'; text.appendChild(more); }
-      svg.appendChild(text);
-    });
-  }
+  function boxOf(path) { return byId('chart-wrap').querySelector('#chart [data-state-path="' + CSS.escape(path) + '"]'); }
   function lastEdgeKeys() {
     var last = S.last; if (!last) return [];
-    if (last.transitions && last.transitions.length) {
-      var keys = [];
-      last.transitions.forEach(function (t) { t.targets.forEach(function (target) { keys.push(t.source + '->' + target); }); });
-      return keys;
-    }
-    return [];
+    var keys = [];
+    (last.transitions || []).forEach(function (t) { t.targets.forEach(function (target) { keys.push(t.source + '->' + target); }); });
+    return keys;
   }
   function light(stateString, last) {
     var active = { '': true };
@@ -399,24 +259,31 @@ const script = String.raw`
       var parts = p.split('.');
       for (var i = 1; i <= parts.length; i++) active[parts.slice(0, i).join('.')] = true;
     });
-    var chart = byId('chart');
-    chart.querySelectorAll('[data-state-path]').forEach(function (box) {
+    var wrap = byId('chart-wrap');
+    wrap.querySelectorAll('#chart [data-state-path]').forEach(function (box) {
       box.classList.toggle('active', !!active[box.getAttribute('data-state-path')]);
       box.classList.remove('last-source');
     });
-    chart.querySelectorAll('li.last').forEach(function (li) { li.classList.remove('last'); });
+    wrap.querySelectorAll('#chart text.internal.last').forEach(function (t) { t.classList.remove('last'); });
+    var lastEdges = lastEdgeKeys();
+    wrap.querySelectorAll('#arrows path[data-edge]').forEach(function (path) {
+      var isLast = lastEdges.indexOf(path.getAttribute('data-edge')) >= 0;
+      path.classList.toggle('last', isLast);
+      path.setAttribute('marker-end', 'url(#arrow-' + (isLast ? 'last' : 'gray') + ')');
+    });
+    wrap.querySelectorAll('#labels [data-edge-label]').forEach(function (g) {
+      g.classList.toggle('last', lastEdges.indexOf(g.getAttribute('data-edge-label')) >= 0);
+    });
     if (last) {
       (last.transitions || []).forEach(function (t) {
         var src = boxOf(t.source); if (src) src.classList.add('last-source');
-        if (t.targets.length === 0 || t.targets[0] === t.source) {
-          chart.querySelectorAll('li[data-event="' + CSS.escape(t.event) + '"]').forEach(function (li) { li.classList.add('last'); });
+        if (src && (t.targets.length === 0 || t.targets[0] === t.source || t.targets[0].indexOf(t.source === '' ? '' : t.source + '.') === 0)) {
+          src.querySelectorAll('text.internal[data-event="' + CSS.escape(t.event) + '"]').forEach(function (el) { el.classList.add('last'); });
         }
       });
       if (!last.transitions && last.from) { var f = boxOf(last.from.split(',')[0]); if (f) f.classList.add('last-source'); }
     }
     S.lit = stateString;
-    S.active = active;
-    requestAnimationFrame(drawArrows);
     var lt = byId('last-transition');
     lt.textContent = last ? 'last: ' + last.type + (last.messageId ? ' (' + last.messageId + ')' : '') + '  ' + (last.from || '\u2205') + ' \u2192 ' + last.to + '  at ' + time(last.at) : '';
   }
@@ -516,32 +383,35 @@ const script = String.raw`
   byId('f-actor').addEventListener('change', loadLog);
   byId('f-msg').addEventListener('change', loadLog);
   byId('f-clear').addEventListener('click', function () { byId('f-actor').value = ''; byId('f-msg').value = ''; byId('f-follow').checked = false; loadLog(); });
-  window.addEventListener('resize', function () { requestAnimationFrame(drawArrows); });
-  getJSON('/tree').then(function (body) {
-    applyTree(body);
-    if (!S.selected) {
-      var first = null;
-      walk(S.tree, function (n) { if (!first && n.kind === 'worker' && n.sessionId) first = n.path; });
-      if (!first && S.tree[0]) first = S.tree[0].path;
-      if (first) select(first); else loadLog();
-    } else select(S.selected);
-    connect();
-  }).catch(function (e) { byId('conn').textContent = e.message; byId('conn').className = 'conn down'; });
+  // The server embeds the tree, the selected actor with its chart drawn, and its recent
+  // events: everything is drawn before the first paint, then the live stream takes over.
+  var initial = JSON.parse(byId('initial-view').textContent);
+  applyTree(initial);
+  if (initial.selected) {
+    S.selected = initial.selected;
+    if (byId('f-follow').checked) byId('f-actor').value = initial.selected;
+    renderTree();
+    if (initial.detail) { S.detail = initial.detail; S.last = initial.detail.lastTransition || null; renderDetail(); }
+  }
+  S.log = initial.events || [];
+  renderLog();
+  if (window.performance && performance.mark) performance.mark('troupe.drawn');
+  connect();
 })();
 `;
 
 const body = String.raw`
 <header>
   <h1>Troupe inspector</h1>
-  <span id="conn" class="conn">connecting…</span>
+  <span id="conn" class="conn"></span>
   <span id="inflight"></span>
 </header>
 <main>
   <section id="tree-pane"><h2>Supervision tree</h2><div id="tree" role="tree"></div></section>
   <section id="detail-pane">
-    <div id="actor-head"><h2 id="actor-title">Select an actor</h2><dl id="facts"></dl><div id="controls"></div></div>
+    <div id="actor-head"><h2 id="actor-title"></h2><dl id="facts"></dl><div id="controls"></div></div>
     <div id="last-transition" class="mono"></div>
-    <div id="chart-wrap"><div id="chart"></div><svg id="arrows" xmlns="http://www.w3.org/2000/svg"></svg></div>
+    <div id="chart-wrap"></div>
     <details><summary>Transitions</summary><table id="transitions"></table></details>
     <div id="restarts"></div>
   </section>
@@ -558,14 +428,35 @@ const body = String.raw`
 </main>
 `;
 
-/** The page, built once per routes instance. */
-export function inspectorPage(): string {
+/** What the page draws before asking anything (embedded as JSON). */
+export interface InitialView {
+  readonly at: number;
+  readonly controls: boolean;
+  readonly tree: readonly unknown[];
+  readonly inFlight: readonly unknown[];
+  /** The actor shown first (its path), or null when there is none. */
+  readonly selected: string | null;
+  /** Its detail, with `svg`: its chart drawn. */
+  readonly detail: unknown;
+  readonly events: readonly unknown[];
+}
+
+/** JSON safe inside a script element: `<` never appears raw, so `</script>` cannot. */
+function embedded(value: unknown): string {
+  return JSON.stringify(value)
+    .replaceAll('<', '\\u003c')
+    .replaceAll('\u2028', '\\u2028')
+    .replaceAll('\u2029', '\\u2029');
+}
+
+/** The page with `initial` embedded, drawn by its script before the first paint. */
+export function inspectorPage(initial: InitialView): string {
   return [
     '<!doctype html>',
     '<html lang="en"><head><meta charset="utf-8">',
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
     '<title>Troupe inspector</title>',
     `<style>${style}</style>`,
-    `</head><body>${body}<script>${script}</script></body></html>`,
+    `</head><body>${body}<script type="application/json" id="initial-view">${embedded(initial)}</script><script>${script}</script></body></html>`,
   ].join('\n');
 }

@@ -1,0 +1,68 @@
+// OpenTelemetry export for the app, off by default and switched on by the standard
+// `OTEL_*` variables: an OTLP endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT` or
+// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) or `OTEL_TRACES_EXPORTER=otlp` turns it on;
+// `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` keeps it off. Spans go over
+// OTLP/HTTP in batches; the exporter reads its endpoint, headers and timeout from the
+// same variables, the resource its `service.name` from `OTEL_SERVICE_NAME` (default
+// `troupe`) and `OTEL_RESOURCE_ATTRIBUTES`.
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import {
+  defaultResource,
+  detectResources,
+  envDetector,
+  resourceFromAttributes,
+} from '@opentelemetry/resources';
+import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { MessageTracing } from '@troupe/otel';
+
+/** Tracing as the app runs it: the wrappers to use and the exporter to flush at exit. */
+export interface AppTracing {
+  readonly tracing: MessageTracing;
+  /** Where spans go (for the start-up log line). */
+  readonly endpoint: string;
+  /** Flushes the spans not yet exported and stops the provider. */
+  shutdown(): Promise<void>;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Whether the `OTEL_*` variables ask for trace export. */
+export function tracingEnabled(env: Env): boolean {
+  if ((env['OTEL_SDK_DISABLED'] ?? '').trim().toLowerCase() === 'true') return false;
+  const exporters = (env['OTEL_TRACES_EXPORTER'] ?? '')
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter((name) => name !== '');
+  if (exporters.includes('none')) return false;
+  return (
+    exporters.includes('otlp') ||
+    (env['OTEL_EXPORTER_OTLP_ENDPOINT'] ?? '') !== '' ||
+    (env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] ?? '') !== ''
+  );
+}
+
+/**
+ * Registers the OpenTelemetry SDK (global tracer provider, AsyncLocalStorage context,
+ * W3C trace-context propagation) with an OTLP/HTTP exporter, when `env` asks for it;
+ * otherwise returns undefined and registers nothing, so tracing stays a no-op.
+ */
+export function startTracing(env: Env): AppTracing | undefined {
+  if (!tracingEnabled(env)) return undefined;
+  const resource = defaultResource()
+    .merge(resourceFromAttributes({ 'service.name': env['OTEL_SERVICE_NAME'] ?? 'troupe' }))
+    .merge(detectResources({ detectors: [envDetector] }));
+  const endpoint =
+    env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] ??
+    `${(env['OTEL_EXPORTER_OTLP_ENDPOINT'] ?? 'http://localhost:4318').replace(/\/+$/, '')}/v1/traces`;
+  const provider = new NodeTracerProvider({
+    resource,
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: endpoint }))],
+  });
+  provider.register();
+  return {
+    tracing: new MessageTracing(),
+    endpoint: endpoint.replace(/\/\/[^@/]*@/, '//***@'),
+    shutdown: () => provider.shutdown(),
+  };
+}

@@ -1,0 +1,143 @@
+// /metrics through prom-client: every metric name the README lists is exposed, with the
+// default process metrics beside them; a real pool's settlements, steps and actor states
+// reach the exposition; histogram buckets are cumulative with the right sum and count.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  createPool,
+  defineProcessor,
+  startSupervisor,
+  type ProcessorObserver,
+  type SupervisorRuntime,
+} from '@troupe/core';
+import { MemoryStore, MemoryTransport } from '@troupe/memory';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { Metrics } from '../src/metrics.js';
+
+const readme = readFileSync(
+  join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..', 'README.md'),
+  'utf8',
+);
+
+/** The metric names the README's `/metrics` paragraph lists. */
+function readmeMetricNames(): string[] {
+  const start = readme.indexOf('- `/metrics`');
+  expect(start).toBeGreaterThan(0);
+  const paragraph = readme.slice(start, readme.indexOf('\n\n', start));
+  return [...new Set(paragraph.match(/troupe_[a-z_]+/g) ?? [])];
+}
+
+/** `name{labels}` → value, from exposition text. */
+function samples(text: string): Map<string, number> {
+  const map = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    map.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return map;
+}
+
+const logger = pino({ level: 'silent' });
+let metrics: Metrics | undefined;
+let runtime: SupervisorRuntime | undefined;
+
+afterEach(async () => {
+  await runtime?.shutdown();
+  runtime = undefined;
+  metrics?.close();
+  metrics = undefined;
+});
+
+describe('/metrics', () => {
+  it('exposes every metric the README lists, and the default process metrics', async () => {
+    metrics = new Metrics({ brokerConnected: () => true });
+    metrics.observer('p');
+    const text = await metrics.render();
+    const names = readmeMetricNames();
+    expect(names.length).toBeGreaterThanOrEqual(9);
+    for (const name of names) expect(text).toContain(`# TYPE ${name} `);
+    expect(text).toContain('# TYPE process_cpu_user_seconds_total counter');
+    expect(text).toContain('# TYPE nodejs_heap_size_used_bytes gauge');
+    expect(samples(text).get('troupe_broker_connected')).toBe(1);
+  });
+
+  it('renders histograms cumulatively, with sum and count', async () => {
+    metrics = new Metrics();
+    const observer = metrics.observer('orders');
+    observer.settled('acked', 3);
+    observer.settled('acked', 20);
+    observer.settled('dead-lettered', 2000);
+    observer.retrying('persist');
+    const first = samples(await metrics.render());
+    const acked = (le: string) =>
+      first.get(
+        `troupe_message_duration_seconds_bucket{le="${le}",processor="orders",outcome="acked"}`,
+      );
+    expect(acked('0.001')).toBe(0);
+    expect(acked('0.005')).toBe(1);
+    expect(acked('0.01')).toBe(1);
+    expect(acked('0.025')).toBe(2);
+    expect(acked('+Inf')).toBe(2);
+    expect(
+      first.get('troupe_message_duration_seconds_count{processor="orders",outcome="acked"}'),
+    ).toBe(2);
+    expect(
+      first.get('troupe_message_duration_seconds_sum{processor="orders",outcome="acked"}'),
+    ).toBeCloseTo(0.023);
+    expect(first.get('troupe_messages_total{processor="orders",outcome="dead-lettered"}')).toBe(1);
+    expect(first.get('troupe_retries_total{processor="orders",step="persist"}')).toBe(1);
+    // A second scrape shows the same totals (the cells are copied, not drained).
+    observer.settled('acked', 3);
+    const second = samples(await metrics.render());
+    expect(second.get('troupe_messages_total{processor="orders",outcome="acked"}')).toBe(3);
+    expect(
+      second.get('troupe_message_duration_seconds_count{processor="orders",outcome="acked"}'),
+    ).toBe(3);
+  });
+
+  it('counts what a real pool settles, and shows its actors by state', async () => {
+    const transport = new MemoryTransport();
+    const store = new MemoryStore();
+    const definition = defineProcessor({
+      name: 'orders',
+      queue: 'metrics.orders',
+      bindings: [{ exchange: 'metrics', routingKey: 'orders' }],
+      schema: z.object({ id: z.string() }),
+      concurrency: 2,
+      handle: (order) => ({ collection: 'orders', key: order.id, document: order }),
+    });
+    await transport.declare([{ queue: definition.queue, bindings: definition.bindings }]);
+    metrics = new Metrics({ root: () => runtime?.actor });
+    const counted = metrics.observer('orders');
+    let settle: () => void = () => undefined;
+    let settled = 0;
+    const allSettled = new Promise<void>((resolve) => (settle = resolve));
+    const observer: ProcessorObserver = {
+      ...counted,
+      settled: (outcome, ms) => {
+        counted.settled(outcome, ms);
+        settled += 1;
+        if (settled === 3) settle();
+      },
+    };
+    const pool = createPool({ definition, transport, store, logger, observer });
+    runtime = startSupervisor({ strategy: 'one-for-one', children: [pool.childSpec], logger });
+    for (const body of ['{"id":"a"}', '{"id":"b"}', 'not json']) {
+      await transport.publish('metrics', 'orders', Buffer.from(body), {});
+    }
+    await allSettled;
+    const text = samples(await metrics.render());
+    expect(text.get('troupe_messages_total{processor="orders",outcome="acked"}')).toBe(2);
+    expect(text.get('troupe_messages_total{processor="orders",outcome="dead-lettered"}')).toBe(1);
+    expect(text.get('troupe_step_duration_seconds_count{processor="orders",step="persist"}')).toBe(
+      2,
+    );
+    expect(text.get('troupe_actors{machine="processor",state="idle"}')).toBe(2);
+    expect(text.get('troupe_in_flight')).toBe(0);
+    expect(text.get('troupe_restarts{supervisor="pool:orders",child="worker-1"}')).toBe(0);
+  });
+});
