@@ -18,7 +18,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const bin = (name: string): string => join(root, 'node_modules', '.bin', name);
 
 /** The packages a team installs (the supervisor brings the adapters it imports). */
-const packages = ['core', 'memory', 'amqp', 'sqlite', 'arango', 'inspector', 'supervisor'];
+const packages = ['core', 'memory', 'amqp', 'sqlite', 'arango', 'inspector', 'otel', 'supervisor'];
 
 /** The environment outside the workspace: no `@troupe/source` condition. */
 const outside = { ...process.env, NODE_OPTIONS: '' };
