@@ -139,6 +139,20 @@ describe('troupe CLI', { timeout: 90_000 }, () => {
     expect(missing.stderr).toMatch(/not found/);
   });
 
+  // Issue 13 (15): `store count` of a collection that does not exist printed 0, exit 0.
+  it('store count/get of a collection that does not exist says so and exits 1', async () => {
+    const writer = new SqliteStore({ path: store.path });
+    await writer.upsert('companies', 'c8', { id: 'c8', version: 1 });
+    await writer.close();
+    const count = await troupe(['store', 'count', 'no_such_collection'], env);
+    expect(count.code).toBe(1);
+    expect(count.stdout).toBe('');
+    expect(count.stderr).toMatch(/no collection "no_such_collection"/);
+    const get = await troupe(['store', 'get', 'no_such_collection', 'k'], env);
+    expect(get.code).toBe(1);
+    expect(get.stderr).toMatch(/no collection "no_such_collection"/);
+  });
+
   it('prints a processor chart as Mermaid or JSON', async () => {
     const mermaid = await troupe(['chart', 'company-updated']);
     expect(mermaid.code).toBe(0);

@@ -51,11 +51,10 @@ async function createStore(config: Config): Promise<Store> {
     return new SqliteStore({ path: config.store.slice('sqlite:'.length) });
   }
   if (config.store.startsWith('arangodb')) {
-    // arangodb://user:password@host:8529/database → http(s)://… for arangojs.
-    const url = config.store.replace(/^arangodbs:/, 'https:').replace(/^arangodb:/, 'http:');
-    const { ArangoStore } = await import('@troupe/arango');
+    // arangodb://user:password@host1:8529,host2:8529/database → arangojs's options.
+    const { ArangoStore, parseArangoStoreUrl } = await import('@troupe/arango');
     // Checks the server before anything consumes; collections are created on first write.
-    return ArangoStore.connect({ url });
+    return ArangoStore.connect(parseArangoStoreUrl(config.store, 'TROUPE_STORE (store)'));
   }
   throw new ConfigurationError(
     'store',

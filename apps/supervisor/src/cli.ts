@@ -56,9 +56,13 @@ async function openStore(): Promise<Store> {
     const { SqliteStore } = await import('@troupe/sqlite');
     return new SqliteStore({ path: store.slice('sqlite:'.length) });
   }
+  if (store.startsWith('arangodb')) {
+    const { ArangoStore, parseArangoStoreUrl } = await import('@troupe/arango');
+    return new ArangoStore(parseArangoStoreUrl(store, 'TROUPE_STORE'));
+  }
   throw new ConfigurationError(
     'TROUPE_STORE',
-    `the CLI reads sqlite:PATH stores; ${store.split(':')[0] ?? store} is not supported here`,
+    `the CLI reads sqlite:PATH and arangodb:// stores; ${store.split(':')[0] ?? store} is not supported here`,
   );
 }
 
@@ -361,24 +365,35 @@ const verbs: Record<string, Verb> = {
     summary: 'Read the configured store (TROUPE_STORE)',
     run: async ([action, collection, key]) => {
       if (collection === undefined) throw new UsageError('expected a collection');
+      if (action !== 'count' && action !== 'get') {
+        throw new UsageError(
+          `unknown store action ${JSON.stringify(action)}; expected get or count`,
+        );
+      }
+      if (action === 'get' && key === undefined)
+        throw new UsageError('expected <collection> <key>');
       const store = await openStore();
       try {
+        // An empty collection and one that does not exist both hold nothing; an operator
+        // who mistyped a name must be told which it is.
+        if (!(await store.hasCollection(collection))) {
+          process.stderr.write(
+            `troupe: no collection ${JSON.stringify(collection)} in the store\n`,
+          );
+          process.exitCode = cliExitCodes.failed;
+          return;
+        }
         if (action === 'count') {
           out(String(await store.count(collection)));
-        } else if (action === 'get') {
-          if (key === undefined) throw new UsageError('expected <collection> <key>');
-          const document = await store.get(collection, key);
-          if (document === undefined) {
-            process.stderr.write(`troupe: ${collection}/${key} not found\n`);
-            process.exitCode = cliExitCodes.failed;
-            return;
-          }
-          out(JSON.stringify(document, null, 2));
-        } else {
-          throw new UsageError(
-            `unknown store action ${JSON.stringify(action)}; expected get or count`,
-          );
+          return;
         }
+        const document = await store.get(collection, key ?? '');
+        if (document === undefined) {
+          process.stderr.write(`troupe: ${collection}/${key ?? ''} not found\n`);
+          process.exitCode = cliExitCodes.failed;
+          return;
+        }
+        out(JSON.stringify(document, null, 2));
       } finally {
         await store.close();
       }

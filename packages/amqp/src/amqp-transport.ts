@@ -140,6 +140,10 @@ export class AmqpTransport implements Transport {
   constructor(options: AmqpTransportOptions) {
     const resolved = resolveConnection(options);
     const deliveryLimit = options.deliveryLimit ?? 20;
+    const topologyCheckMs = options.topologyCheckMs ?? 30_000;
+    if (!Number.isInteger(topologyCheckMs) || topologyCheckMs < 0) {
+      throw new ConfigurationError('amqp.topologyCheckMs', 'must be an integer >= 0');
+    }
     if (!Number.isInteger(deliveryLimit) || deliveryLimit < 1) {
       throw new ConfigurationError('amqp.deliveryLimit', 'must be an integer >= 1');
     }
@@ -179,10 +183,6 @@ export class AmqpTransport implements Transport {
     this.#actorClock = options.actorClock;
     logger.info({ broker: this.#redactedUrl }, 'amqp connecting');
     this.#actor = this.#startActor();
-    const topologyCheckMs = options.topologyCheckMs ?? 30_000;
-    if (!Number.isInteger(topologyCheckMs) || topologyCheckMs < 0) {
-      throw new ConfigurationError('amqp.topologyCheckMs', 'must be an integer >= 0');
-    }
     this.#watch = createActor(topologyWatchMachine, {
       id: 'amqp-topology',
       input: { intervalMs: topologyCheckMs, check: () => this.#checkTopology() },
@@ -258,6 +258,12 @@ export class AmqpTransport implements Transport {
   }
 
   async declare(topology: readonly QueueTopology[]): Promise<void> {
+    for (const entry of topology) {
+      const limit = entry.deliveryLimit;
+      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
+        throw new ConfigurationError(`${entry.queue}.deliveryLimit`, 'must be an integer >= 1');
+      }
+    }
     // Remembered at once, so that a reconnection declares it even if this call fails
     // for want of a connection; forgotten again if the broker refuses it for good.
     const previous = new Map(

@@ -1,5 +1,5 @@
 // What this broker does with a quorum queue's delivery count, measured (the README and
-// ADR 0005 quote it): which requeue operations it counts in `x-delivery-count`, whether
+// ADR 0006 quote it): which requeue operations it counts in `x-delivery-count`, whether
 // a publisher's own `x-delivery-count` survives, and the delivery limit. Then the
 // transport on top: a requeue is a `basic.reject`, which every RabbitMQ version counts.
 import type { QueueTopology } from '@troupe/core';

@@ -2,7 +2,13 @@
 import { describe, expect, it } from 'vitest';
 import { defineProcessor } from '@troupe/core';
 import { z } from 'zod';
-import { processorTopology, queueArguments, retryQueueArguments, retryTier } from '../src/index.js';
+import {
+  conflictError,
+  processorTopology,
+  queueArguments,
+  retryQueueArguments,
+  retryTier,
+} from '../src/index.js';
 
 const options = { deadLetterExchange: 'troupe.dead-letter', deliveryLimit: 20 };
 
@@ -25,6 +31,74 @@ describe('queueArguments', () => {
       'x-delivery-limit': 20,
       'x-single-active-consumer': true,
     });
+  });
+});
+
+describe('a queue-specific delivery limit', () => {
+  it('overrides the transport default on quorum queues only', () => {
+    expect(
+      queueArguments({ queue: 'q', bindings: [], queueType: 'quorum', deliveryLimit: 3 }, options),
+    ).toMatchObject({ 'x-delivery-limit': 3 });
+    expect(
+      queueArguments({ queue: 'q', bindings: [], deliveryLimit: 3 }, options),
+    ).not.toHaveProperty('x-delivery-limit');
+  });
+});
+
+describe('conflictError', () => {
+  const declared = { 'x-queue-type': 'quorum', 'x-delivery-limit': 20 };
+  const refusal = (detail: string): Error & { code: number } =>
+    Object.assign(
+      new Error(
+        `Operation failed: QueueDeclare; 406 (PRECONDITION-FAILED) with message "PRECONDITION_FAILED - inequivalent arg ${detail}"`,
+      ),
+      { code: 406 },
+    );
+
+  it('names the queue, what Troupe declares and what the queue has', () => {
+    const error = conflictError(
+      'q',
+      declared,
+      refusal(
+        `'x-queue-type' for queue 'q' in vhost '/': received 'quorum' but current is 'classic'`,
+      ),
+    );
+    expect(error).toMatchObject({ name: 'ConfigurationError', field: 'topology' });
+    expect(error?.message).toContain('queue "q" exists with other arguments');
+    expect(error?.message).toContain(JSON.stringify(declared));
+    expect(error?.message).toContain('the queue has {"x-queue-type":"classic"} where they differ');
+  });
+
+  it('reads typed values and absent arguments', () => {
+    const limit = conflictError(
+      'q',
+      declared,
+      refusal(
+        `'x-delivery-limit' for queue 'q' in vhost '/': received the value '20' of type 'long' but current is the value '5' of type 'long'`,
+      ),
+    );
+    expect(limit?.message).toContain('the queue has {"x-delivery-limit":5}');
+    const none = conflictError(
+      'q',
+      declared,
+      refusal(
+        `'x-delivery-limit' for queue 'q' in vhost '/': received the value '20' of type 'long' but current is none`,
+      ),
+    );
+    expect(none?.message).toContain('the queue has no "x-delivery-limit"');
+    const untyped = conflictError(
+      'q',
+      declared,
+      refusal(`'x-queue-type' for queue 'q' in vhost '/': received 'quorum' but current is none`),
+    );
+    expect(untyped?.message).toContain('the queue has {"x-queue-type":"classic"}');
+  });
+
+  it('is undefined for other errors', () => {
+    expect(
+      conflictError('q', declared, Object.assign(new Error('x'), { code: 404 })),
+    ).toBeUndefined();
+    expect(conflictError('q', declared, undefined)).toBeUndefined();
   });
 });
 

@@ -15,11 +15,12 @@ import {
   type WriteOptions,
   type WriteOutcome,
   type WriteResult,
-  writeEach,
+  type TroupeError,
 } from '@troupe/core';
 import { Database } from 'arangojs';
 import { classifyArangoError } from './classify.js';
 import { resolveConnection, type ArangoStoreOptions } from './connection.js';
+import { Coalescer, type CoalescerStats, type Group } from './internal/coalescer.js';
 
 /** What {@link ArangoStore.health} found. */
 export type ArangoHealth =
@@ -31,7 +32,17 @@ export type ArangoHealth =
       readonly version: string;
       readonly latencyMs: number;
     }
-  | { readonly healthy: false; readonly error: Error; readonly latencyMs: number };
+  | {
+      readonly healthy: false;
+      /**
+       * Why, in one line, without credentials: e.g. `arango: ECONNREFUSED …`. An
+       * unreachable server is a TransientError (`error.retryable`): retry, it is not
+       * bad configuration.
+       */
+      readonly reason: string;
+      readonly error: Error;
+      readonly latencyMs: number;
+    };
 
 function checkVersion(document: Readonly<Record<string, unknown>>, field: string): void {
   const version = document[field];
@@ -102,6 +113,72 @@ RETURN 1`;
 export const countQuery = 'RETURN LENGTH(@@collection)';
 
 /**
+ * The AQL of a coalesced bulkWrite over `collections` collections: one subquery per
+ * collection (`@@c0`, `@w0`, …), each a loop over `{ i, doc, field }` writes that
+ * applies the write's own version guard (`field`, or null) inside the query's
+ * transaction and returns the positions of the writes it made. One request, one
+ * transaction; a key appears at most once per query (the store sends later writes to
+ * the same key in a following query, so they apply in order).
+ */
+export function bulkWriteQuery(collections: number): string {
+  const parts: string[] = [];
+  for (let c = 0; c < collections; c += 1) {
+    parts.push(`LET r${c} = (
+  FOR w IN @w${c}
+    LET old = w.field == null ? null : DOCUMENT(@@c${c}, w.doc._key)
+    FILTER w.field == null || old == null || !IS_NUMBER(old[w.field]) || old[w.field] < w.doc[w.field]
+    INSERT w.doc INTO @@c${c} OPTIONS { overwriteMode: "replace" }
+    RETURN w.i
+)`);
+  }
+  const results = Array.from({ length: collections }, (_, c) => `r${c}`).join(', ');
+  return `${parts.join('\n')}\nRETURN [${results}]`;
+}
+
+/** One write of a bulkWrite, validated and encoded. */
+interface EncodedWrite {
+  readonly collection: string;
+  readonly doc: Record<string, unknown>;
+  readonly field: string | null;
+}
+
+/** A write in a coalesced request: its position in the group. */
+interface Entry extends EncodedWrite {
+  readonly i: number;
+  readonly call: number;
+  readonly index: number;
+}
+
+/** Validates and encodes a write, or returns its PermanentError. */
+function encodeWrite(write: StoreWrite): EncodedWrite | TroupeError {
+  try {
+    validCollection(write.collection);
+    validKey(write.key);
+    if (write.ifNewer !== undefined) checkVersion(write.document, write.ifNewer);
+    return {
+      collection: write.collection,
+      doc: encode(write.key, write.document),
+      field: write.ifNewer ?? null,
+    };
+  } catch (error) {
+    return classifyArangoError(error);
+  }
+}
+
+/** Splits entries into rounds in which each (collection, key) appears once, in order. */
+function rounds(entries: readonly Entry[]): Entry[][] {
+  const result: Entry[][] = [];
+  const seen = new Map<string, number>();
+  for (const entry of entries) {
+    const id = `${entry.collection}/${String(entry.doc['_key'])}`;
+    const round = seen.get(id) ?? 0;
+    seen.set(id, round + 1);
+    (result[round] ??= []).push(entry);
+  }
+  return result;
+}
+
+/**
  * A {@link Store} on ArangoDB through arangojs 10. Create it with
  * {@link ArangoStore.connect}, which checks the server and creates the collections.
  *
@@ -117,6 +194,7 @@ export class ArangoStore implements Store {
   readonly #db: Database;
   readonly #ensured = new Set<string>();
   readonly #queryOptions: { readonly retryOnConflict?: number; readonly timeout?: number };
+  readonly #writes: Coalescer<EncodedWrite | TroupeError, WriteOutcome>;
 
   /** Builds the store without a request; {@link ArangoStore.connect} also checks and prepares. */
   constructor(options: ArangoStoreOptions) {
@@ -128,6 +206,13 @@ export class ArangoStore implements Store {
       ...(config.retryOnConflict === undefined ? {} : { retryOnConflict: config.retryOnConflict }),
       ...(config.timeout === undefined ? {} : { timeout: config.timeout }),
     };
+    const maxWriteRequests = options.maxWriteRequests ?? 2;
+    this.#writes = new Coalescer((group) => this.#sendGroup(group), maxWriteRequests);
+  }
+
+  /** Coalesced requests and the calls they carried, for tests and benchmarks. */
+  get writeStats(): Readonly<CoalescerStats> {
+    return this.#writes.stats;
   }
 
   /**
@@ -209,9 +294,11 @@ export class ArangoStore implements Store {
       const { server, version } = await this.#run(() => this.#db.version());
       return { healthy: true, server, version, latencyMs: performance.now() - started };
     } catch (error) {
+      const failure = classifyArangoError(error);
       return {
         healthy: false,
-        error: error instanceof Error ? error : new Error(String(error)),
+        reason: failure.message,
+        error: failure,
         latencyMs: performance.now() - started,
       };
     }
@@ -312,12 +399,111 @@ export class ArangoStore implements Store {
     return { written: count, skipped: documents.length - count };
   }
 
-  /** One upsert after the other for now (one request per batch is to come). */
+  /**
+   * Writes the batch in one AQL query ({@link bulkWriteQuery}), together with every
+   * other bulkWrite call that arrives while `maxWriteRequests` requests are in flight:
+   * one request, one transaction, for all of them. Each write's outcome is its own: an
+   * invalid key or collection, a version field that is not a finite number or a
+   * document JSON cannot encode fails alone (PermanentError) before the request; when
+   * ArangoDB refuses a document (a unique index, a document too large), the request is
+   * split into one query per write so that only that write fails. A failure of the
+   * server (unreachable, timeout, conflict past `retryOnConflict`) rejects the call with
+   * a TransientError.
+   *
+   * `options.signal`: a call aborted while it waits for a request is dropped and
+   * rejects with a TransientError; once its request is sent it completes.
+   */
   bulkWrite(
     writes: readonly StoreWrite[],
     options?: WriteOptions,
   ): Promise<readonly WriteOutcome[]> {
-    return writeEach(this, writes, options);
+    if (writes.length === 0 && options?.signal?.aborted !== true) return Promise.resolve([]);
+    return this.#writes.submit(writes.map(encodeWrite), options?.signal);
+  }
+
+  /** Runs one round of entries (each key once) as one query; the positions written. */
+  async #query(entries: readonly Entry[]): Promise<Set<number>> {
+    const byCollection = new Map<string, Entry[]>();
+    for (const entry of entries) {
+      const list = byCollection.get(entry.collection) ?? [];
+      list.push(entry);
+      byCollection.set(entry.collection, list);
+    }
+    const collections = [...byCollection.keys()];
+    const bindVars: Record<string, unknown> = {};
+    for (const [c, name] of collections.entries()) {
+      bindVars[`@c${c}`] = name;
+      bindVars[`w${c}`] = (byCollection.get(name) ?? []).map(({ i, doc, field }) => ({
+        i,
+        doc,
+        field,
+      }));
+    }
+    const run = async (): Promise<Set<number>> => {
+      const written = await this.#one<number[][]>(bulkWriteQuery(collections.length), bindVars);
+      return new Set((written ?? []).flat());
+    };
+    try {
+      return await run();
+    } catch (error) {
+      if (!isCollectionNotFound(error)) throw error;
+      // Collections are created on first write, as in the other stores.
+      for (const name of collections) {
+        this.#ensured.delete(name);
+        await this.ensureCollection(name);
+      }
+      return run();
+    }
+  }
+
+  /** Sends a coalesced group: one query per round, split per write when ArangoDB refuses one. */
+  async #sendGroup(
+    group: Group<EncodedWrite | TroupeError>,
+  ): Promise<readonly (readonly WriteOutcome[] | Error)[]> {
+    const outcomes: (WriteOutcome | undefined)[][] = group.map((items) =>
+      items.map((item) => (item instanceof Error ? { ok: false, error: item } : undefined)),
+    );
+    const failed = new Map<number, Error>();
+    const entries: Entry[] = [];
+    for (const [call, items] of group.entries()) {
+      for (const [index, item] of items.entries()) {
+        if (!(item instanceof Error)) entries.push({ ...item, i: entries.length, call, index });
+      }
+    }
+    const settle = (entry: Entry, written: boolean): void => {
+      const row = outcomes[entry.call];
+      if (row !== undefined) row[entry.index] = { ok: true, written };
+    };
+    for (const round of rounds(entries)) {
+      try {
+        const written = await this.#query(round);
+        for (const entry of round) settle(entry, written.has(entry.i));
+      } catch (error) {
+        const failure = classifyArangoError(error);
+        if (failure.retryable) throw failure;
+        // A document ArangoDB refused: one query per write, so that it fails alone.
+        await Promise.all(
+          round.map(async (entry) => {
+            try {
+              settle(entry, (await this.#query([entry])).has(entry.i));
+            } catch (own) {
+              const ownFailure = classifyArangoError(own);
+              if (ownFailure.retryable) failed.set(entry.call, ownFailure);
+              const row = outcomes[entry.call];
+              if (row !== undefined) row[entry.index] = { ok: false, error: ownFailure };
+            }
+          }),
+        );
+      }
+    }
+    return outcomes.map((row, call) => failed.get(call) ?? (row as WriteOutcome[]));
+  }
+
+  /** Whether the collection exists (GET /_api/collection/<name>). */
+  async hasCollection(collection: string): Promise<boolean> {
+    validCollection(collection);
+    if (this.#ensured.has(collection)) return true;
+    return this.#run(() => this.#db.collection(collection).exists());
   }
 
   async count(collection: string): Promise<number> {

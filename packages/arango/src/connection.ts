@@ -4,6 +4,9 @@ import type { ConfigOptions } from 'arangojs/configuration';
 import type { EnsureIndexOptions } from 'arangojs/indexes';
 import { ConfigurationError } from '@troupe/core';
 
+/** How requests spread over several coordinators (arangojs's `loadBalancingStrategy`). */
+export type ArangoLoadBalancing = 'ROUND_ROBIN' | 'ONE_RANDOM' | 'NONE';
+
 /** Options of {@link ArangoStore}. */
 export interface ArangoStoreOptions {
   /**
@@ -12,6 +15,14 @@ export interface ArangoStoreOptions {
    * @example 'http://127.0.0.1:8529'
    */
   readonly url: string | readonly string[];
+  /**
+   * With several URLs: `'ROUND_ROBIN'` sends each request to the next coordinator,
+   * `'ONE_RANDOM'` sticks to one picked at random, `'NONE'` to the first. With every
+   * strategy, a request that could not reach its coordinator (refused, reset before it
+   * was sent) is tried on the next one, up to once per other coordinator.
+   * @default 'ROUND_ROBIN' with several URLs
+   */
+  readonly loadBalancingStrategy?: ArangoLoadBalancing;
   /**
    * The database. Overrides one in the URL.
    * @default the URL's path, else '_system'
@@ -62,6 +73,12 @@ export interface ArangoStoreOptions {
    * @default 3
    */
   readonly retryOnConflict?: number;
+  /**
+   * At most this many coalesced bulkWrite requests in flight. Calls that arrive while
+   * they are all busy wait, and go out together in the next request.
+   * @default 2
+   */
+  readonly maxWriteRequests?: number;
   /** Collections created by {@link ArangoStore.connect} when absent. */
   readonly collections?: readonly string[];
   /**
@@ -117,6 +134,10 @@ export function resolveConnection(options: ArangoStoreOptions): ResolvedConnecti
   const password = options.password ?? decodeURIComponent(first.password);
   const urls = parsed.map((url) => `${url.protocol}//${url.host}`);
   const poolSize = options.poolSize ?? 8;
+  const maxWriteRequests = options.maxWriteRequests ?? 2;
+  if (!Number.isInteger(maxWriteRequests) || maxWriteRequests < 1) {
+    throw new ConfigurationError('maxWriteRequests', 'must be a positive integer');
+  }
   if (!Number.isInteger(poolSize) || poolSize < 1) {
     throw new ConfigurationError('poolSize', 'must be a positive integer');
   }
@@ -142,7 +163,9 @@ export function resolveConnection(options: ArangoStoreOptions): ResolvedConnecti
     poolSize,
     timeout: options.timeout ?? 30_000,
     retryOnConflict: options.retryOnConflict ?? 3,
-    ...(urls.length > 1 ? { loadBalancingStrategy: 'ROUND_ROBIN' as const } : {}),
+    ...(urls.length > 1
+      ? { loadBalancingStrategy: options.loadBalancingStrategy ?? ('ROUND_ROBIN' as const) }
+      : {}),
     ...(agentOptions === undefined ? {} : { agentOptions }),
   };
   return { config, database, urls };

@@ -1,6 +1,7 @@
 // @troupe/arango: the store port on ArangoDB, through arangojs.
 export {
   ArangoStore,
+  bulkWriteQuery,
   countQuery,
   getQuery,
   patchQuery,
@@ -11,4 +12,5 @@ export {
 export type { ArangoHealth } from './arango-store.js';
 export { classifyArangoError, permanentErrorNums, transientErrorNums } from './classify.js';
 export { resolveConnection } from './connection.js';
-export type { ArangoStoreOptions, ResolvedConnection } from './connection.js';
+export type { ArangoLoadBalancing, ArangoStoreOptions, ResolvedConnection } from './connection.js';
+export { parseArangoStoreUrl } from './store-url.js';

@@ -1,7 +1,7 @@
 // ArangoStore's options resolved into arangojs's configuration.
 import { ConfigurationError } from '@troupe/core';
 import { describe, expect, it } from 'vitest';
-import { resolveConnection } from '../src/index.js';
+import { parseArangoStoreUrl, resolveConnection } from '../src/index.js';
 
 describe('resolveConnection', () => {
   it('defaults: root with an empty password on _system, pool of 8, 30 s timeout, 3 conflict retries', () => {
@@ -69,5 +69,64 @@ describe('resolveConnection', () => {
     expect(() => resolveConnection({ url: 'ftp://h' })).toThrow(/url: unsupported protocol/);
     expect(() => resolveConnection({ url: [] })).toThrow(/url/);
     expect(() => resolveConnection({ url: 'http://h', poolSize: 0 })).toThrow(/poolSize/);
+  });
+});
+
+describe('parseArangoStoreUrl (TROUPE_STORE)', () => {
+  it('one host: credentials, database, port 8529 by default; arangodbs means https', () => {
+    expect(parseArangoStoreUrl('arangodb://troupe:secret@db.internal/orders')).toEqual({
+      url: ['http://db.internal:8529'],
+      username: 'troupe',
+      password: 'secret',
+      database: 'orders',
+    });
+    expect(parseArangoStoreUrl('arangodbs://h:9000/_db/sales').url).toEqual(['https://h:9000']);
+  });
+
+  it('several comma-separated coordinators, each with its port, and a load-balancing strategy', () => {
+    const options = parseArangoStoreUrl(
+      'arangodb://u:p@c1:8529,c2:8530,10.0.0.3/troupe?loadBalancing=one_random',
+    );
+    expect(options.url).toEqual(['http://c1:8529', 'http://c2:8530', 'http://10.0.0.3:8529']);
+    expect(options.loadBalancingStrategy).toBe('ONE_RANDOM');
+    expect(resolveConnection(options).config).toMatchObject({
+      url: ['http://c1:8529', 'http://c2:8530', 'http://10.0.0.3:8529'],
+      loadBalancingStrategy: 'ONE_RANDOM',
+      databaseName: 'troupe',
+    });
+    expect(resolveConnection(parseArangoStoreUrl('arangodb://a,b/x')).config).toMatchObject({
+      loadBalancingStrategy: 'ROUND_ROBIN',
+    });
+  });
+
+  it('a password holding /, @ and : as they are, or percent-encoded', () => {
+    expect(parseArangoStoreUrl('arangodb://root:Sec/ret@Arango:2@h1,h2/db')).toMatchObject({
+      url: ['http://h1:8529', 'http://h2:8529'],
+      username: 'root',
+      password: 'Sec/ret@Arango:2',
+      database: 'db',
+    });
+    expect(parseArangoStoreUrl('arangodb://root:p%40ss%2Fw@h/db').password).toBe('p@ss/w');
+  });
+
+  it('errors name the field and never quote the password', () => {
+    const attempts = [
+      'http://root:Sec/retArango2@h/db',
+      'arangodb://root:Sec/retArango2@h:port/db',
+      'arangodb://root:Sec/retArango2@h/db?loadBalancing=fastest',
+    ];
+    for (const attempt of attempts) {
+      const error: unknown = (() => {
+        try {
+          parseArangoStoreUrl(attempt, 'TROUPE_STORE');
+        } catch (caught) {
+          return caught;
+        }
+        return undefined;
+      })();
+      expect(error).toBeInstanceOf(ConfigurationError);
+      expect((error as Error).message).toMatch(/TROUPE_STORE/);
+      expect((error as Error).message).not.toMatch(/Sec|retArango2/);
+    }
   });
 });

@@ -4,7 +4,7 @@
 import { PermanentError, TransientError } from '@troupe/core';
 import { describeStoreContract } from '@troupe/store-contract';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ArangoStore, upsertIfNewerQuery, upsertQuery } from '../src/index.js';
+import { ArangoStore, bulkWriteQuery, upsertIfNewerQuery, upsertQuery } from '../src/index.js';
 import { ArangoRestDouble } from './rest-double.js';
 
 const double = new ArangoRestDouble({
@@ -50,6 +50,7 @@ describe("ArangoStore requests, checked by a REST double of ArangoDB's documente
     await Promise.all(stores.splice(0).map((store) => store.close()));
     double.cursorFaults.length = 0;
     double.delayMs = 0;
+    double.refusedKeys.clear();
     expect(double.violations).toEqual([]);
   });
 
@@ -211,6 +212,112 @@ describe("ArangoStore requests, checked by a REST double of ArangoDB's documente
     await expect(store.count('slow')).rejects.toBeInstanceOf(TransientError);
   });
 
+  it('bulkWrite: concurrent calls go out as one AQL query (one request, one transaction) across collections', async () => {
+    const store = open();
+    await store.ensureCollection('bw_a');
+    await store.ensureCollection('bw_b');
+    const requests = since();
+    const calls = Array.from({ length: 20 }, (_, c) =>
+      store.bulkWrite(
+        Array.from({ length: 5 }, (_, i) => ({
+          collection: i % 2 === 0 ? 'bw_a' : 'bw_b',
+          key: `k${c}-${i}`,
+          document: { version: 1, c, i },
+          ifNewer: 'version',
+        })),
+      ),
+    );
+    const results = await Promise.all(calls);
+    expect(results.flat()).toHaveLength(100);
+    expect(results.flat().every((outcome) => outcome.ok && outcome.written)).toBe(true);
+    const sent = requests().map(
+      (r) => r.body as { query: string; bindVars: Record<string, unknown> },
+    );
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.query).toBe(bulkWriteQuery(2));
+    expect(store.writeStats).toMatchObject({ requests: 1, calls: 20, largest: 20 });
+    expect(double.collections.get('bw_a')?.size).toBe(60);
+    expect(double.collections.get('bw_b')?.size).toBe(40);
+  });
+
+  it('bulkWrite: calls that arrive while maxWriteRequests are in flight share the next request', async () => {
+    const store = open({ maxWriteRequests: 1 });
+    await store.ensureCollection('bw_wait');
+    const write = (key: string) => ({ collection: 'bw_wait', key, document: { n: 1 } });
+    const release = double.pause();
+    const arrived = double.nextRequest();
+    const first = store.bulkWrite([write('first')]);
+    await arrived;
+    const waiting = [store.bulkWrite([write('w1')]), store.bulkWrite([write('w2')])];
+    const requests = since();
+    release();
+    await Promise.all([first, ...waiting]);
+    expect(requests()).toHaveLength(1);
+    expect(store.writeStats).toMatchObject({ requests: 2, calls: 3 });
+  });
+
+  it('bulkWrite: a call aborted while it waits is dropped (TransientError); the one in flight completes', async () => {
+    const store = open({ maxWriteRequests: 1 });
+    await store.ensureCollection('bw_abort');
+    const release = double.pause();
+    const arrived = double.nextRequest();
+    const first = store.bulkWrite([{ collection: 'bw_abort', key: 'sent', document: {} }]);
+    await arrived;
+    const controller = new AbortController();
+    const queued = store.bulkWrite([{ collection: 'bw_abort', key: 'dropped', document: {} }], {
+      signal: controller.signal,
+    });
+    controller.abort();
+    await expect(queued).rejects.toBeInstanceOf(TransientError);
+    release();
+    expect(await first).toEqual([{ ok: true, written: true }]);
+    expect(double.collections.get('bw_abort')?.has('dropped')).toBe(false);
+    expect(store.writeStats.requests).toBe(1);
+  });
+
+  it('bulkWrite: a document ArangoDB refuses (1210) fails alone; the query is split per write', async () => {
+    const store = open();
+    await store.ensureCollection('bw_refuse');
+    double.refusedKeys.add('poison');
+    const outcomes = await store.bulkWrite(
+      ['a', 'poison', 'b'].map((key) => ({ collection: 'bw_refuse', key, document: { key } })),
+    );
+    expect(outcomes.map((outcome) => outcome.ok)).toEqual([true, false, true]);
+    const refused = outcomes[1];
+    expect(refused?.ok === false ? refused.error : undefined).toBeInstanceOf(PermanentError);
+    expect([...(double.collections.get('bw_refuse')?.keys() ?? [])].sort()).toEqual(['a', 'b']);
+  });
+
+  it('bulkWrite: the same key in coalesced calls is written in call order (a second query), never twice in one', async () => {
+    const store = open();
+    await store.ensureCollection('bw_order');
+    const requests = since();
+    const [first, second] = await Promise.all([
+      store.bulkWrite([{ collection: 'bw_order', key: 'k', document: { s: 'first' } }]),
+      store.bulkWrite([{ collection: 'bw_order', key: 'k', document: { s: 'second' } }]),
+    ]);
+    expect([first, second]).toEqual([[{ ok: true, written: true }], [{ ok: true, written: true }]]);
+    expect(requests()).toHaveLength(2);
+    expect(double.collections.get('bw_order')?.get('k')).toMatchObject({ s: 'second' });
+  });
+
+  it('bulkWrite: a server failure rejects every coalesced call with a TransientError', async () => {
+    const store = open();
+    await store.ensureCollection('bw_down');
+    double.cursorFaults.push({ status: 503, errorNum: 503, errorMessage: 'service unavailable' });
+    const calls = [1, 2].map((n) =>
+      store.bulkWrite([{ collection: 'bw_down', key: `k${n}`, document: {} }]),
+    );
+    for (const call of calls) await expect(call).rejects.toBeInstanceOf(TransientError);
+  });
+
+  it('hasCollection asks GET /_api/collection/<name>', async () => {
+    const store = open();
+    expect(await store.hasCollection('never_made')).toBe(false);
+    await store.ensureCollection('made');
+    expect(await open().hasCollection('made')).toBe(true);
+  });
+
   it('health() reports the server and version, without throwing', async () => {
     const health = await open().health();
     expect(health).toMatchObject({ healthy: true, server: 'arango', version: '3.12.4' });
@@ -218,7 +325,7 @@ describe("ArangoStore requests, checked by a REST double of ArangoDB's documente
 });
 
 describe('ArangoStore with no server listening', () => {
-  it('ECONNREFUSED is a TransientError; health() reports it; connect() rejects', async () => {
+  it('ECONNREFUSED is a TransientError; health() reports it with a reason; connect() rejects with a TransientError (not a configuration error)', async () => {
     const closed = new ArangoRestDouble();
     const deadUrl = await closed.start();
     await closed.stop();
@@ -227,9 +334,51 @@ describe('ArangoStore with no server listening', () => {
     expect(error).toBeInstanceOf(TransientError);
     const health = await store.health();
     expect(health.healthy).toBe(false);
+    // Unreachable is transient, with a reason the app can show in /readyz.
+    expect(health).toMatchObject({
+      reason: expect.stringMatching(/ECONNREFUSED|fetch failed/) as unknown,
+    });
+    expect(health.healthy === false && health.error).toBeInstanceOf(TransientError);
     await store.close();
     await expect(ArangoStore.connect({ url: deadUrl, timeout: 2000 })).rejects.toBeInstanceOf(
       TransientError,
     );
   });
+});
+
+describe('ArangoStore with several coordinators (two REST doubles, the first stopped)', () => {
+  it.each(['ROUND_ROBIN', 'ONE_RANDOM', 'NONE'] as const)(
+    '%s: every request fails over to the coordinator that answers',
+    async (loadBalancingStrategy) => {
+      const first = new ArangoRestDouble({ database: 'troupe', username: 'u', password: 'p' });
+      const second = new ArangoRestDouble({ database: 'troupe', username: 'u', password: 'p' });
+      const firstUrl = await first.start();
+      const secondUrl = await second.start();
+      await first.stop();
+      const store = await ArangoStore.connect({
+        url: [firstUrl, secondUrl],
+        loadBalancingStrategy,
+        database: 'troupe',
+        username: 'u',
+        password: 'p',
+        collections: ['failover'],
+      });
+      try {
+        const outcomes = await Promise.all(
+          Array.from({ length: 5 }, (_, i) =>
+            store.bulkWrite([{ collection: 'failover', key: `k${i}`, document: { i } }]),
+          ),
+        );
+        expect(outcomes.flat().every((outcome) => outcome.ok)).toBe(true);
+        expect(await store.upsert('failover', 'single', { n: 1 })).toEqual({ written: true });
+        expect(await store.count('failover')).toBe(6);
+        expect(second.collections.get('failover')?.size).toBe(6);
+        expect(first.requests).toEqual([]);
+        expect(second.violations).toEqual([]);
+      } finally {
+        await store.close();
+        await second.stop();
+      }
+    },
+  );
 });

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import {
+  bulkWriteQuery,
   countQuery,
   getQuery,
   patchQuery,
@@ -72,6 +73,30 @@ export class ArangoRestDouble {
   readonly cursorFaults: ArangoErrorReply[] = [];
   /** Milliseconds to wait before answering each request. */
   delayMs = 0;
+  /**
+   * Keys whose documents the double refuses as a unique index would (1210 "unique
+   * constraint violated"): a document-level error, failing the whole query it is in.
+   */
+  readonly refusedKeys = new Set<string>();
+  #gate: Promise<void> | undefined;
+  #arrivals: (() => void)[] = [];
+
+  /** Holds every answer until the returned function is called (a slow server, without a clock). */
+  pause(): () => void {
+    let release = (): void => undefined;
+    this.#gate = new Promise<void>((resolve) => {
+      release = () => {
+        this.#gate = undefined;
+        resolve();
+      };
+    });
+    return release;
+  }
+
+  /** Resolves when the next request has arrived (and been recorded). */
+  nextRequest(): Promise<void> {
+    return new Promise((resolve) => this.#arrivals.push(resolve));
+  }
   #server: Server | undefined;
   #rev = 0;
   #collectionId = 1000;
@@ -144,6 +169,8 @@ export class ArangoRestDouble {
       headers: request.headers,
       body,
     });
+    for (const arrived of this.#arrivals.splice(0)) arrived();
+    if (this.#gate !== undefined) await this.#gate;
     if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
     try {
       this.#authorize(request);
@@ -152,6 +179,15 @@ export class ArangoRestDouble {
         throw new ArangoFailure(404, 1228, `database not found`);
       }
       const route = `${request.method ?? ''} ${url.pathname.slice(prefix.length)}`;
+      const described = /^GET \/_api\/collection\/([^/]+)$/.exec(route);
+      if (described !== null) {
+        this.#reply(
+          response,
+          200,
+          this.#describeCollection(decodeURIComponent(described[1] ?? '')),
+        );
+        return;
+      }
       if (raw !== '' && !/^application\/json/.test(request.headers['content-type'] ?? '')) {
         this.violations.push(`${route}: content-type ${request.headers['content-type'] ?? ''}`);
       }
@@ -224,6 +260,14 @@ export class ArangoRestDouble {
       isSystem: false,
       waitForSync: false,
     };
+  }
+
+  /** GET /_api/collection/<name>: the collection's description, or 1203. */
+  #describeCollection(name: string): Doc {
+    if (!this.collections.has(name)) {
+      throw new ArangoFailure(404, 1203, `collection or view not found: ${name}`);
+    }
+    return { error: false, code: 200, name, type: 2, status: 3, isSystem: false };
   }
 
   /** Indexes ensured, by collection (POST /_api/index?collection=<name>). */
@@ -318,8 +362,63 @@ export class ArangoRestDouble {
     collection.set(key, { ...doc, _id: `${name}/${key}`, _rev: `_${this.#rev.toString(36)}` });
   }
 
+  /**
+   * {@link bulkWriteQuery}: every collection's writes, each with its own version guard,
+   * in one transaction. Validated first: a refused document (illegal key, a key in
+   * `refusedKeys`) or a missing collection fails the query and writes nothing.
+   */
+  #bulkWrite(collections: number, vars: Record<string, unknown>): unknown[] {
+    const targets: [string, Map<string, Doc>, { i: number; doc: Doc; field: string | null }[]][] =
+      [];
+    for (let c = 0; c < collections; c += 1) {
+      const [name, collection] = this.#collection({ '@collection': vars[`@c${c}`] });
+      const writes = vars[`w${c}`] as { i: number; doc: Doc; field: string | null }[];
+      const keys = new Set<string>();
+      for (const { doc } of writes) {
+        const key = doc['_key'];
+        if (typeof key !== 'string' || !keyPattern.test(key)) {
+          throw new ArangoFailure(400, 1221, 'illegal document key');
+        }
+        if (this.refusedKeys.has(key)) {
+          throw new ArangoFailure(
+            409,
+            1210,
+            `unique constraint violated - in index, conflicting key: ${key}`,
+          );
+        }
+        // The adapter never repeats a key in one query (whether a query reads its own
+        // writes is not something to rely on): hold it to that.
+        if (keys.has(key)) this.violations.push(`key ${key} twice in one bulkWrite query`);
+        keys.add(key);
+      }
+      targets.push([name, collection, writes]);
+    }
+    return [
+      targets.map(([name, collection, writes]) => {
+        const written: number[] = [];
+        for (const { i, doc, field } of writes) {
+          const old = collection.get(doc['_key'] as string);
+          if (field !== null && old !== undefined) {
+            const current = old[field];
+            const next = doc[field];
+            if (typeof current === 'number' && !(typeof next === 'number' && current < next)) {
+              continue;
+            }
+          }
+          this.#store(name, collection, doc);
+          written.push(i);
+        }
+        return written;
+      }),
+    ];
+  }
+
   /** Executes the adapter's queries (matched by their text) with their documented semantics. */
   #execute(query: string, vars: Record<string, unknown>): unknown[] {
+    const collections = Object.keys(vars).filter((name) => /^@c\d+$/.test(name)).length;
+    if (collections > 0 && query === bulkWriteQuery(collections)) {
+      return this.#bulkWrite(collections, vars);
+    }
     const [name, collection] = this.#collection(vars);
     switch (query) {
       case getQuery: {

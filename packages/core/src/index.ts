@@ -78,6 +78,7 @@ export type {
   BulkWriteResult,
   KeyedDocument,
   Store,
+  StoreHealth,
   StoredDocument,
   StoreWrite,
   UpsertOptions,

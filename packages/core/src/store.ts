@@ -1,7 +1,7 @@
 // The store port: JSON documents in collections, by key. Writes are keyed and
 // idempotent so that a redelivered message changes nothing. Implemented on arangojs,
 // an embedded database and in memory.
-import { PermanentError, toTroupeError, type TroupeError } from './errors.js';
+import { PermanentError, TransientError, toTroupeError, type TroupeError } from './errors.js';
 
 /** A stored document: plain JSON, keyed by `_key`. */
 export type StoredDocument = Readonly<Record<string, unknown>> & { readonly _key: string };
@@ -60,6 +60,15 @@ export type WriteOutcome =
   | { readonly ok: true; readonly written: boolean }
   | { readonly ok: false; readonly error: TroupeError };
 
+/**
+ * What {@link Store.health} found. Unhealthy carries a one-line `reason` (no
+ * credentials) for a readiness check, and the classified error: a store that cannot be
+ * reached or cannot write is a TransientError (wait and retry), never bad configuration.
+ */
+export type StoreHealth =
+  | { readonly healthy: true }
+  | { readonly healthy: false; readonly reason: string; readonly error: Error };
+
 /** Keyed, idempotent document storage. Errors are TransientError or PermanentError. */
 export interface Store {
   /** Creates the collection if absent. Idempotent. */
@@ -98,7 +107,19 @@ export interface Store {
     writes: readonly StoreWrite[],
     options?: WriteOptions,
   ): Promise<readonly WriteOutcome[]>;
+  /**
+   * Whether the collection exists: ensured, or created by a first write. Reads of a
+   * collection that does not exist find nothing (`get` undefined, `count` 0); a caller
+   * that must tell "empty" from "no such collection" (an operator's typo in
+   * `troupe store count`) asks this.
+   */
+  hasCollection(collection: string): Promise<boolean>;
   count(collection: string): Promise<number>;
+  /**
+   * Whether the store can serve reads and writes now, for readiness checks; never
+   * throws. Optional: a store without it is taken as healthy.
+   */
+  health?(): Promise<StoreHealth>;
   close(): Promise<void>;
 }
 
@@ -115,7 +136,9 @@ export async function writeEach(
 ): Promise<readonly WriteOutcome[]> {
   const outcomes: WriteOutcome[] = [];
   for (const write of writes) {
-    options?.signal?.throwIfAborted();
+    if (options?.signal?.aborted === true) {
+      throw new TransientError('store write aborted', { cause: options.signal.reason });
+    }
     try {
       const { written } = await store.upsert(
         write.collection,

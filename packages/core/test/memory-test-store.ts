@@ -88,6 +88,10 @@ export class MemoryTestStore implements Store {
     return writeEach(this, writes, options);
   }
 
+  hasCollection(collection: string): Promise<boolean> {
+    return Promise.resolve(this.#collections.has(collection));
+  }
+
   count(collection: string): Promise<number> {
     return Promise.resolve(this.#collection(collection).size);
   }

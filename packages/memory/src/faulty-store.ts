@@ -1,7 +1,8 @@
 // A store wrapper that fails on demand: the fault injection of tests and the soak run.
 import { TransientError, type Store } from '@troupe/core';
 
-type Method = 'get' | 'upsert' | 'patch' | 'remove' | 'bulkUpsert' | 'bulkWrite' | 'count';
+type Method =
+  'get' | 'upsert' | 'patch' | 'remove' | 'bulkUpsert' | 'bulkWrite' | 'hasCollection' | 'count';
 
 /** A store that fails the next calls you ask it to, then behaves as the store it wraps. */
 export interface FaultyStore extends Store {
@@ -23,6 +24,7 @@ export function faultyStore(inner: Store): FaultyStore {
     remove: 0,
     bulkUpsert: 0,
     bulkWrite: 0,
+    hasCollection: 0,
     count: 0,
   };
   const guard = <T>(method: Method, run: () => Promise<T>): Promise<T> => {
@@ -49,7 +51,9 @@ export function faultyStore(inner: Store): FaultyStore {
     bulkUpsert: (collection, documents, options) =>
       guard('bulkUpsert', () => inner.bulkUpsert(collection, documents, options)),
     bulkWrite: (writes, options) => guard('bulkWrite', () => inner.bulkWrite(writes, options)),
+    hasCollection: (collection) => guard('hasCollection', () => inner.hasCollection(collection)),
     count: (collection) => guard('count', () => inner.count(collection)),
+    health: () => inner.health?.() ?? Promise.resolve({ healthy: true }),
     close: () => inner.close(),
   };
 }

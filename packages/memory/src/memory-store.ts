@@ -11,6 +11,7 @@ import {
   type KeyedDocument,
   type Store,
   type StoredDocument,
+  type StoreHealth,
   type StoreWrite,
   type UpsertOptions,
   type WriteOptions,
@@ -143,6 +144,17 @@ export class MemoryStore implements Store {
     options?: WriteOptions,
   ): Promise<readonly WriteOutcome[]> {
     return writeEach(this, writes, options);
+  }
+
+  /** Healthy until closed. */
+  health(): Promise<StoreHealth> {
+    if (!this.#closed) return Promise.resolve({ healthy: true });
+    const error = new PermanentError('store closed');
+    return Promise.resolve({ healthy: false, reason: error.message, error });
+  }
+
+  hasCollection(collection: string): Promise<boolean> {
+    return Promise.resolve(this.#collections.has(collection));
   }
 
   count(collection: string): Promise<number> {

@@ -20,6 +20,7 @@ function laggingStore(inner: MemoryStore, lag: number): Store & { readonly reads
     bulkUpsert: (collection, documents, options) =>
       inner.bulkUpsert(collection, documents, options),
     bulkWrite: (writes, options) => inner.bulkWrite(writes, options),
+    hasCollection: (collection) => inner.hasCollection(collection),
     count: (collection) => inner.count(collection),
     close: () => inner.close(),
     get: (collection: string, key: string): Promise<StoredDocument | undefined> => {

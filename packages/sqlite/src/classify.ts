@@ -6,7 +6,9 @@ import { PermanentError, TransientError, TroupeError } from '@troupe/core';
 /**
  * Primary SQLite result codes whose failure may pass on retry: another connection holds
  * the lock past `busy_timeout` (BUSY, LOCKED), the disk or memory ran out (FULL, NOMEM,
- * IOERR), the query was interrupted, or the schema changed under a prepared statement.
+ * IOERR), the query was interrupted, the schema changed under a prepared statement, or
+ * the file cannot be written or opened (READONLY, CANTOPEN: a failure of the store, which
+ * an operator repairs, never of the message being written).
  */
 const transientCodes: ReadonlySet<string> = new Set([
   'SQLITE_BUSY',
@@ -17,6 +19,8 @@ const transientCodes: ReadonlySet<string> = new Set([
   'SQLITE_INTERRUPT',
   'SQLITE_PROTOCOL',
   'SQLITE_SCHEMA',
+  'SQLITE_READONLY',
+  'SQLITE_CANTOPEN',
 ]);
 
 /** The primary result code of an extended one: `SQLITE_BUSY_SNAPSHOT` → `SQLITE_BUSY`. */
@@ -34,9 +38,9 @@ function sqliteCode(error: unknown): string | undefined {
 /**
  * Classifies anything better-sqlite3 (or the store's own validation) throws:
  * a {@link TroupeError} is returned as it is; `SQLITE_BUSY*`, `SQLITE_LOCKED*`, `SQLITE_FULL`,
- * `SQLITE_NOMEM`, `SQLITE_IOERR*`, `SQLITE_INTERRUPT`, `SQLITE_PROTOCOL` and `SQLITE_SCHEMA`
- * become a {@link TransientError}; every other SQLite code (`SQLITE_CONSTRAINT*`,
- * `SQLITE_CORRUPT`, `SQLITE_READONLY`, `SQLITE_CANTOPEN`, `SQLITE_ERROR`, `SQLITE_TOOBIG`…)
+ * `SQLITE_NOMEM`, `SQLITE_IOERR*`, `SQLITE_INTERRUPT`, `SQLITE_PROTOCOL`, `SQLITE_SCHEMA`,
+ * `SQLITE_READONLY*` and `SQLITE_CANTOPEN` become a {@link TransientError}; every other
+ * SQLite code (`SQLITE_CONSTRAINT*`, `SQLITE_CORRUPT`, `SQLITE_ERROR`, `SQLITE_TOOBIG`…)
  * a {@link PermanentError}. A closed connection is permanent; a `TypeError` or `RangeError`
  * (a value SQLite cannot bind, a document JSON cannot encode) too. Anything else is transient.
  */

@@ -1,10 +1,12 @@
 // The embedded default store: keyed JSON documents in one SQLite file through
-// better-sqlite3, in WAL mode. The version guard is part of the upsert statement, so it
-// is evaluated atomically by SQLite, whichever connection or process writes.
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+// better-sqlite3, in WAL mode. Writes are group-committed: every write queued while a
+// commit runs goes into the next transaction, on a writer thread by default. The version
+// guard is part of the upsert statement, so it is evaluated atomically by SQLite,
+// whichever connection or process writes.
 import {
+  ConfigurationError,
   PermanentError,
+  TransientError,
   validCollection,
   validKey,
   type BulkWriteResult,
@@ -12,28 +14,49 @@ import {
   type Store,
   type StoredDocument,
   type StoreWrite,
+  type TroupeError,
   type UpsertOptions,
   type WriteOptions,
   type WriteOutcome,
   type WriteResult,
-  writeEach,
 } from '@troupe/core';
 import Database from 'better-sqlite3';
 import { classifySqliteError } from './classify.js';
+import { prepareDatabaseFile } from './internal/file.js';
+import {
+  GroupCommit,
+  InlineCommitter,
+  ThreadCommitter,
+  GroupFailed,
+  Refused,
+  type GroupStats,
+} from './internal/group-commit.js';
+import {
+  schema,
+  Writer,
+  type EncodedWrite,
+  type Operation,
+  type OperationResult,
+  type PlainError,
+} from './internal/group.js';
 
 /** How hard SQLite pushes a commit to the disk before it returns. */
 export type SqliteSynchronous = 'normal' | 'full';
+
+/** Where the store's commits run. */
+export type SqliteWriterMode = 'thread' | 'inline';
 
 /** Options of {@link SqliteStore}. */
 export interface SqliteStoreOptions {
   /**
    * The database file; its directory is created when absent. `':memory:'` keeps
-   * everything in memory (tests only: no WAL, nothing survives the process).
+   * everything in memory (tests only: no WAL, nothing survives the process, and the
+   * writer is always `'inline'`).
    * @default './data/troupe.db'
    */
   readonly path?: string;
   /**
-   * `'full'`: every commit is fsynced to the write-ahead log before the write is
+   * `'full'`: every commit is fsynced to the write-ahead log before its writes are
    * acknowledged, so an acknowledged write survives a process kill, an OS crash and a
    * power cut. `'normal'`: the WAL is fsynced only at checkpoints; an acknowledged write
    * survives a process kill (`kill -9`: it is in the OS page cache), but the last
@@ -43,11 +66,19 @@ export interface SqliteStoreOptions {
    */
   readonly synchronous?: SqliteSynchronous;
   /**
-   * Milliseconds a write waits for another connection's lock before failing with
-   * `SQLITE_BUSY` (a {@link TransientError}, retried by the worker's backoff). better-sqlite3
-   * waits synchronously, blocking the event loop (every processor, /metrics, AMQP
-   * heartbeats) for as long as this: keep it short and let retries do the waiting.
-   * @default 250
+   * Where commits run. `'thread'`: a worker thread owns the writing connection, so a
+   * commit's fsync and a wait for another process's lock never block the event loop
+   * (heartbeats, acks, /healthz); reads use a second connection on the main thread.
+   * `'inline'`: one connection on the main thread, which each commit blocks. Either way,
+   * writes that arrive while a commit runs are committed together in the next one.
+   * @default 'thread'
+   */
+  readonly writer?: SqliteWriterMode;
+  /**
+   * Milliseconds a commit waits for another connection's lock before failing with
+   * `SQLITE_BUSY` (a {@link TransientError}, retried by the worker's backoff). With
+   * `writer: 'inline'` the wait blocks the event loop: keep it short there.
+   * @default 5000 with writer 'thread', 250 with writer 'inline'
    */
   readonly busyTimeout?: number;
 }
@@ -55,7 +86,13 @@ export interface SqliteStoreOptions {
 /** What {@link SqliteStore.health} found. */
 export type SqliteHealth =
   | { readonly healthy: true; readonly path: string; readonly journalMode: string }
-  | { readonly healthy: false; readonly path: string; readonly error: Error };
+  | {
+      readonly healthy: false;
+      readonly path: string;
+      /** Why, in one line: e.g. `sqlite: SQLITE_READONLY: attempt to write a readonly database`. */
+      readonly reason: string;
+      readonly error: Error;
+    };
 
 const fieldPattern = /^[^"\\]{1,256}$/;
 
@@ -74,8 +111,38 @@ function checkVersion(document: Readonly<Record<string, unknown>>, field: string
   }
 }
 
-function encode(key: string, document: Readonly<Record<string, unknown>>): string {
-  return JSON.stringify({ ...document, _key: key });
+/** Validates and encodes one write on the caller's thread; throws a PermanentError. */
+function encodeWrite(
+  collection: string,
+  key: string,
+  document: Readonly<Record<string, unknown>>,
+  field: string | undefined,
+): EncodedWrite {
+  validCollection(collection);
+  validKey(key);
+  const path = field === undefined ? null : versionPath(field);
+  if (field !== undefined) checkVersion(document, field);
+  let doc: string;
+  try {
+    doc = JSON.stringify({ ...document, _key: key });
+  } catch (error) {
+    throw classifySqliteError(error);
+  }
+  return { collection, key, doc, path };
+}
+
+/** A failure of a statement, as core's taxonomy. */
+function fromPlain(error: PlainError): TroupeError {
+  const revived =
+    error.name === 'RangeError'
+      ? new RangeError(error.message)
+      : error.name === 'TypeError'
+        ? new TypeError(error.message)
+        : Object.assign(
+            new Error(error.message),
+            error.code === undefined ? {} : { code: error.code },
+          );
+  return classifySqliteError(revived);
 }
 
 /** Runs a synchronous operation as the port's promise, with errors classified. */
@@ -87,47 +154,11 @@ function settle<T>(operation: () => T): Promise<T> {
   }
 }
 
-// One table holds every collection's documents, keyed by (collection, key) in a
-// WITHOUT ROWID B-tree: collection names are values, never SQL identifiers, so no
-// dynamic DDL and nothing to quote; `count` and `get` are primary-key prefix look-ups.
-const schema = `
-CREATE TABLE IF NOT EXISTS troupe_collections (
-  name TEXT PRIMARY KEY NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS troupe_documents (
-  collection TEXT NOT NULL,
-  key TEXT NOT NULL,
-  doc TEXT NOT NULL CHECK (json_valid(doc)),
-  PRIMARY KEY (collection, key)
-) WITHOUT ROWID;
-`;
-
-const upsertSql = `
-INSERT INTO troupe_documents (collection, key, doc) VALUES (@collection, @key, @doc)
-ON CONFLICT (collection, key) DO UPDATE SET doc = excluded.doc`;
-
-// The version guard, evaluated by SQLite inside the statement: the stored document is
-// replaced only when it has no numeric version or a lower one. A skipped row counts
-// zero changes.
-const upsertIfNewerSql = `${upsertSql}
-WHERE coalesce(json_type(troupe_documents.doc, @path), 'null') NOT IN ('integer', 'real')
-   OR json_extract(excluded.doc, @path) > json_extract(troupe_documents.doc, @path)`;
-
-interface Statements {
-  readonly ensure: Database.Statement<[string]>;
-  readonly get: Database.Statement<[string, string], { doc: string }>;
-  readonly upsert: Database.Statement<[{ collection: string; key: string; doc: string }]>;
-  readonly upsertIfNewer: Database.Statement<
-    [{ collection: string; key: string; doc: string; path: string }]
-  >;
-  readonly remove: Database.Statement<[string, string]>;
-  readonly count: Database.Statement<[string], { n: number }>;
-}
-
 /**
  * Troupe's embedded default {@link Store}: one SQLite file in WAL mode. Writes are
- * synchronous in SQLite and acknowledged only once committed; see
- * {@link SqliteStoreOptions.synchronous} for what "committed" survives.
+ * group-committed (see {@link SqliteStoreOptions.writer}) and acknowledged only once
+ * their commit returned; see {@link SqliteStoreOptions.synchronous} for what "committed"
+ * survives.
  *
  * @example
  * const store = new SqliteStore({ path: './data/troupe.db' });
@@ -136,186 +167,279 @@ interface Statements {
  */
 export class SqliteStore implements Store {
   readonly #db: Database.Database;
-  readonly #statements: Statements;
-  readonly #bulk: (
-    collection: string,
-    documents: readonly KeyedDocument[],
-    path: string | undefined,
-  ) => number;
-  readonly #patch: (collection: string, key: string, patch: string) => void;
+  readonly #get: Database.Statement<[string, string], { doc: string }>;
+  readonly #count: Database.Statement<[string], { n: number }>;
+  readonly #exists: Database.Statement<[string, string], { n: number }>;
+  readonly #group: GroupCommit;
   /** The file this store writes, or `':memory:'`. */
   readonly path: string;
+  /** Where commits run. */
+  readonly writer: SqliteWriterMode;
 
+  /**
+   * Opens (and creates) the file. Throws a ConfigurationError naming the path when its
+   * directory cannot be created or written, or the file is read-only.
+   */
   constructor(options: SqliteStoreOptions = {}) {
     const path = options.path ?? './data/troupe.db';
     const synchronous = options.synchronous ?? 'full';
-    const busyTimeout = options.busyTimeout ?? 250;
     if (synchronous !== 'full' && synchronous !== 'normal') {
-      throw new PermanentError(
-        `synchronous: expected 'full' or 'normal', got ${String(synchronous)}`,
+      throw new ConfigurationError(
+        'synchronous',
+        `expected 'full' or 'normal', got ${String(synchronous)}`,
       );
     }
+    const onDisk = path !== ':memory:' && path !== '';
+    const writer = onDisk ? (options.writer ?? 'thread') : 'inline';
+    if (writer !== 'thread' && writer !== 'inline') {
+      throw new ConfigurationError(
+        'writer',
+        `expected 'thread' or 'inline', got ${String(writer)}`,
+      );
+    }
+    const busyTimeout = options.busyTimeout ?? (writer === 'thread' ? 5000 : 250);
     this.path = path;
+    this.writer = writer;
+    if (onDisk) prepareDatabaseFile(path);
     try {
-      if (path !== ':memory:' && path !== '') mkdirSync(dirname(path), { recursive: true });
-      this.#db = new Database(path, { timeout: busyTimeout });
-      if (path !== ':memory:' && path !== '') this.#db.pragma('journal_mode = WAL');
+      this.#db = new Database(path, { timeout: writer === 'thread' ? 250 : busyTimeout });
+      if (onDisk) this.#db.pragma('journal_mode = WAL');
       this.#db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
       this.#db.exec(schema);
-      const db = this.#db;
-      this.#statements = {
-        ensure: db.prepare('INSERT OR IGNORE INTO troupe_collections (name) VALUES (?)'),
-        get: db.prepare('SELECT doc FROM troupe_documents WHERE collection = ? AND key = ?'),
-        upsert: db.prepare(upsertSql),
-        upsertIfNewer: db.prepare(upsertIfNewerSql),
-        remove: db.prepare('DELETE FROM troupe_documents WHERE collection = ? AND key = ?'),
-        count: db.prepare('SELECT count(*) AS n FROM troupe_documents WHERE collection = ?'),
-      };
+      this.#get = this.#db.prepare(
+        'SELECT doc FROM troupe_documents WHERE collection = ? AND key = ?',
+      );
+      this.#count = this.#db.prepare(
+        'SELECT count(*) AS n FROM troupe_documents WHERE collection = ?',
+      );
+      this.#exists = this.#db.prepare(`SELECT
+        EXISTS (SELECT 1 FROM troupe_collections WHERE name = ?)
+        OR EXISTS (SELECT 1 FROM troupe_documents WHERE collection = ?) AS n`);
     } catch (error) {
-      throw classifySqliteError(error);
+      const failure = classifySqliteError(error);
+      throw new ConfigurationError('path', `cannot open ${path}: ${failure.message}`, {
+        cause: error,
+      });
     }
-    const statements = this.#statements;
-    const write = (collection: string, key: string, doc: string, path: string | undefined) =>
-      path === undefined
-        ? statements.upsert.run({ collection, key, doc }).changes
-        : statements.upsertIfNewer.run({ collection, key, doc, path }).changes;
-    // BEGIN IMMEDIATE takes the write lock up front, so a transaction never has to
-    // upgrade a read lock (which fails at once with SQLITE_BUSY, whatever the timeout).
-    const bulk = this.#db.transaction(
-      (collection: string, documents: readonly KeyedDocument[], path: string | undefined) => {
-        let written = 0;
-        for (const { key, document } of documents) {
-          written += write(collection, key, encode(key, document), path);
-        }
-        return written;
-      },
+    this.#group = new GroupCommit(
+      writer === 'thread'
+        ? new ThreadCommitter({
+            path,
+            synchronous: synchronous === 'full' ? 'FULL' : 'NORMAL',
+            busyTimeout,
+          })
+        : new InlineCommitter(new Writer(this.#db)),
     );
-    this.#bulk = (collection, documents, path) => bulk.immediate(collection, documents, path);
-    const patch = this.#db.transaction((collection: string, key: string, json: string) => {
-      const stored = statements.get.get(collection, key);
-      const merged = {
-        ...(stored === undefined ? {} : (JSON.parse(stored.doc) as Record<string, unknown>)),
-        ...(JSON.parse(json) as Record<string, unknown>),
-        _key: key,
-      };
-      statements.upsert.run({ collection, key, doc: JSON.stringify(merged) });
-    });
-    this.#patch = (collection, key, json) => patch.immediate(collection, key, json);
   }
 
   /**
-   * The better-sqlite3 connection: an escape hatch for processors that accept being tied
-   * to this store (reporting queries, say). Documents are rows of `troupe_documents`
-   * (`collection`, `key`, `doc` as JSON text).
+   * The better-sqlite3 connection the store reads with: an escape hatch for processors
+   * that accept being tied to this store (reporting queries, say). Documents are rows of
+   * `troupe_documents` (`collection`, `key`, `doc` as JSON text). With the `'thread'`
+   * writer, the store's own writes go through another connection.
    */
   get database(): Database.Database {
     return this.#db;
   }
 
-  /** Health: a trivial query on the connection, without throwing (for readiness checks). */
-  health(): Promise<SqliteHealth> {
+  /** Commits and the operations they carried, for tests and benchmarks. */
+  get groupStats(): Readonly<GroupStats> {
+    return this.#group.stats;
+  }
+
+  /** Queues `operation` for the next group commit; rejects with the store's failure. */
+  async #submit(operation: Operation, signal?: AbortSignal): Promise<OperationResult> {
     try {
-      this.#db.prepare('SELECT 1').get();
-      const journalMode = String(this.#db.pragma('journal_mode', { simple: true }));
-      return Promise.resolve({ healthy: true, path: this.path, journalMode });
-    } catch (error) {
-      return Promise.resolve({
-        healthy: false,
-        path: this.path,
-        error: classifySqliteError(error),
-      });
+      return await this.#group.submit(operation, signal);
+    } catch (reason) {
+      if (reason instanceof Refused) {
+        throw reason.reason === 'aborted'
+          ? new TransientError('sqlite: aborted before its commit')
+          : new PermanentError('sqlite: the store is closed');
+      }
+      throw reason instanceof GroupFailed ? fromPlain(reason.failure) : classifySqliteError(reason);
     }
   }
 
-  ensureCollection(collection: string): Promise<void> {
-    return settle(() => void this.#statements.ensure.run(validCollection(collection)));
+  async #value(operation: Operation): Promise<number> {
+    const result = await this.#submit(operation);
+    if (!result.ok) throw fromPlain(result.error);
+    return result.value as number;
+  }
+
+  /**
+   * Health, without throwing (for readiness checks): a read on the main connection, then
+   * a write through the writer that is rolled back, so a store that can read but not
+   * write (a read-only file or file system) is unhealthy, with the reason.
+   */
+  async health(): Promise<SqliteHealth> {
+    try {
+      this.#db.prepare('SELECT 1').get();
+      const journalMode = String(this.#db.pragma('journal_mode', { simple: true }));
+      await this.#value({ type: 'probe' });
+      return { healthy: true, path: this.path, journalMode };
+    } catch (error) {
+      const failure = classifySqliteError(error);
+      return { healthy: false, path: this.path, reason: failure.message, error: failure };
+    }
+  }
+
+  async ensureCollection(collection: string): Promise<void> {
+    await this.#value({ type: 'ensure', collection: validCollection(collection) });
+  }
+
+  /**
+   * Whether `collection` exists: ensured, or written to (a first write creates a
+   * collection, as in the other stores).
+   */
+  hasCollection(collection: string): Promise<boolean> {
+    return settle(() => {
+      validCollection(collection);
+      return this.#exists.get(collection, collection)?.n === 1;
+    });
   }
 
   get(collection: string, key: string): Promise<StoredDocument | undefined> {
     return settle(() => {
-      const row = this.#statements.get.get(validCollection(collection), key);
+      const row = this.#get.get(validCollection(collection), key);
       return row === undefined ? undefined : (JSON.parse(row.doc) as StoredDocument);
     });
   }
 
-  upsert(
+  async upsert(
     collection: string,
     key: string,
     document: Readonly<Record<string, unknown>>,
     options?: UpsertOptions,
   ): Promise<WriteResult> {
-    return settle(() => {
-      validCollection(collection);
-      validKey(key);
-      const field = options?.ifNewer;
-      if (field === undefined) {
-        this.#statements.upsert.run({ collection, key, doc: encode(key, document) });
-        return { written: true };
-      }
-      const path = versionPath(field);
-      checkVersion(document, field);
-      const changes = this.#statements.upsertIfNewer.run({
-        collection,
-        key,
-        doc: encode(key, document),
-        path,
-      }).changes;
-      return { written: changes > 0 };
-    });
+    const [outcome] = await this.#writes([
+      encodeWrite(collection, key, document, options?.ifNewer),
+    ]);
+    if (outcome === undefined) throw new PermanentError('sqlite: no outcome');
+    if (!outcome.ok) throw outcome.error;
+    return { written: outcome.written };
   }
 
-  patch(
+  async patch(
     collection: string,
     key: string,
     patch: Readonly<Record<string, unknown>>,
   ): Promise<WriteResult> {
-    return settle(() => {
-      this.#patch(validCollection(collection), validKey(key), JSON.stringify(patch));
-      return { written: true };
-    });
+    validCollection(collection);
+    validKey(key);
+    let json: string;
+    try {
+      json = JSON.stringify(patch);
+    } catch (error) {
+      throw classifySqliteError(error);
+    }
+    await this.#value({ type: 'patch', collection, key, patch: json });
+    return { written: true };
   }
 
-  remove(collection: string, key: string): Promise<boolean> {
-    return settle(() => this.#statements.remove.run(validCollection(collection), key).changes > 0);
+  async remove(collection: string, key: string): Promise<boolean> {
+    validCollection(collection);
+    return (await this.#value({ type: 'remove', collection, key })) > 0;
   }
 
-  bulkUpsert(
+  /** All documents in one transaction: all or nothing. */
+  async bulkUpsert(
     collection: string,
     documents: readonly KeyedDocument[],
     options?: UpsertOptions,
   ): Promise<BulkWriteResult> {
-    return settle(() => {
-      validCollection(collection);
-      const field = options?.ifNewer;
-      const path = field === undefined ? undefined : versionPath(field);
-      for (const { key, document } of documents) {
-        validKey(key);
-        if (field !== undefined) checkVersion(document, field);
-      }
-      if (documents.length === 0) return { written: 0, skipped: 0 };
-      const written = this.#bulk(collection, documents, path);
-      return { written, skipped: documents.length - written };
-    });
+    validCollection(collection);
+    const field = options?.ifNewer;
+    if (field !== undefined) versionPath(field);
+    const writes = documents.map(({ key, document }) =>
+      encodeWrite(collection, key, document, field),
+    );
+    if (writes.length === 0) return { written: 0, skipped: 0 };
+    const written = await this.#value({ type: 'bulk', writes });
+    return { written, skipped: documents.length - written };
   }
 
-  /** One upsert after the other for now (a single transaction per batch is to come). */
+  /**
+   * Writes the batch in the next group commit, one transaction with every other call
+   * queued meanwhile. Each write is validated and encoded first: an invalid key or
+   * collection, a version field that is not a finite number or a document that JSON
+   * cannot encode is that write's PermanentError outcome; so is a statement SQLite
+   * refuses for that write alone (a document nested deeper than SQLite's JSON limit).
+   * The call resolves once the commit returned. A failure of the store (the lock held
+   * past `busyTimeout`, the disk, a read-only file) rejects it with a TransientError.
+   *
+   * `options.signal`: a call aborted while it waits for its commit is dropped and
+   * rejects with a TransientError; once its commit has started it completes.
+   */
   bulkWrite(
     writes: readonly StoreWrite[],
     options?: WriteOptions,
   ): Promise<readonly WriteOutcome[]> {
-    return writeEach(this, writes, options);
+    if (options?.signal?.aborted === true) {
+      return Promise.reject(new TransientError('sqlite: aborted before its commit'));
+    }
+    return this.#writes(
+      writes.map((write) => {
+        try {
+          return encodeWrite(write.collection, write.key, write.document, write.ifNewer);
+        } catch (error) {
+          return classifySqliteError(error);
+        }
+      }),
+      options?.signal,
+    );
+  }
+
+  /** Commits the valid writes; an invalid one (an error already) is its own outcome. */
+  async #writes(
+    items: readonly (EncodedWrite | TroupeError)[],
+    signal?: AbortSignal,
+  ): Promise<readonly WriteOutcome[]> {
+    const outcomes: (WriteOutcome | undefined)[] = [];
+    const valid: EncodedWrite[] = [];
+    const positions: number[] = [];
+    for (const [i, item] of items.entries()) {
+      if (item instanceof Error) {
+        outcomes.push({ ok: false, error: item });
+      } else {
+        valid.push(item);
+        positions.push(i);
+        outcomes.push(undefined);
+      }
+    }
+    if (valid.length > 0) {
+      const result = await this.#submit({ type: 'writes', writes: valid }, signal);
+      if (!result.ok) throw fromPlain(result.error);
+      const written = result.value as readonly (number | { error: PlainError })[];
+      for (const [j, position] of positions.entries()) {
+        const own = written[j];
+        outcomes[position] =
+          typeof own === 'number'
+            ? { ok: true, written: own > 0 }
+            : {
+                ok: false,
+                error: fromPlain(own?.error ?? { name: 'Error', message: 'no result' }),
+              };
+      }
+    }
+    return outcomes as WriteOutcome[];
   }
 
   count(collection: string): Promise<number> {
-    return settle(() => this.#statements.count.get(validCollection(collection))?.n ?? 0);
+    return settle(() => this.#count.get(validCollection(collection))?.n ?? 0);
   }
 
-  /** Checkpoints the WAL into the database file and closes the connection. Idempotent. */
-  close(): Promise<void> {
-    return settle(() => {
+  /**
+   * Commits what is queued, checkpoints the WAL into the database file and closes the
+   * connections. Idempotent.
+   */
+  async close(): Promise<void> {
+    const failure = await this.#group.close();
+    await settle(() => {
       if (!this.#db.open) return;
       if (this.path !== ':memory:' && this.path !== '') this.#db.pragma('wal_checkpoint(TRUNCATE)');
       this.#db.close();
     });
+    if (failure !== undefined) throw fromPlain(failure);
   }
 }

@@ -25,6 +25,10 @@ describe('classifySqliteError', () => {
     'SQLITE_INTERRUPT',
     'SQLITE_PROTOCOL',
     'SQLITE_SCHEMA',
+    // A file that cannot be written or opened is the store's failure, not the message's.
+    'SQLITE_READONLY',
+    'SQLITE_READONLY_CANTINIT',
+    'SQLITE_CANTOPEN',
   ])('%s is transient', (code) => {
     const error = classifySqliteError(sqliteError(code));
     expect(error).toBeInstanceOf(TransientError);
@@ -39,8 +43,6 @@ describe('classifySqliteError', () => {
     'SQLITE_CONSTRAINT_TRIGGER',
     'SQLITE_CORRUPT',
     'SQLITE_NOTADB',
-    'SQLITE_READONLY',
-    'SQLITE_CANTOPEN',
     'SQLITE_ERROR',
     'SQLITE_TOOBIG',
     'SQLITE_MISMATCH',

@@ -1,5 +1,6 @@
 // The store contract against the SQLite store: a fresh database file in a temporary
-// directory per test, in both synchronous modes.
+// directory per test, in both synchronous modes and with both writers (the writer thread
+// with FULL, the default; the main-thread writer with NORMAL).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,12 +15,16 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-describeStoreContract('SqliteStore (WAL, synchronous=FULL)', () => {
+describeStoreContract('SqliteStore (WAL, synchronous=FULL, writer thread)', () => {
   n += 1;
   return new SqliteStore({ path: join(root, `full-${n}`, 'troupe.db') });
 });
 
-describeStoreContract('SqliteStore (WAL, synchronous=NORMAL)', () => {
+describeStoreContract('SqliteStore (WAL, synchronous=NORMAL, main-thread writer)', () => {
   n += 1;
-  return new SqliteStore({ path: join(root, `normal-${n}`, 'troupe.db'), synchronous: 'normal' });
+  return new SqliteStore({
+    path: join(root, `normal-${n}`, 'troupe.db'),
+    synchronous: 'normal',
+    writer: 'inline',
+  });
 });

@@ -90,6 +90,41 @@ describe('SqliteStore durability across kill -9 (child process, real file)', () 
   );
 });
 
+describe('SqliteStore group commit across kill -9 (child process, real file)', () => {
+  it.each([
+    ['full', 'thread'],
+    ['full', 'inline'],
+  ] as const)(
+    'synchronous=%s, writer %s: eight concurrent bulkWrite loops, SIGKILL mid-stream: every write whose promise resolved is in the file',
+    async (synchronous, writerMode) => {
+      const path = join(root, `group-${synchronous}-${writerMode}`, 'troupe.db');
+      const exit = await runWriter([path, 'group', synchronous, writerMode], 3000);
+      expect(exit.signal, exit.stderr).toBe('SIGKILL');
+      expect(exit.lines.length).toBeGreaterThanOrEqual(3000);
+      const store = new SqliteStore({ path });
+      try {
+        expect(store.database.pragma('integrity_check', { simple: true })).toBe('ok');
+        const rows = store.database
+          .prepare("SELECT collection || '/' || key FROM troupe_documents")
+          .pluck()
+          .all() as string[];
+        const present = new Set(rows);
+        expect(exit.lines.filter((line) => !present.has(line))).toEqual([]);
+        // A call's writes are in one transaction: there whole or not at all.
+        const calls = new Map<string, number>();
+        for (const row of rows) {
+          const call = row.slice(row.indexOf('/') + 1, row.lastIndexOf('-'));
+          calls.set(call, (calls.get(call) ?? 0) + 1);
+        }
+        expect([...calls.values()].every((size) => size === 10)).toBe(true);
+      } finally {
+        await store.close();
+      }
+    },
+    30_000,
+  );
+});
+
 describe('SqliteStore across processes', () => {
   it('four processes racing upsert-if-newer on the same ten keys leave the highest version', async () => {
     const path = join(root, 'race', 'troupe.db');

@@ -87,6 +87,24 @@ describe('SqliteStore: the file', () => {
 });
 
 describe('SqliteStore: errors', () => {
+  // Issue 13 (3): a read-only store dead-lettered every message as PERMANENT while
+  // /readyz said 200.
+  it('a store that can read but not write is unhealthy, and its writes fail as the store (TransientError)', async () => {
+    const store = openStore({ writer: 'inline' });
+    await store.upsert('c', 'a', { n: 1 });
+    store.database.pragma('query_only = 1');
+    expect(await store.health()).toMatchObject({
+      healthy: false,
+      reason: expect.stringMatching(/SQLITE_READONLY/) as unknown,
+    });
+    await expect(store.upsert('c', 'k', { n: 1 })).rejects.toBeInstanceOf(TransientError);
+    await expect(
+      store.bulkWrite([{ collection: 'c', key: 'k', document: { n: 1 } }]),
+    ).rejects.toBeInstanceOf(TransientError);
+    store.database.pragma('query_only = 0');
+    expect(await store.health()).toMatchObject({ healthy: true });
+  });
+
   it('a write blocked by another connection past busyTimeout is a TransientError', async () => {
     const path = join(root, 'busy', 'troupe.db');
     const holder = openStore({}, path);

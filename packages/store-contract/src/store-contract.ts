@@ -2,7 +2,7 @@
 // the in-memory store, the embedded SQLite store, ArangoDB when one is reachable.
 // Whatever passes it can stand behind a processor: keyed writes, a version guard
 // evaluated by the store, JSON in and out, and errors in the core taxonomy.
-import { PermanentError, type Store } from '@troupe/core';
+import { PermanentError, TransientError, type Store, type StoreWrite } from '@troupe/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 /** Options of {@link describeStoreContract}. */
@@ -14,6 +14,18 @@ export interface StoreContractOptions {
   readonly raceWrites?: number;
   /** Timeout of each test in milliseconds, for stores behind a network. */
   readonly timeout?: number;
+  /**
+   * Number of concurrent bulkWrite calls in the coalescing test (each of 10 writes).
+   * @default 50
+   */
+  readonly concurrentBatches?: number;
+}
+
+/** An object nested `depth` levels deep: more than JSON or a structured clone can walk. */
+function nested(depth: number): Record<string, unknown> {
+  let value: Record<string, unknown> = { leaf: true };
+  for (let i = 0; i < depth; i += 1) value = { child: value };
+  return value;
 }
 
 let sequence = 0;
@@ -52,6 +64,7 @@ export function describeStoreContract(
   options: StoreContractOptions = {},
 ): void {
   const raceWrites = options.raceWrites ?? 400;
+  const concurrentBatches = options.concurrentBatches ?? 50;
   const testOptions = options.timeout === undefined ? {} : { timeout: options.timeout };
 
   describe(`Store contract: ${name}`, testOptions, () => {
@@ -93,6 +106,24 @@ export function describeStoreContract(
             ifNewer: 'version',
           }),
         ).toEqual({ written: 1, skipped: 0 });
+      });
+
+      it('hasCollection: false for a collection never used, true once ensured or written to', async () => {
+        const fresh = uniqueCollection();
+        expect(await store.hasCollection(fresh)).toBe(false);
+        expect(await store.count(fresh)).toBe(0);
+        expect(await store.hasCollection(fresh)).toBe(false);
+        expect(await store.hasCollection(col)).toBe(true);
+        await store.upsert(fresh, 'a', { n: 1 });
+        expect(await store.hasCollection(fresh)).toBe(true);
+        const batched = uniqueCollection();
+        await store.bulkWrite([{ collection: batched, key: 'a', document: { n: 1 } }]);
+        expect(await store.hasCollection(batched)).toBe(true);
+      });
+
+      it('health(), where the store has it, says an open store is healthy', async () => {
+        if (store.health === undefined) return;
+        expect(await store.health()).toMatchObject({ healthy: true });
       });
 
       it('collections are separate', async () => {
@@ -307,6 +338,141 @@ export function describeStoreContract(
           ]),
         ).rejects.toBeInstanceOf(PermanentError);
         expect(await store.count(col)).toBe(0);
+      });
+    });
+
+    describe('bulkWrite', () => {
+      const guarded = { ifNewer: 'version' } as const;
+
+      it('writes across collections and answers one outcome per write, in order', async () => {
+        const other = uniqueCollection();
+        const writes: StoreWrite[] = [
+          { collection: col, key: 'a', document: { n: 1 } },
+          { collection: other, key: 'a', document: { n: 2 } },
+          { collection: col, key: 'b', document: { version: 1 }, ...guarded },
+          { collection: other, key: 'c', document: { n: 3 } },
+        ];
+        expect(await store.bulkWrite(writes)).toEqual([
+          { ok: true, written: true },
+          { ok: true, written: true },
+          { ok: true, written: true },
+          { ok: true, written: true },
+        ]);
+        expect(await store.get(col, 'a')).toEqual({ _key: 'a', n: 1 });
+        expect(await store.get(other, 'a')).toEqual({ _key: 'a', n: 2 });
+        expect(await store.get(col, 'b')).toEqual({ _key: 'b', version: 1 });
+        expect(await store.get(other, 'c')).toEqual({ _key: 'c', n: 3 });
+        expect(await store.count(col)).toBe(2);
+        expect(await store.count(other)).toBe(2);
+      });
+
+      it('an empty batch writes nothing and answers no outcome', async () => {
+        expect(await store.bulkWrite([])).toEqual([]);
+        expect(await store.count(col)).toBe(0);
+      });
+
+      it('applies each write’s version guard: written true or false per write', async () => {
+        await store.upsert(col, 'v', { version: 5, s: 'five' });
+        const outcomes = await store.bulkWrite([
+          { collection: col, key: 'v', document: { version: 4, s: 'older' }, ...guarded },
+          { collection: col, key: 'w', document: { version: 1, s: 'new' }, ...guarded },
+          { collection: col, key: 'v', document: { version: 5, s: 'equal' }, ...guarded },
+          { collection: col, key: 'x', document: { s: 'unguarded' } },
+        ]);
+        expect(outcomes).toEqual([
+          { ok: true, written: false },
+          { ok: true, written: true },
+          { ok: true, written: false },
+          { ok: true, written: true },
+        ]);
+        expect(await store.get(col, 'v')).toEqual({ _key: 'v', version: 5, s: 'five' });
+        expect(await store.get(col, 'w')).toEqual({ _key: 'w', version: 1, s: 'new' });
+      });
+
+      it('a write that fails on its own (bad key, version not a number, too deep) fails alone as a PermanentError', async () => {
+        const outcomes = await store.bulkWrite([
+          { collection: col, key: 'ok1', document: { n: 1 } },
+          { collection: col, key: 'bad key', document: { n: 2 } },
+          { collection: col, key: 'ok2', document: { version: 2 }, ...guarded },
+          { collection: col, key: 'noversion', document: { version: '3' }, ...guarded },
+          { collection: col, key: 'deep', document: nested(200_000) },
+          { collection: col, key: 'ok3', document: { n: 3 } },
+        ]);
+        expect(outcomes.map((outcome) => outcome.ok)).toEqual([
+          true,
+          false,
+          true,
+          false,
+          false,
+          true,
+        ]);
+        for (const i of [1, 3, 4]) {
+          const outcome = outcomes[i];
+          expect(outcome?.ok === false ? outcome.error : undefined).toBeInstanceOf(PermanentError);
+        }
+        expect(await store.count(col)).toBe(3);
+        expect(await store.get(col, 'ok3')).toEqual({ _key: 'ok3', n: 3 });
+        expect(await store.get(col, 'noversion')).toBeUndefined();
+      });
+
+      it('the same key twice in one batch: applied in order', async () => {
+        const outcomes = await store.bulkWrite([
+          { collection: col, key: 'd', document: { version: 2, s: 'two' }, ...guarded },
+          { collection: col, key: 'd', document: { version: 3, s: 'three' }, ...guarded },
+          { collection: col, key: 'd', document: { version: 1, s: 'one' }, ...guarded },
+          { collection: col, key: 'e', document: { s: 'first' } },
+          { collection: col, key: 'e', document: { s: 'last' } },
+        ]);
+        expect(outcomes.every((outcome) => outcome.ok)).toBe(true);
+        expect(await store.get(col, 'd')).toEqual({ _key: 'd', version: 3, s: 'three' });
+        expect(await store.get(col, 'e')).toEqual({ _key: 'e', s: 'last' });
+      });
+
+      it('a redelivered batch changes nothing: every guarded write answers written: false', async () => {
+        const batch: StoreWrite[] = Array.from({ length: 10 }, (_, i) => ({
+          collection: col,
+          key: `r${i}`,
+          document: { version: i + 1 },
+          ...guarded,
+        }));
+        expect((await store.bulkWrite(batch)).every((o) => o.ok && o.written)).toBe(true);
+        expect((await store.bulkWrite(batch)).every((o) => o.ok && !o.written)).toBe(true);
+        expect(await store.count(col)).toBe(10);
+      });
+
+      it('an aborted call rejects with a TransientError and writes nothing', async () => {
+        const controller = new AbortController();
+        controller.abort();
+        await expect(
+          store.bulkWrite([{ collection: col, key: 'a', document: { n: 1 } }], {
+            signal: controller.signal,
+          }),
+        ).rejects.toBeInstanceOf(TransientError);
+        expect(await store.get(col, 'a')).toBeUndefined();
+      });
+
+      it(`${concurrentBatches} concurrent calls (coalesced where the store can) each get their own outcomes, and every write is there`, async () => {
+        const other = uniqueCollection();
+        const calls = Array.from({ length: concurrentBatches }, (_, c) =>
+          Array.from({ length: 10 }, (_, i): StoreWrite => ({
+            collection: i % 2 === 0 ? col : other,
+            key: `c${c}-${i}`,
+            document: { version: c + 1, c, i },
+            ...(i % 3 === 0 ? guarded : {}),
+          })),
+        );
+        const results = await Promise.all(calls.map((writes) => store.bulkWrite(writes)));
+        expect(results.map((outcomes) => outcomes.length)).toEqual(calls.map(() => 10));
+        expect(results.flat().every((outcome) => outcome.ok && outcome.written)).toBe(true);
+        expect(await store.count(col)).toBe(concurrentBatches * 5);
+        expect(await store.count(other)).toBe(concurrentBatches * 5);
+        const last = concurrentBatches - 1;
+        expect(await store.get(other, `c${last}-9`)).toEqual({
+          _key: `c${last}-9`,
+          version: concurrentBatches,
+          c: last,
+          i: 9,
+        });
       });
     });
 

@@ -1,0 +1,249 @@
+// Group commit: the store's writes (bulkWrite, upsert, patch, remove…) queue here, and
+// everything queued while a commit runs is committed together in the next one, so many
+// concurrent callers share one transaction and one fsync. Two committers: one on the
+// main thread (the commit blocks the event loop while it runs) and one on a worker
+// thread that owns the writing connection (the event loop never waits for the disk).
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { GroupResult, Operation, OperationResult, PlainError, Writer } from './group.js';
+import type { FromWriterThread, ToWriterThread, WriterThreadData } from './writer-thread.js';
+
+/** Runs one group; resolves with its result, never rejects. */
+export interface Committer {
+  commit(operations: readonly Operation[]): Promise<GroupResult>;
+  /** Closes the writing connection (after the last commit). */
+  close(): Promise<PlainError | undefined>;
+}
+
+/** A queued operation that did not run: aborted while queued, or the store closed. */
+export class Refused extends Error {
+  constructor(readonly reason: 'aborted' | 'closed') {
+    super(reason);
+  }
+}
+
+/** The failure of a whole group (the lock, the disk, a read-only file). */
+export class GroupFailed extends Error {
+  constructor(readonly failure: PlainError) {
+    super(failure.message);
+  }
+}
+
+interface Pending {
+  readonly operation: Operation;
+  readonly resolve: (result: OperationResult) => void;
+  readonly reject: (reason: Refused | GroupFailed) => void;
+  readonly signal: AbortSignal | undefined;
+  readonly onAbort: () => void;
+}
+
+/** Statistics of the queue, for tests and benchmarks. */
+export interface GroupStats {
+  /** Commits run. */
+  commits: number;
+  /** Operations committed. */
+  operations: number;
+  /** The most operations one commit carried. */
+  largest: number;
+}
+
+/**
+ * The queue in front of a {@link Committer}: one commit at a time; operations that
+ * arrive meanwhile wait for the next, which takes them all. An operation aborted while
+ * it waits is dropped; one already taken into a commit completes.
+ */
+export class GroupCommit {
+  readonly #committer: Committer;
+  #queue: Pending[] = [];
+  #running = false;
+  #closed = false;
+  #idle: (() => void) | undefined;
+  readonly stats: GroupStats = { commits: 0, operations: 0, largest: 0 };
+
+  constructor(committer: Committer) {
+    this.#committer = committer;
+  }
+
+  /** Queues `operation` for the next commit; resolves with its result once committed. */
+  submit(operation: Operation, signal?: AbortSignal): Promise<OperationResult> {
+    return new Promise((resolve, reject) => {
+      if (this.#closed) return reject(new Refused('closed'));
+      if (signal?.aborted === true) return reject(new Refused('aborted'));
+      const pending: Pending = {
+        operation,
+        resolve,
+        reject,
+        signal,
+        onAbort: () => {
+          const index = this.#queue.indexOf(pending);
+          if (index < 0) return;
+          this.#queue.splice(index, 1);
+          reject(new Refused('aborted'));
+        },
+      };
+      signal?.addEventListener('abort', pending.onAbort, { once: true });
+      this.#queue.push(pending);
+      this.#schedule();
+    });
+  }
+
+  #schedule(): void {
+    if (this.#running) return;
+    this.#running = true;
+    // One turn of the event loop first, so that calls made in the same turn (several
+    // workers settling at once) share this commit.
+    setImmediate(() => void this.#commitQueued());
+  }
+
+  async #commitQueued(): Promise<void> {
+    const group = this.#queue;
+    this.#queue = [];
+    for (const pending of group) pending.signal?.removeEventListener('abort', pending.onAbort);
+    if (group.length > 0) {
+      let result: GroupResult;
+      try {
+        result = await this.#committer.commit(group.map((pending) => pending.operation));
+      } catch (error) {
+        // A committer resolves with failures rather than throwing; this is a last guard
+        // so that the queue can never stay stuck behind a commit that threw.
+        result = {
+          ok: false,
+          error: { name: 'Error', message: error instanceof Error ? error.message : String(error) },
+        };
+      }
+      this.stats.commits += 1;
+      this.stats.operations += group.length;
+      this.stats.largest = Math.max(this.stats.largest, group.length);
+      for (const [i, pending] of group.entries()) {
+        const own = result.ok ? result.results[i] : undefined;
+        if (own !== undefined) pending.resolve(own);
+        else {
+          pending.reject(
+            new GroupFailed(result.ok ? { name: 'Error', message: 'no result' } : result.error),
+          );
+        }
+      }
+    }
+    this.#running = false;
+    if (this.#queue.length > 0) this.#schedule();
+    else this.#idle?.();
+  }
+
+  /** Refuses new operations, waits for the queued ones to commit, then closes the committer. */
+  async close(): Promise<PlainError | undefined> {
+    if (this.#closed) return undefined;
+    this.#closed = true;
+    if (this.#running || this.#queue.length > 0) {
+      await new Promise<void>((resolve) => {
+        this.#idle = resolve;
+      });
+    }
+    return this.#committer.close();
+  }
+}
+
+/** Commits on the main thread, with the connection the store reads with. */
+export class InlineCommitter implements Committer {
+  readonly #writer: Writer;
+
+  constructor(writer: Writer) {
+    this.#writer = writer;
+  }
+
+  commit(operations: readonly Operation[]): Promise<GroupResult> {
+    return Promise.resolve(this.#writer.commit(operations));
+  }
+
+  close(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
+}
+
+/** How the writer thread is started: from TypeScript sources (tests, tsx) or compiled JS. */
+function startWriterThread(data: WriterThreadData): Worker {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const entry = new URL(`./writer-thread.${fromSource ? 'ts' : 'js'}`, import.meta.url);
+  if (!fromSource) return new Worker(entry, { workerData: data });
+  // Running from the TypeScript sources: a worker thread does not inherit the main
+  // thread's loader, so it registers tsx itself before importing the entry.
+  const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
+  const tsx = new URL('dist/esm/api/index.mjs', pathToFileURL(manifest)).href;
+  const bootstrap = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry.href)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData: data });
+}
+
+/**
+ * Commits on a worker thread that owns its own connection to the file. The thread starts
+ * with the first commit, so a store only read from (the CLI) never starts one.
+ */
+export class ThreadCommitter implements Committer {
+  readonly #data: WriterThreadData;
+  #worker: Worker | undefined;
+  #waiting: ((message: FromWriterThread) => void) | undefined;
+  #failure: PlainError | undefined;
+  #exited = false;
+
+  constructor(data: WriterThreadData) {
+    this.#data = data;
+  }
+
+  #start(): Worker {
+    const worker = startWriterThread(this.#data);
+    worker.unref();
+    worker.on('message', (message: FromWriterThread) => {
+      const waiting = this.#waiting;
+      this.#waiting = undefined;
+      waiting?.(message);
+    });
+    const lost = (error: PlainError): void => {
+      this.#failure ??= error;
+      this.#exited = true;
+      const waiting = this.#waiting;
+      this.#waiting = undefined;
+      waiting?.({ type: 'failed', error });
+    };
+    worker.on('error', (error) =>
+      lost({ name: error.name, message: `sqlite writer thread: ${error.message}` }),
+    );
+    worker.on('exit', (code) =>
+      lost({ name: 'Error', message: `sqlite writer thread exited (${code})` }),
+    );
+    return worker;
+  }
+
+  #request(message: ToWriterThread): Promise<FromWriterThread> {
+    if (this.#exited) {
+      return Promise.resolve({
+        type: 'failed',
+        error: this.#failure ?? { name: 'Error', message: 'sqlite writer thread gone' },
+      });
+    }
+    this.#worker ??= this.#start();
+    const worker = this.#worker;
+    return new Promise((resolve) => {
+      this.#waiting = (reply) => {
+        worker.unref();
+        resolve(reply);
+      };
+      // A commit in flight keeps the process alive until it is durable.
+      worker.ref();
+      worker.postMessage(message);
+    });
+  }
+
+  async commit(operations: readonly Operation[]): Promise<GroupResult> {
+    const reply = await this.#request({ type: 'commit', operations });
+    if (reply.type === 'committed') return reply.result;
+    return {
+      ok: false,
+      error: reply.error ?? { name: 'Error', message: 'sqlite writer thread closed' },
+    };
+  }
+
+  async close(): Promise<PlainError | undefined> {
+    if (this.#exited || this.#worker === undefined) return undefined;
+    const reply = await this.#request({ type: 'close' });
+    return reply.type === 'closed' ? reply.error : undefined;
+  }
+}

@@ -1,0 +1,61 @@
+// The writer thread: owns the store's writing connection, so that a commit's fsync or a
+// wait for another process's lock never blocks the main thread's event loop. It runs one
+// group commit per message and answers with the group's result, as plain data.
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { plainError, Writer, type GroupResult, type Operation, type PlainError } from './group.js';
+
+/** What the store passes to the thread. */
+export interface WriterThreadData {
+  readonly path: string;
+  readonly synchronous: 'NORMAL' | 'FULL';
+  readonly busyTimeout: number;
+}
+
+/** Messages to the thread. */
+export type ToWriterThread =
+  | { readonly type: 'commit'; readonly operations: readonly Operation[] }
+  | { readonly type: 'close' };
+
+/** Messages from the thread. */
+export type FromWriterThread =
+  | { readonly type: 'committed'; readonly result: GroupResult }
+  | { readonly type: 'closed'; readonly error?: PlainError }
+  | { readonly type: 'failed'; readonly error: PlainError };
+
+const port = parentPort;
+if (port === null) throw new Error('writer-thread runs as a worker thread');
+const data = workerData as WriterThreadData;
+const send = (message: FromWriterThread): void => port.postMessage(message);
+
+// An error opening the connection is every commit's answer (the main thread opened the
+// same file a moment before, so this is rare: the file removed or its mode changed).
+let writer: Writer | PlainError;
+try {
+  const db = new Database(data.path, { timeout: data.busyTimeout });
+  db.pragma(`synchronous = ${data.synchronous}`);
+  writer = new Writer(db);
+} catch (error) {
+  writer = plainError(error);
+}
+
+port.on('message', (message: ToWriterThread) => {
+  if (message.type === 'commit') {
+    send({
+      type: 'committed',
+      result:
+        writer instanceof Writer ? writer.commit(message.operations) : { ok: false, error: writer },
+    });
+    return;
+  }
+  try {
+    if (writer instanceof Writer && writer.db.open) {
+      writer.db.pragma('wal_checkpoint(TRUNCATE)');
+      writer.db.close();
+    }
+    send({ type: 'closed' });
+  } catch (error) {
+    send({ type: 'closed', error: plainError(error) });
+  }
+  port.close();
+});

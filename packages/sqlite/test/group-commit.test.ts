@@ -1,0 +1,145 @@
+// Group commit in the SQLite store: concurrent calls share one transaction, calls that
+// arrive while a commit runs go into the next one, a call aborted while it waits is
+// dropped, and with the writer thread a lock held by another connection no longer
+// stalls the event loop.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PermanentError, TransientError, type StoreWrite } from '@troupe/core';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { SqliteStore, type SqliteStoreOptions } from '../src/index.js';
+
+const root = mkdtempSync(join(tmpdir(), 'troupe-sqlite-group-'));
+let n = 0;
+const open: { close(): unknown }[] = [];
+
+function openStore(options: Omit<SqliteStoreOptions, 'path'> = {}): SqliteStore {
+  n += 1;
+  const store = new SqliteStore({ path: join(root, `db-${n}`, 'troupe.db'), ...options });
+  open.push(store);
+  return store;
+}
+
+/** Another connection to the store's file, holding the write lock until released. */
+function holdLock(store: SqliteStore): () => void {
+  const holder = new Database(store.path);
+  holder.exec('BEGIN IMMEDIATE');
+  return () => {
+    holder.exec('ROLLBACK');
+    holder.close();
+  };
+}
+
+/** One turn of the event loop. */
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+const write = (key: string, collection = 'c'): StoreWrite => ({
+  collection,
+  key,
+  document: { key, version: 1 },
+});
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((store) => store.close()));
+});
+
+afterAll(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe.each(['thread', 'inline'] as const)('SqliteStore group commit (writer %s)', (writer) => {
+  it('concurrent bulkWrite, upsert, patch and remove calls share one transaction', async () => {
+    const store = openStore({ writer });
+    await store.ensureCollection('c');
+    await store.upsert('c', 'gone', { n: 0 });
+    const before = store.groupStats.commits;
+    const results = await Promise.all([
+      ...Array.from({ length: 20 }, (_, c) =>
+        store.bulkWrite([write(`a${c}`), write(`b${c}`, 'd')]),
+      ),
+      store.upsert('c', 'single', { n: 1 }),
+      store.patch('c', 'patched', { n: 2 }),
+      store.remove('c', 'gone'),
+    ]);
+    expect(store.groupStats.commits - before).toBe(1);
+    expect(store.groupStats.largest).toBe(23);
+    expect(results.slice(0, 20).flat()).toEqual(
+      Array.from({ length: 40 }, () => ({ ok: true, written: true })),
+    );
+    expect(results.slice(20)).toEqual([{ written: true }, { written: true }, true]);
+    expect(await store.count('c')).toBe(22);
+    expect(await store.count('d')).toBe(20);
+  });
+
+  it('a document nested deeper than SQLite’s JSON limit fails alone inside the transaction', async () => {
+    const store = openStore({ writer });
+    let deep: Record<string, unknown> = { leaf: 1 };
+    for (let i = 0; i < 1500; i += 1) deep = { child: deep };
+    const outcomes = await store.bulkWrite([
+      write('before'),
+      { collection: 'c', key: 'deep', document: deep },
+      write('after'),
+    ]);
+    expect(outcomes.map((outcome) => outcome.ok)).toEqual([true, false, true]);
+    const failed = outcomes[1];
+    expect(failed?.ok === false ? failed.error : undefined).toBeInstanceOf(PermanentError);
+    expect(await store.count('c')).toBe(2);
+  });
+});
+
+describe('SqliteStore group commit on the writer thread, while another connection holds the lock', () => {
+  it('the event loop keeps turning and reads answer; calls that arrive meanwhile commit together next', async () => {
+    const store = openStore();
+    await store.ensureCollection('c');
+    await store.upsert('c', 'readable', { n: 1 });
+    const release = holdLock(store);
+    let firstDone = false;
+    const first = store.bulkWrite([write('first')]).then((outcomes) => {
+      firstDone = true;
+      return outcomes;
+    });
+    await turn();
+    await turn();
+    // The writer thread is waiting for the lock; the main thread is not.
+    const later = Array.from({ length: 10 }, (_, i) => store.bulkWrite([write(`later${i}`)]));
+    for (let i = 0; i < 50; i += 1) await turn();
+    expect(await store.get('c', 'readable')).toEqual({ _key: 'readable', n: 1 });
+    expect(firstDone).toBe(false);
+    const commits = store.groupStats.commits;
+    release();
+    expect(await first).toEqual([{ ok: true, written: true }]);
+    expect((await Promise.all(later)).flat()).toHaveLength(10);
+    expect(store.groupStats.commits - commits).toBe(2);
+    expect(await store.count('c')).toBe(12);
+  });
+
+  it('a call aborted while it waits is dropped with a TransientError; the one committing completes', async () => {
+    const store = openStore();
+    await store.ensureCollection('c');
+    const release = holdLock(store);
+    const first = store.bulkWrite([write('committing')]);
+    await turn();
+    await turn();
+    const controller = new AbortController();
+    const queued = store.bulkWrite([write('dropped')], { signal: controller.signal });
+    controller.abort();
+    await expect(queued).rejects.toBeInstanceOf(TransientError);
+    release();
+    expect(await first).toEqual([{ ok: true, written: true }]);
+    expect(await store.get('c', 'dropped')).toBeUndefined();
+    expect(await store.get('c', 'committing')).toMatchObject({ _key: 'committing' });
+  });
+
+  it('a lock held past busyTimeout rejects the whole call with a TransientError', async () => {
+    const store = openStore({ busyTimeout: 50 });
+    await store.ensureCollection('c');
+    const release = holdLock(store);
+    try {
+      await expect(store.bulkWrite([write('k')])).rejects.toBeInstanceOf(TransientError);
+    } finally {
+      release();
+    }
+    expect(await store.bulkWrite([write('k')])).toEqual([{ ok: true, written: true }]);
+  });
+});
