@@ -3,7 +3,8 @@
 // - `integration`: suites that talk to the real RabbitMQ on 127.0.0.1:5672, each on
 //   its own queues, in parallel;
 // - `serial`: suites that disturb the shared broker (closing connections, stopping the
-//   app) and therefore run one file at a time, after the others.
+//   app, a RabbitMQ cluster of their own) and therefore run one file at a time, after the
+//   others.
 //
 // Everything runs from the TypeScript sources, never from a build: the `@troupe/source`
 // export condition points each workspace package at its `src/index.ts`, here for vitest
@@ -59,6 +60,7 @@ export default defineConfig({
             'test/serial/**/*.test.ts',
             'test/e2e/**/*.test.ts',
             'test/fault/**/*.test.ts',
+            'test/cluster/**/*.test.ts',
           ],
           fileParallelism: false,
           sequence: { groupOrder: 1 },

@@ -2,7 +2,19 @@
 // Erlang terms by troupe_otp_diff.erl on OTP's `supervisor`, and by troupe-side.ts on
 // Troupe's. Names are OTP's (atoms); troupe-side.ts maps them to Troupe's options.
 
-/** One child: what it does when asked to stop, and whether its start fails. */
+/** A supervisor as a child: its own strategy, intensity and children. */
+export interface SupervisorDef {
+  readonly id: string;
+  readonly restart: 'permanent' | 'transient' | 'temporary';
+  readonly supervisor: {
+    readonly strategy: Scenario['strategy'];
+    readonly intensity: number;
+    readonly periodS: number;
+    readonly children: readonly (ChildDef | SupervisorDef)[];
+  };
+}
+
+/** One worker: what it does when asked to stop, and whether its start fails. */
 export interface ChildDef {
   readonly id: string;
   readonly restart: 'permanent' | 'transient' | 'temporary';
@@ -31,7 +43,7 @@ export interface Scenario {
   /** OTP counts in whole seconds; Troupe in milliseconds (× 1000). */
   readonly periodS: number;
   readonly autoShutdown?: 'never' | 'any_significant' | 'all_significant';
-  readonly children: readonly ChildDef[];
+  readonly children: readonly (ChildDef | SupervisorDef)[];
   /** A final `stop` is added to every scenario. */
   readonly steps: readonly Step[];
 }
@@ -246,12 +258,42 @@ export const scenarios: readonly Scenario[] = [
     children: [worker('a'), worker('job', { restart: 'temporary', significant: true })],
     steps: [{ do: 'terminate_child', id: 'job' }, { do: 'which_children' }],
   },
+  {
+    name: 'a nested supervisor that gives up is restarted by its parent, then escalates',
+    strategy: 'one_for_one',
+    intensity: 1,
+    periodS: 5,
+    children: [
+      worker('a'),
+      {
+        id: 'inner',
+        restart: 'permanent',
+        supervisor: {
+          strategy: 'one_for_one',
+          intensity: 0,
+          periodS: 5,
+          children: [worker('x'), worker('y')],
+        },
+      },
+      worker('b'),
+    ],
+    steps: [
+      { do: 'crash', id: 'x' },
+      { do: 'which_children' },
+      { do: 'count_children' },
+      { do: 'crash', id: 'y' },
+    ],
+  },
 ];
 
 const atom = (name: string): string => (/^[a-z][a-z0-9_]*$/.test(name) ? name : `'${name}'`);
 const binary = (text: string): string => `"${text.replace(/["\\]/g, '\\$&')}"`;
 
-function childTerm(child: ChildDef): string {
+function childTerm(child: ChildDef | SupervisorDef): string {
+  if ('supervisor' in child) {
+    const { strategy, intensity, periodS, children } = child.supervisor;
+    return `{sup, ${atom(child.id)}, ${child.restart}, ${strategy}, ${intensity}, ${periodS}, [${children.map(childTerm).join(', ')}]}`;
+  }
   const shutdown = typeof child.shutdown === 'number' ? String(child.shutdown) : child.shutdown;
   return `{${atom(child.id)}, ${child.restart}, ${shutdown}, ${String(child.significant ?? false)}, ${child.onShutdown ?? 'exit'}, ${String(child.startFails ?? false)}}`;
 }

@@ -7,16 +7,52 @@ import {
   restartChild,
   startChild,
   startSupervisor,
+  supervisorChild,
   supervisorView,
+  supervisorViewOf,
   terminateChild,
   whichChildren,
   type ChildAnswer,
   type ChildSpec,
+  type RestartStrategy,
   type SupervisorRuntime,
 } from '@troupe/core';
 import { pino } from 'pino';
-import { assign, fromCallback, setup, SimulatedClock, type EventObject } from 'xstate';
-import type { ChildDef, Scenario, Step } from './scenarios.js';
+import {
+  assign,
+  fromCallback,
+  setup,
+  SimulatedClock,
+  type AnyActorRef,
+  type EventObject,
+} from 'xstate';
+import type { ChildDef, Scenario, Step, SupervisorDef } from './scenarios.js';
+
+const silent = pino({ level: 'silent' });
+
+// Deliberate difference: Troupe waits a backoff before restarting; OTP restarts at once.
+// The suite runs Troupe with no backoff, which is OTP's behaviour.
+const noBackoff = { backoff: { kind: 'fixed', delayMs: 0 }, resetAfterMs: 1000 } as const;
+
+const troupeStrategy = (strategy: Scenario['strategy']): RestartStrategy =>
+  strategy === 'one_for_one'
+    ? 'one-for-one'
+    : strategy === 'one_for_all'
+      ? 'one-for-all'
+      : 'rest-for-one';
+
+/** A worker anywhere in the tree, by id (ids are unique across a scenario's tree). */
+function find(snapshot: unknown, id: string): AnyActorRef | undefined {
+  const view = supervisorViewOf(snapshot);
+  for (const child of view?.children ?? []) {
+    if (child.id === id) return child.ref;
+    if (child.kind === 'supervisor' && child.ref !== undefined) {
+      const found = find(child.ref.getSnapshot(), id);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
 
 interface ProbeInput {
   readonly id: string;
@@ -68,7 +104,21 @@ const probe = setup({
   output: ({ context }) => context.outcome,
 });
 
-function childSpec(def: ChildDef, trace: string[]): ChildSpec {
+function childSpec(def: ChildDef | SupervisorDef, trace: string[]): ChildSpec {
+  if ('supervisor' in def) {
+    const { strategy, intensity, periodS, children } = def.supervisor;
+    return supervisorChild(
+      def.id,
+      {
+        logger: silent,
+        strategy: troupeStrategy(strategy),
+        intensity: { maxRestarts: intensity, withinMs: periodS * 1000 },
+        restartBackoff: noBackoff,
+        children: children.map((child) => childSpec(child, trace)),
+      },
+      { restart: def.restart },
+    );
+  }
   return {
     id: def.id,
     restart: def.restart,
@@ -111,12 +161,10 @@ export async function runOnTroupe(scenario: Scenario): Promise<string[]> {
   let stopRequested = false;
   const runtime = startSupervisor(
     {
-      logger: pino({ level: 'silent' }),
-      strategy: scenario.strategy.replaceAll('_', '-') as 'one-for-one',
+      logger: silent,
+      strategy: troupeStrategy(scenario.strategy),
       intensity: { maxRestarts: scenario.intensity, withinMs: scenario.periodS * 1000 },
-      // Deliberate difference: Troupe waits a backoff before restarting; OTP restarts at
-      // once. The suite runs Troupe with no backoff, which is OTP's behaviour.
-      restartBackoff: { backoff: { kind: 'fixed', delayMs: 0 }, resetAfterMs: 1000 },
+      restartBackoff: noBackoff,
       ...(scenario.autoShutdown === undefined
         ? {}
         : { autoShutdown: scenario.autoShutdown.replace('_', '-') as 'any-significant' }),
@@ -143,9 +191,9 @@ export async function runOnTroupe(scenario: Scenario): Promise<string[]> {
     switch (step.do) {
       case 'crash':
       case 'finish': {
-        const child = supervisorView(ref.getSnapshot()).children.find((c) => c.id === step.id);
-        if (child?.ref === undefined) trace.push(`error:no-such-child:${step.id}`);
-        else child.ref.send({ type: step.do });
+        const child = find(ref.getSnapshot(), step.id);
+        if (child === undefined) trace.push(`error:no-such-child:${step.id}`);
+        else child.send({ type: step.do });
         break;
       }
       case 'wait':

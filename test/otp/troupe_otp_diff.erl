@@ -95,6 +95,14 @@ hang() -> receive never -> ok end.
 
 %% -- a scenario ---------------------------------------------------------------------
 
+spec(Tracer, {sup, Id, Restart, Strategy, Intensity, Period, Children}) ->
+    Flags = #{strategy => Strategy, intensity => Intensity, period => Period},
+    #{id => Id,
+      start => {supervisor, start_link,
+                [?MODULE, {Flags, [spec(Tracer, Child) || Child <- Children]}]},
+      restart => Restart,
+      shutdown => infinity,
+      type => supervisor};
 spec(Tracer, {Id, Restart, Shutdown, Significant, OnShutdown, StartFails}) ->
     #{id => Id,
       start => {?MODULE, start_child, [Tracer, Id, {OnShutdown, StartFails}]},
@@ -154,8 +162,8 @@ step(Sup, Monitor, stop) ->
     exit(Sup, shutdown),
     exited(Monitor, stop);
 step(Sup, Monitor, {Signal, Id}) when Signal =:= crash; Signal =:= finish ->
-    case lists:keyfind(Id, 1, supervisor:which_children(Sup)) of
-        {Id, Pid, _, _} when is_pid(Pid) ->
+    case find(Sup, Id) of
+        Pid when is_pid(Pid) ->
             Ref = erlang:monitor(process, Pid),
             Pid ! Signal,
             receive {'DOWN', Ref, process, Pid, _} -> ok end,
@@ -183,8 +191,35 @@ status(Pid) when is_pid(Pid) -> "running";
 status(restarting) -> "restarting";
 status(undefined) -> "undefined".
 
-%% Waits until the supervisor has handled what is in its mailbox (a synchronous call).
+%% A worker anywhere in the tree, by id (ids are unique across a scenario's tree).
+find(Sup, Id) -> search(supervisor:which_children(Sup), Id).
+
+search([], _Id) -> false;
+search([{Id, Pid, _, _} | _], Id) when is_pid(Pid) -> Pid;
+search([{_, Pid, supervisor, _} | Rest], Id) when is_pid(Pid) ->
+    case find(Pid, Id) of
+        false -> search(Rest, Id);
+        Found -> Found
+    end;
+search([_ | Rest], Id) -> search(Rest, Id).
+
+%% Waits until every supervisor of the tree has handled what is in its mailbox (a
+%% synchronous call to each, nested ones first), twice: a nested supervisor that gave
+%% up is restarted by its parent on the first pass.
 settle(Sup, Monitor) ->
+    settle_once(Sup, Monitor),
+    case get(exited) of
+        true -> ok;
+        _ -> settle_once(Sup, Monitor)
+    end.
+
+settle_once(Sup, Monitor) ->
+    Nested = case catch supervisor:which_children(Sup) of
+        Children when is_list(Children) ->
+            [Pid || {_, Pid, supervisor, _} <- Children, is_pid(Pid)];
+        _ -> []
+    end,
+    [catch sys:get_state(Pid, 10000) || Pid <- Nested],
     case catch sys:get_state(Sup, 10000) of
         {'EXIT', _} -> exited(Monitor, none);
         _ -> ok

@@ -19,7 +19,7 @@ import { MemoryStore, MemoryTransport } from '@troupe/memory';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createWebSocketInspector } from '@statelyai/inspect';
 import type { Logger } from 'pino';
-import { demoEnabled, type Config } from './config.js';
+import { amqpUrls, demoEnabled, type Config } from './config.js';
 import { demoPublisherMachine, type DemoEvent } from './demo-publisher.machine.js';
 import { startOperationsServer, type OperationsServer } from './http.js';
 import { Metrics } from './metrics.js';
@@ -202,11 +202,14 @@ export async function startApp(
   }
   const demoEvent = demoEnabled(config) ? await loadDemoEvent(config) : undefined;
   const store = await openStore(config);
+  const urls = amqpUrls(config);
   const amqp =
-    config.amqp.url === undefined
+    urls === undefined
       ? undefined
       : new AmqpTransport({
-          url: config.amqp.url,
+          url: urls,
+          urlOrder: config.amqp.urlOrder,
+          retryOnLoginRefused: config.amqp.retryOnLoginRefused,
           heartbeatSeconds: config.amqp.heartbeatSeconds,
           connectionName: config.amqp.connectionName,
           logger,
@@ -215,7 +218,11 @@ export async function startApp(
   const brokerConnected = (): boolean =>
     transport.state === undefined || transport.state.startsWith('connected');
   let runtime: SupervisorRuntime | undefined;
-  const metrics = new Metrics({ root: () => runtime?.actor, brokerConnected });
+  const metrics = new Metrics({
+    root: () => runtime?.actor,
+    brokerConnected,
+    brokerNode: () => amqp?.status.node,
+  });
   let http: OperationsServer | undefined;
   let detachInspector: (() => void) | undefined;
   const release = async (): Promise<void> => {
@@ -293,7 +300,21 @@ export async function startApp(
             ),
       metrics: () => metrics.render(),
       checks: [
-        { name: 'broker', check: brokerConnected },
+        {
+          name: 'broker',
+          check: brokerConnected,
+          detail: () => {
+            if (amqp === undefined) return undefined;
+            const { state, node, lastFailure } = amqp.status;
+            return {
+              state,
+              node,
+              ...(lastFailure === undefined
+                ? {}
+                : { failure: lastFailure.kind, reason: lastFailure.description }),
+            };
+          },
+        },
         { name: 'consumers', check: () => runtime?.actor.getSnapshot().value === 'running' },
         {
           // The broker still has the declared exchanges, queues and bindings (checked on
@@ -329,7 +350,7 @@ export async function startApp(
     logger.info(
       {
         processors: definitions.map((definition) => definition.name),
-        broker: config.amqp.url === undefined ? 'in-process' : 'amqp',
+        broker: amqp === undefined ? 'in-process' : amqp.status.nodes,
         store: describeStore(config),
         http: `http://${config.http.host}:${http.port}`,
         demo: demoEnabled(config),

@@ -8,14 +8,21 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { AmqpTransport, connectionMachine } from '@troupe/amqp';
+import {
+  AmqpTransport,
+  connectionMachine,
+  describeConnectError,
+  redactUrl,
+  type ConnectFailure,
+} from '@troupe/amqp';
 import { ConfigurationError, type AnyProcessorDefinition, type Store } from '@troupe/core';
 import { batcherMachine, consumerMachine, processorMachine, supervisorMachine } from '@troupe/core';
 import { chartOf, toMermaid } from '@troupe/inspector';
 import { topicMatches } from '@troupe/memory';
+import { connect } from 'amqplib';
 import { pino } from 'pino';
 import type { AnyStateMachine } from 'xstate';
-import { loadConfig, type Config } from './config.js';
+import { amqpUrls, loadConfig, type Config } from './config.js';
 import { listDeadLetters, replayDeadLetters } from './dlq.js';
 import { configuredProcessors, configuredTopology } from './processors.js';
 import { scaffoldProcessor, workspaceRoot } from './scaffold.js';
@@ -39,15 +46,45 @@ function config(): Config {
   return loadConfig(process.env);
 }
 
-function brokerUrl(values: Record<string, string | boolean | undefined>): string {
-  const url = typeof values.url === 'string' ? values.url : config().amqp.url;
-  if (url === undefined) {
+/** The broker URLs: --url (comma-separated for several), or the config's. */
+function brokerUrls(values: Record<string, string | boolean | undefined>): string[] {
+  const urls =
+    typeof values.url === 'string'
+      ? values.url
+          .split(',')
+          .map((url) => url.trim())
+          .filter((url) => url !== '')
+      : amqpUrls(config());
+  if (urls === undefined || urls.length === 0) {
     throw new ConfigurationError(
       'TROUPE_AMQP_URL',
       'no broker configured: set TROUPE_AMQP_URL or pass --url (the in-process broker lives inside a running app)',
     );
   }
-  return url;
+  return urls;
+}
+
+/** An error saying which broker refused and how: refused login, refused connection, unknown vhost… */
+function brokerError(node: string | undefined, failure: ConnectFailure): Error {
+  return new Error(`cannot connect to ${node ?? 'the broker'}: ${failure.description}`);
+}
+
+/**
+ * The first broker URL that accepts a connection (tried and closed again); the last
+ * refusal, described (refused login, refused connection, unknown vhost…), if none does.
+ */
+async function reachableUrl(values: Record<string, string | boolean | undefined>): Promise<string> {
+  let last: Error | undefined;
+  for (const url of brokerUrls(values)) {
+    try {
+      const model = await connect(url);
+      await model.close().catch(() => undefined);
+      return url;
+    } catch (error) {
+      last = brokerError(redactUrl(url), describeConnectError(error));
+    }
+  }
+  throw last ?? new Error('no broker URL');
 }
 
 async function openStore(): Promise<Store> {
@@ -223,11 +260,18 @@ const verbs: Record<string, Verb> = {
         throw new UsageError('expected <routing-key> <json|@file>');
       const body = readBody(payload);
       const transport = new AmqpTransport({
-        url: brokerUrl(values),
+        url: brokerUrls(values),
         logger: pino({ level: 'silent' }),
         maxReconnectAttempts: 3,
+        retryOnLoginRefused: false,
       });
       try {
+        await transport.ready().catch(() => {
+          const { node, lastFailure } = transport.status;
+          throw lastFailure === undefined
+            ? new Error('cannot connect to the broker')
+            : brokerError(node, lastFailure);
+        });
         // The same topology the app declares, so that a message published before the
         // app first ran is routed to its queue, not dropped.
         const definitions = await configuredProcessors(config());
@@ -410,7 +454,7 @@ const verbs: Record<string, Verb> = {
       }
       const limit = values.limit === undefined ? Infinity : Number(values.limit);
       if (!(limit > 0)) throw new UsageError('--limit must be a positive number');
-      const options = { url: brokerUrl(values), queue, limit, out };
+      const options = { url: await reachableUrl(values), queue, limit, out };
       if (action === 'list') await listDeadLetters(options);
       else await replayDeadLetters(options);
     },

@@ -67,14 +67,32 @@ export const configSchema = z.strictObject({
   /** RabbitMQ. Without a URL the app runs on the in-process broker. */
   amqp: z
     .strictObject({
+      /** One broker URL, or several separated by commas (the nodes of a cluster). */
       url: z
         .string()
-        .regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://')
+        .regex(
+          /^\s*amqps?:\/\/[^,]*(,\s*amqps?:\/\/[^,]*)*$/,
+          'must start with amqp:// or amqps:// (several URLs: separated by commas)',
+        )
         .optional(),
+      /** The nodes of a cluster, one URL each; instead of `url`. */
+      urls: z
+        .array(z.string().regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://'))
+        .min(1)
+        .optional(),
+      /** With several URLs: the next one after a failure (`in-order`), or any (`random`). */
+      urlOrder: z.enum(['in-order', 'random']).default('in-order'),
+      /** Keep retrying when the broker refuses the login (403), or stop the app. */
+      retryOnLoginRefused: z.boolean().default(true),
       heartbeatSeconds: z.int().min(0).default(15),
       connectionName: z.string().default('troupe'),
     })
-    .default({ heartbeatSeconds: 15, connectionName: 'troupe' }),
+    .default({
+      urlOrder: 'in-order',
+      retryOnLoginRefused: true,
+      heartbeatSeconds: 15,
+      connectionName: 'troupe',
+    }),
   /** `memory:`, `sqlite:PATH` or `arangodb://user:password@host:8529/database`. */
   store: z
     .string()
@@ -143,6 +161,8 @@ export type ProcessorEntry = Config['processors'][string];
 /** Environment variables and the config field each one sets. */
 export const environmentVariables = {
   TROUPE_AMQP_URL: ['amqp', 'url'],
+  TROUPE_AMQP_URL_ORDER: ['amqp', 'urlOrder'],
+  TROUPE_AMQP_RETRY_ON_LOGIN_REFUSED: ['amqp', 'retryOnLoginRefused'],
   TROUPE_STORE: ['store'],
   TROUPE_HTTP_PORT: ['http', 'port'],
   TROUPE_HTTP_HOST: ['http', 'host'],
@@ -163,7 +183,12 @@ const numeric = new Set([
   'TROUPE_DRAIN_MS',
   'TROUPE_DEMO_INTERVAL_MS',
 ]);
-const booleanVariables = new Set(['TROUPE_DEMO', 'TROUPE_INSPECTOR', 'TROUPE_INSPECTOR_CONTROLS']);
+const booleanVariables = new Set([
+  'TROUPE_DEMO',
+  'TROUPE_INSPECTOR',
+  'TROUPE_INSPECTOR_CONTROLS',
+  'TROUPE_AMQP_RETRY_ON_LOGIN_REFUSED',
+]);
 
 function fromEnvironment(name: string, value: string): unknown {
   if (numeric.has(name)) return value.trim() === '' ? Number.NaN : Number(value);
@@ -242,6 +267,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     throw new ConfigurationError(name, issue?.message ?? 'invalid');
   }
   const config: Config = { ...result.data, baseDir: path === undefined ? cwd : dirname(path) };
+  if (config.amqp.url !== undefined && config.amqp.urls !== undefined) {
+    const variable = sources.get('amqp.url');
+    throw new ConfigurationError(
+      variable === undefined ? 'amqp.urls' : `amqp.urls (and ${variable})`,
+      'set amqp.url or amqp.urls, not both',
+    );
+  }
   const { inspector, http } = config;
   if (inspector.enabled && inspector.controls && inspector.token === undefined) {
     // Without a token any web page in a local browser could post control actions.
@@ -270,7 +302,20 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
+/** The broker URLs (`amqp.urls`, or `amqp.url` split at commas); undefined without a broker. */
+export function amqpUrls(config: Config): string[] | undefined {
+  const urls =
+    config.amqp.urls ??
+    config.amqp.url
+      ?.split(',')
+      .map((url) => url.trim())
+      .filter((url) => url !== '');
+  return urls === undefined || urls.length === 0 ? undefined : urls;
+}
+
 /** The demo publisher runs when asked to, or by default when there is no broker; it needs a module. */
 export function demoEnabled(config: Config): boolean {
-  return config.demo.module !== undefined && (config.demo.enabled ?? config.amqp.url === undefined);
+  return (
+    config.demo.module !== undefined && (config.demo.enabled ?? amqpUrls(config) === undefined)
+  );
 }

@@ -5,7 +5,12 @@
 // a processor's observer is made; the cells are copied into prom-client's metrics when
 // Prometheus scrapes, so recording a message allocates nothing.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { stateName, type ProcessorObserver, type SettlementOutcome } from '@troupe/core';
+import {
+  stateName,
+  supervisorViewOf,
+  type ProcessorObserver,
+  type SettlementOutcome,
+} from '@troupe/core';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AnyActorRef } from 'xstate';
 
@@ -117,6 +122,8 @@ export interface MetricsOptions {
   readonly root?: (() => AnyActorRef | undefined) | undefined;
   /** Whether the broker connection is up; `troupe_broker_connected` is left out without it. */
   readonly brokerConnected?: (() => boolean) | undefined;
+  /** The broker node the connection is on, or trying (password redacted): the gauge's `node` label. */
+  readonly brokerNode?: (() => string | undefined) | undefined;
 }
 
 /** The app's metrics, on a prom-client registry of their own. */
@@ -206,13 +213,8 @@ export class Metrics {
             this.inc({ machine: kind, state });
             if (kind === 'processor' && state !== 'idle' && state !== 'failed') holding += 1;
             if (kind === 'supervisor') {
-              const context = (
-                ref.getSnapshot() as {
-                  context?: { children?: Record<string, { totalRestarts?: number }> };
-                }
-              ).context;
-              for (const [child, record] of Object.entries(context?.children ?? {})) {
-                restarts.set({ supervisor: ref.id, child }, record.totalRestarts ?? 0);
+              for (const child of supervisorViewOf(ref.getSnapshot())?.children ?? []) {
+                restarts.set({ supervisor: ref.id, child: child.id }, child.totalRestarts);
               }
             }
           }
@@ -225,13 +227,19 @@ export class Metrics {
     this.registry.registerMetric(restarts);
 
     const brokerConnected = options.brokerConnected;
+    const brokerNode = options.brokerNode;
     if (brokerConnected !== undefined) {
       new Gauge({
         name: 'troupe_broker_connected',
-        help: '1 when the broker connection is up (always 1 in-process).',
+        help: '1 when the broker connection is up (always 1 in-process); node: the broker node it is on, or trying.',
+        labelNames: ['node'],
         registers,
         collect() {
-          this.set(brokerConnected() ? 1 : 0);
+          // One series, for the node of the moment (a node left behind is not kept).
+          this.reset();
+          const node = brokerNode?.();
+          if (node === undefined) this.set(brokerConnected() ? 1 : 0);
+          else this.set({ node }, brokerConnected() ? 1 : 0);
         },
       });
     }

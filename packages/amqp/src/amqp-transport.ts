@@ -1,7 +1,9 @@
 // The transport port on RabbitMQ through amqplib. The connection is a
 // `connectionMachine` actor; each time it connects, the transport opens a confirm
 // channel for publishing, declares every topology it was asked to, and resumes every
-// live consumer on the new connection. Consumers have one channel each.
+// live consumer on the new connection. Consumers have one channel each. With several
+// broker URLs (a cluster), each attempt goes to one node; `status` says which, and why
+// the last attempt failed.
 import { randomUUID } from 'node:crypto';
 import {
   ConfigurationError,
@@ -24,13 +26,15 @@ import {
 import { connect, type ChannelModel, type ConsumeMessage, type Options } from 'amqplib';
 import type { Logger } from 'pino';
 import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
-import { resolveConnection, type AmqpConnectionOptions } from './connection-options.js';
+import type { ConnectFailure } from './connect-failure.js';
+import { resolveConnections, type AmqpConnectionOptions } from './connection-options.js';
 import { connectionMachine, type ConnectionInput } from './connection.machine.js';
 import { AmqpConsumer, type ConsumerHost } from './internal/consumer.js';
 import { Publisher } from './internal/publisher.js';
 import { topologyWatchMachine } from './topology-watch.machine.js';
 import {
   deadQueueName,
+  deadQueueOptions,
   declareTopology,
   retryQueueArguments,
   retryQueueName,
@@ -58,6 +62,12 @@ export interface AmqpTransportOptions extends AmqpConnectionOptions {
   readonly maxPublishBacklog?: number;
   /** Failed reconnection attempts in a row before giving up. @default Infinity */
   readonly maxReconnectAttempts?: number;
+  /**
+   * Whether a refused login (403 ACCESS_REFUSED: wrong user name or password) is retried
+   * like any other failure, logged at error level each time (true), or makes the
+   * connection give up at once, as `failed` (false). @default true
+   */
+  readonly retryOnLoginRefused?: boolean;
   /** How long connecting may take (topology and consumers included) before it counts as failed. @default 30000 */
   readonly openTimeoutMs?: number;
   /** Random source of the backoff jitter. @default Math.random */
@@ -91,6 +101,28 @@ export interface TopologyHealth {
 
 /** The connection actor's snapshot. */
 export type ConnectionSnapshot = SnapshotFrom<typeof connectionMachine>;
+
+/** The broker connection, as readiness checks, metrics and logs report it. */
+export interface ConnectionStatus {
+  /** `connecting`, `connected.flowing`, `connected.blocked`, `recovering`, `closing`, `closed` or `failed`. */
+  readonly state: string;
+  /** True in `connected.*`: topology declared, consumers resumed. */
+  readonly connected: boolean;
+  /** The node connected to, or being tried (its URL, password redacted). */
+  readonly node: string | undefined;
+  /** Every configured node (URLs, passwords redacted), in the configured order. */
+  readonly nodes: readonly string[];
+  /** Connections made so far: 0 until the first connect. */
+  readonly generation: number;
+  /** Failed attempts in a row since the last successful connection. */
+  readonly attempt: number;
+  /**
+   * Why the last attempt failed, or the connection was lost (cleared on connect):
+   * `kind` is `login-refused`, `vhost-refused`, `connection-refused`, `host-unknown`,
+   * `timeout`, `tls`, `lost` or `other`; `description` is a sentence for operators.
+   */
+  readonly lastFailure: ConnectFailure | undefined;
+}
 
 type Waiter = { resolve: (model: ChannelModel) => void; reject: (error: Error) => void };
 
@@ -126,7 +158,7 @@ export class AmqpTransport implements Transport {
   /** Dead queues known to exist, per connection. */
   readonly #deadQueuesEnsured = new WeakMap<ChannelModel, Set<string>>();
   readonly #host: ConsumerHost;
-  readonly #redactedUrl: string;
+  readonly #nodes: readonly string[];
   /** The live connection, from the moment it opened (during its setup too) until it closes. */
   #model: ChannelModel | undefined;
   #waiters: Waiter[] = [];
@@ -138,7 +170,7 @@ export class AmqpTransport implements Transport {
   readonly #conflicts = new Map<string, string>();
 
   constructor(options: AmqpTransportOptions) {
-    const resolved = resolveConnection(options);
+    const endpoints = resolveConnections(options);
     const deliveryLimit = options.deliveryLimit ?? 20;
     const topologyCheckMs = options.topologyCheckMs ?? 30_000;
     if (!Number.isInteger(topologyCheckMs) || topologyCheckMs < 0) {
@@ -148,7 +180,7 @@ export class AmqpTransport implements Transport {
       throw new ConfigurationError('amqp.deliveryLimit', 'must be an integer >= 1');
     }
     this.#logger = options.logger.child({ component: 'amqp' });
-    this.#redactedUrl = resolved.redactedUrl;
+    this.#nodes = endpoints.map((endpoint) => endpoint.redactedUrl);
     this.#topologyOptions = {
       deadLetterExchange: options.deadLetterExchange ?? 'troupe.dead-letter',
       deliveryLimit,
@@ -170,9 +202,18 @@ export class AmqpTransport implements Transport {
       forget: (consumer) => this.#consumers.delete(consumer),
     };
     this.#connectionInput = {
-      open: (signal) => this.#open(resolved.connect, resolved.socket, signal),
+      open: (signal, index) => {
+        const endpoint = endpoints[index] ?? endpoints[0];
+        if (endpoint === undefined) return Promise.reject(new Error('no broker URL'));
+        return this.#open(endpoint.connect, endpoint.socket, signal);
+      },
+      endpoints: this.#nodes,
+      endpointOrder: options.urlOrder ?? 'in-order',
       backoff: options.reconnectBackoff ?? defaultBackoff,
       logger,
+      ...(options.retryOnLoginRefused === undefined
+        ? {}
+        : { retryOnLoginRefused: options.retryOnLoginRefused }),
       ...(options.maxReconnectAttempts === undefined
         ? {}
         : { maxAttempts: options.maxReconnectAttempts }),
@@ -181,7 +222,7 @@ export class AmqpTransport implements Transport {
     };
     this.#inspect = options.inspect;
     this.#actorClock = options.actorClock;
-    logger.info({ broker: this.#redactedUrl }, 'amqp connecting');
+    logger.info({ nodes: this.#nodes, order: options.urlOrder ?? 'in-order' }, 'amqp connecting');
     this.#actor = this.#startActor();
     this.#watch = createActor(topologyWatchMachine, {
       id: 'amqp-topology',
@@ -228,7 +269,7 @@ export class AmqpTransport implements Transport {
     if (this.#closing !== undefined || this.#actor.getSnapshot().value !== 'failed') return;
     this.#generationBase += this.#actor.getSnapshot().context.generation;
     this.#publisher.reopen();
-    this.#logger.info({ broker: this.#redactedUrl }, 'amqp connecting again');
+    this.#logger.info({ nodes: this.#nodes }, 'amqp connecting again');
     this.#startActor();
   }
 
@@ -240,6 +281,24 @@ export class AmqpTransport implements Transport {
   /** The connection's state: `connecting`, `connected.flowing`, `connected.blocked`, `recovering`, `closing`, `closed` or `failed`. */
   get state(): string {
     return stateName(this.#actor.getSnapshot());
+  }
+
+  /**
+   * The connection's state, the node it is on (or trying), and why the last attempt
+   * failed: what `/readyz`, the metrics and the CLI report.
+   */
+  get status(): ConnectionStatus {
+    const snapshot = this.#actor.getSnapshot();
+    const { context } = snapshot;
+    return {
+      state: stateName(snapshot),
+      connected: snapshot.matches('connected'),
+      node: context.node,
+      nodes: this.#nodes,
+      generation: this.#generationBase + context.generation,
+      attempt: context.attempt,
+      lastFailure: context.lastFailure,
+    };
   }
 
   /** Connections made so far: 1 after the first connect, one more per reconnect. */
@@ -404,8 +463,9 @@ export class AmqpTransport implements Transport {
   #onSnapshot(snapshot: ConnectionSnapshot): void {
     const state = stateName(snapshot);
     if (state !== this.#lastState) {
+      const previous = this.#lastState;
       this.#lastState = state;
-      this.#logTransition(snapshot, state);
+      this.#logTransition(snapshot, state, previous);
     }
     if (snapshot.matches('connected') && this.#model !== undefined) {
       const model = this.#model;
@@ -421,26 +481,58 @@ export class AmqpTransport implements Transport {
     }
   }
 
-  #logTransition(snapshot: ConnectionSnapshot, state: string): void {
+  #logTransition(snapshot: ConnectionSnapshot, state: string, previous: string): void {
     const { context } = snapshot;
+    const failure = context.lastFailure;
     switch (state) {
       case 'connected.flowing':
+        if (previous === 'connected.blocked') break;
         this.#logger.info(
-          { broker: this.#redactedUrl, generation: context.generation },
+          { broker: context.node, generation: this.#generationBase + context.generation },
           'amqp connected',
         );
         break;
       case 'connected.blocked':
         this.#logger.warn({ reason: context.blockedReason }, 'amqp connection blocked');
         break;
-      case 'recovering':
-        this.#logger.warn(
-          { attempt: context.attempt, reason: context.lastError },
-          'amqp connection lost; reconnecting',
-        );
+      case 'recovering': {
+        const fields = {
+          broker: context.node,
+          attempt: context.attempt,
+          kind: failure?.kind,
+          reason: failure?.description ?? context.lastError,
+        };
+        if (previous.startsWith('connected')) {
+          this.#logger.warn(fields, 'amqp connection lost; reconnecting');
+        } else if (failure?.kind === 'login-refused' || failure?.kind === 'vhost-refused') {
+          // A configuration problem no retry will fix on its own: loud, and said so.
+          this.#logger.error(
+            fields,
+            failure.kind === 'login-refused'
+              ? 'amqp login refused (403 ACCESS_REFUSED): check the user name and password; retrying (amqp.retryOnLoginRefused: false gives up instead)'
+              : 'amqp vhost refused: check that it exists and the user may use it; retrying',
+          );
+        } else {
+          this.#logger.warn(
+            fields,
+            this.generation === 0
+              ? 'amqp connect failed; retrying'
+              : 'amqp reconnect failed; retrying',
+          );
+        }
         break;
+      }
       case 'failed':
-        this.#logger.error({ reason: context.lastError }, 'amqp reconnection gave up');
+        this.#logger.error(
+          {
+            broker: context.node,
+            kind: failure?.kind,
+            reason: failure?.description ?? context.lastError,
+          },
+          failure?.kind === 'login-refused' && context.input.retryOnLoginRefused === false
+            ? 'amqp login refused (403 ACCESS_REFUSED); not retrying (amqp.retryOnLoginRefused is false)'
+            : 'amqp reconnection gave up',
+        );
         break;
       case 'closed':
         this.#logger.info('amqp connection closed');
@@ -688,7 +780,10 @@ export class AmqpTransport implements Transport {
       try {
         const { deadLetterExchange } = this.#topologyOptions;
         await channel.assertExchange(deadLetterExchange, 'direct', { durable: true });
-        await channel.assertQueue(deadQueueName(queue), { durable: true });
+        await channel.assertQueue(
+          deadQueueName(queue),
+          deadQueueOptions(this.#topology.get(queue)),
+        );
         await channel.bindQueue(deadQueueName(queue), deadLetterExchange, queue);
         ensured.add(queue);
       } finally {

@@ -4,13 +4,15 @@
 // so that ordered start waits for the broker before starting the pools, and a
 // connection that gave up reconnecting exits abnormally: the supervisor then restarts
 // it (a fresh connection actor) and, under rest-for-one, everything started after it.
+// Its context names the broker node the connection is on (or trying) and the last
+// failure, so the inspector shows them.
 import type { ChildSpec, Shutdown } from '@troupe/core';
 import { assign, fromCallback, setup, type Snapshot } from 'xstate';
 import type { AmqpTransport } from './amqp-transport.js';
 
 type WatchEvent =
-  | { type: 'connection.ready' }
-  | { type: 'connection.waiting' }
+  | { type: 'connection.ready'; node: string | undefined }
+  | { type: 'connection.waiting'; node: string | undefined; failure: string | undefined }
   | { type: 'connection.ended'; failed: boolean; reason: string };
 
 /** Mirrors an {@link AmqpTransport}'s connection for its supervisor. */
@@ -18,7 +20,14 @@ export const connectionWatchMachine = setup({
   // The assertion is XState's way to declare types; it is not redundant.
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
   types: {} as {
-    context: { transport: AmqpTransport; reason: string | undefined };
+    context: {
+      transport: AmqpTransport;
+      reason: string | undefined;
+      /** The node connected to, or being tried (URL, password redacted). */
+      node: string | undefined;
+      /** Why the last attempt failed, while waiting. */
+      lastFailure: string | undefined;
+    };
     input: AmqpTransport;
     events: WatchEvent;
     output: { exit: 'closed' } | { exit: 'failed'; reason: string };
@@ -34,9 +43,13 @@ export const connectionWatchMachine = setup({
             failed: snapshot.value === 'failed',
             reason: snapshot.context.lastError ?? 'closed',
           });
+        } else if (snapshot.matches('connected')) {
+          sendBack({ type: 'connection.ready', node: snapshot.context.node });
         } else {
           sendBack({
-            type: snapshot.matches('connected') ? 'connection.ready' : 'connection.waiting',
+            type: 'connection.waiting',
+            node: snapshot.context.node,
+            failure: snapshot.context.lastFailure?.description,
           });
         }
       };
@@ -47,7 +60,12 @@ export const connectionWatchMachine = setup({
   },
 }).createMachine({
   id: 'amqp-connection',
-  context: ({ input }) => ({ transport: input, reason: undefined }),
+  context: ({ input }) => ({
+    transport: input,
+    reason: undefined,
+    node: undefined,
+    lastFailure: undefined,
+  }),
   invoke: { src: 'watch', input: ({ context }) => context.transport },
   initial: 'waiting',
   on: {
@@ -61,8 +79,32 @@ export const connectionWatchMachine = setup({
     ],
   },
   states: {
-    waiting: { on: { 'connection.ready': 'ready' } },
-    ready: { on: { 'connection.waiting': 'waiting' } },
+    waiting: {
+      on: {
+        'connection.ready': {
+          target: 'ready',
+          actions: assign({ node: ({ event }) => event.node, lastFailure: undefined }),
+        },
+        'connection.waiting': {
+          actions: assign({
+            node: ({ event }) => event.node,
+            lastFailure: ({ event }) => event.failure,
+          }),
+        },
+      },
+    },
+    ready: {
+      on: {
+        'connection.waiting': {
+          target: 'waiting',
+          actions: assign({
+            node: ({ event }) => event.node,
+            lastFailure: ({ event }) => event.failure,
+          }),
+        },
+        'connection.ready': { actions: assign({ node: ({ event }) => event.node }) },
+      },
+    },
     closed: { type: 'final' },
     failed: { type: 'final' },
   },

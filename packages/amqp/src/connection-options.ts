@@ -1,6 +1,6 @@
-// Turns Troupe's connection options into amqplib's: a URL into connect fields (so that
-// the heartbeat option applies), TLS material into socket options, and a URL with its
-// password replaced for logs.
+// Turns Troupe's connection options into amqplib's: each broker URL (one, or one per
+// node of a cluster) into connect fields (so that the heartbeat option applies), TLS
+// material into socket options, and a URL with its password replaced for logs.
 import { ConfigurationError } from '@troupe/core';
 import type { Options, SocketOptions } from 'amqplib';
 
@@ -21,8 +21,17 @@ export interface AmqpTlsOptions {
 
 /** The connection part of {@link AmqpTransportOptions}. */
 export interface AmqpConnectionOptions {
-  /** `amqp://user:password@host:port/vhost` or `amqps://…`. */
-  readonly url: string;
+  /**
+   * `amqp://user:password@host:port/vhost` or `amqps://…`; or several, one per node of a
+   * cluster, tried in {@link urlOrder} on every connect and reconnect.
+   */
+  readonly url: string | readonly string[];
+  /**
+   * With several URLs: `in-order` starts with the first and moves on to the next after a
+   * failed attempt or a lost connection; `random` picks one at random each time (another
+   * than the one that just failed). @default 'in-order'
+   */
+  readonly urlOrder?: 'in-order' | 'random';
   /** Heartbeat interval in seconds; 0 disables heartbeats. @default 15 */
   readonly heartbeatSeconds?: number;
   /** TCP connect timeout in milliseconds. @default 10000 */
@@ -60,15 +69,46 @@ export function resolveConnection(
   options: AmqpConnectionOptions,
   field = 'amqp',
 ): ResolvedConnection {
+  const url = typeof options.url === 'string' ? options.url : options.url[0];
+  if (url === undefined) throw new ConfigurationError(`${field}.url`, 'needs at least one URL');
+  return resolveOne(options, url, `${field}.url`, field);
+}
+
+/**
+ * Validates the options and resolves every URL, in the order given.
+ *
+ * @throws ConfigurationError naming the field at fault (`amqp.url[1]` for the second URL)
+ */
+export function resolveConnections(
+  options: AmqpConnectionOptions,
+  field = 'amqp',
+): readonly ResolvedConnection[] {
+  if (typeof options.url === 'string')
+    return [resolveOne(options, options.url, `${field}.url`, field)];
+  if (options.url.length === 0)
+    throw new ConfigurationError(`${field}.url`, 'needs at least one URL');
+  const order = options.urlOrder ?? 'in-order';
+  if (order !== 'in-order' && order !== 'random') {
+    throw new ConfigurationError(`${field}.urlOrder`, "must be 'in-order' or 'random'");
+  }
+  return options.url.map((url, index) => resolveOne(options, url, `${field}.url[${index}]`, field));
+}
+
+function resolveOne(
+  options: AmqpConnectionOptions,
+  url: string,
+  urlField: string,
+  field: string,
+): ResolvedConnection {
   let parsed: URL;
   try {
-    parsed = new URL(options.url);
+    parsed = new URL(url);
   } catch {
-    throw new ConfigurationError(`${field}.url`, 'must be an amqp:// or amqps:// URL');
+    throw new ConfigurationError(urlField, 'must be an amqp:// or amqps:// URL');
   }
   const protocol = parsed.protocol.slice(0, -1);
   if (protocol !== 'amqp' && protocol !== 'amqps') {
-    throw new ConfigurationError(`${field}.url`, `unknown protocol ${JSON.stringify(protocol)}`);
+    throw new ConfigurationError(urlField, `unknown protocol ${JSON.stringify(protocol)}`);
   }
   const heartbeat = options.heartbeatSeconds ?? 15;
   if (!Number.isInteger(heartbeat) || heartbeat < 0) {
@@ -110,5 +150,5 @@ export function resolveConnection(
       ? {}
       : { rejectUnauthorized: tls.rejectUnauthorized }),
   };
-  return { connect, socket, redactedUrl: redactUrl(options.url) };
+  return { connect, socket, redactedUrl: redactUrl(url) };
 }

@@ -45,6 +45,20 @@ export const retryAttemptsHeader = troupeHeaders.retryAttempts;
 /** The name of a queue's dead-letter queue. */
 export const deadQueueName = (queue: string): string => `${queue}.dead`;
 
+/**
+ * How a queue's dead-letter queue is declared: durable, and a quorum queue when the
+ * queue is one (a classic queue lives on one node of a cluster; while that node is down
+ * it takes no dead letters and cannot be declared, so no replica could reconnect).
+ */
+export function deadQueueOptions(entry: Pick<QueueTopology, 'queueType'> | undefined): {
+  durable: true;
+  arguments?: Record<string, unknown>;
+} {
+  return entry?.queueType === 'quorum'
+    ? { durable: true, arguments: { 'x-queue-type': 'quorum' } }
+    : { durable: true };
+}
+
 /** The arguments a queue is declared with. */
 export function queueArguments(
   entry: QueueTopology,
@@ -92,7 +106,10 @@ export async function declareTopology(
       }
     }
     const dead = deadQueueName(entry.queue);
-    await channel.assertQueue(dead, { durable: true });
+    // A quorum queue's dead letters are replicated too: a classic queue lives on one node
+    // of a cluster, and while that node is down it can neither take dead letters nor be
+    // declared, so no replica could reconnect to the other nodes.
+    await channel.assertQueue(dead, deadQueueOptions(entry));
     await channel.bindQueue(dead, options.deadLetterExchange, entry.queue);
   }
 }

@@ -2,7 +2,7 @@
 // reaches the socket options, and logs only ever see a URL without its password.
 import { ConfigurationError } from '@troupe/core';
 import { describe, expect, it } from 'vitest';
-import { redactUrl, resolveConnection } from '../src/index.js';
+import { redactUrl, resolveConnection, resolveConnections } from '../src/index.js';
 
 describe('resolveConnection', () => {
   it('turns a URL into connect fields with the heartbeat', () => {
@@ -48,5 +48,20 @@ describe('resolveConnection', () => {
   it('redacts, and never echoes an unparsable URL', () => {
     expect(redactUrl('amqp://guest:guest@127.0.0.1:5672')).toBe('amqp://guest:***@127.0.0.1:5672');
     expect(redactUrl('not a url :pass@')).toBe('<invalid url>');
+  });
+
+  it('resolves several URLs in order, each redacted, and names the one at fault', () => {
+    const resolved = resolveConnections({
+      url: ['amqp://app:pw1@a:5681/v', 'amqp://app:pw2@b:5682/v'],
+      urlOrder: 'random',
+    });
+    expect(resolved.map((entry) => entry.connect.port)).toEqual([5681, 5682]);
+    expect(resolved.map((entry) => entry.redactedUrl)).toEqual([
+      'amqp://app:***@a:5681/v',
+      'amqp://app:***@b:5682/v',
+    ]);
+    expect(() => resolveConnections({ url: ['amqp://a', 'http://b'] })).toThrow(/amqp\.url\[1\]/);
+    expect(() => resolveConnections({ url: [] })).toThrow(/amqp\.url/);
+    expect(resolveConnection({ url: ['amqp://a:1', 'amqp://b:2'] }).connect.hostname).toBe('a');
   });
 });

@@ -121,29 +121,60 @@ describe('AmqpTransport when the broker closes the connection', () => {
   });
 
   it('writes publishes in flight when the connection dropped again on the next one: none lost', async () => {
-    const total = 40_000;
+    // A steady stream with a window of unconfirmed publishes, kept up until the drop has
+    // been seen: however slow the machine (closing a connection through rabbitmqctl takes
+    // seconds when it is busy), publishes are in flight when the connection drops. A fixed
+    // burst could be confirmed in full before the close arrived (the flake of issue 12).
+    const window = 500;
     const body = bytes('y'.repeat(256));
+    let issued = 0;
     let confirmed = 0;
-    const published = Array.from({ length: total }, (_, i) =>
-      transport.publish(exchange, 'company.bulk', body, { messageId: `p${i}` }).then(() => {
-        confirmed += 1;
-      }),
-    );
+    let confirmedWhenLost = -1;
+    let issuedWhenLost = -1;
+    const published: Promise<void>[] = [];
+    const watch = transport.connection.subscribe(() => {
+      if (transport.state === 'recovering' && confirmedWhenLost < 0) {
+        confirmedWhenLost = confirmed;
+        issuedWhenLost = issued;
+      }
+    });
+    const publishOne = (): void => {
+      const id = `p${issued}`;
+      issued += 1;
+      published.push(
+        transport.publish(exchange, 'company.bulk', body, { messageId: id }).then(() => {
+          confirmed += 1;
+          // Refill the window until the drop was seen, and a window more after it.
+          if (confirmedWhenLost < 0 || issued < issuedWhenLost + window) publishOne();
+        }),
+      );
+    };
+    for (let i = 0; i < window; i += 1) publishOne();
     await eventually(
       () => Promise.resolve(confirmed),
       (count) => count > 0,
     );
-    let confirmedWhenLost = -1;
-    const watch = transport.connection.subscribe(() => {
-      if (transport.state === 'recovering' && confirmedWhenLost < 0) confirmedWhenLost = confirmed;
-    });
     expect(await closeConnectionsNamed(connectionName)).toBe(1);
-    await Promise.all(published);
+    // The events asserted: the drop, then the next connection.
+    await whenState(
+      transport,
+      (state, generation) => state === 'connected.flowing' && generation === 2,
+      60_000,
+    );
+    // Every publish issued settles, the last ones on the second connection.
+    let settled = 0;
+    while (settled < published.length) {
+      const batch = published.slice(settled);
+      await Promise.all(batch);
+      settled += batch.length;
+    }
     watch.unsubscribe();
+    const total = issued;
     expect(transport.generation).toBe(2);
-    // The connection dropped mid-stream.
+    // The connection dropped mid-stream, with publishes written and not yet confirmed.
     expect(confirmedWhenLost).toBeGreaterThan(0);
-    expect(confirmedWhenLost).toBeLessThan(total);
+    expect(confirmedWhenLost).toBeLessThan(issuedWhenLost);
+    expect(confirmed).toBe(total);
     // Every message reached the queue at least once (a rewrite may duplicate one).
     const ids = new Set<string>();
     const collector = new Collector();

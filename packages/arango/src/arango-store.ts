@@ -113,26 +113,33 @@ RETURN 1`;
 export const countQuery = 'RETURN LENGTH(@@collection)';
 
 /**
- * The AQL of a coalesced bulkWrite over `collections` collections: one subquery per
- * collection (`@@c0`, `@w0`, …), each a loop over `{ i, doc, field }` writes that
- * applies the write's own version guard (`field`, or null) inside the query's
- * transaction and returns the positions of the writes it made. One request, one
- * transaction; a key appears at most once per query (the store sends later writes to
- * the same key in a following query, so they apply in order).
+ * The AQL of a coalesced bulkWrite over `collections` collections (`@@c0`, `@w0`, …). Each
+ * write is `{ i, doc, field }`: its position, the document, and its version field (or
+ * null). Every version guard is read first (`DOCUMENT()` before any `INSERT`: AQL allows
+ * no document-reading function after a data modification, and one `INSERT` per
+ * collection), then each collection gets one `INSERT` over the writes its guard let
+ * through, and the query returns the positions written. One request, one transaction; a
+ * key appears at most once per query (the store sends later writes to the same key in a
+ * following query, so they apply in order).
  */
 export function bulkWriteQuery(collections: number): string {
-  const parts: string[] = [];
-  for (let c = 0; c < collections; c += 1) {
-    parts.push(`LET r${c} = (
+  const range = Array.from({ length: collections }, (_, c) => c);
+  const reads = range.map(
+    (c) => `LET g${c} = (
   FOR w IN @w${c}
     LET old = w.field == null ? null : DOCUMENT(@@c${c}, w.doc._key)
     FILTER w.field == null || old == null || !IS_NUMBER(old[w.field]) || old[w.field] < w.doc[w.field]
+    RETURN w
+)`,
+  );
+  const writes = range.map(
+    (c) => `LET r${c} = (
+  FOR w IN g${c}
     INSERT w.doc INTO @@c${c} OPTIONS { overwriteMode: "replace" }
     RETURN w.i
-)`);
-  }
-  const results = Array.from({ length: collections }, (_, c) => `r${c}`).join(', ');
-  return `${parts.join('\n')}\nRETURN [${results}]`;
+)`,
+  );
+  return `${[...reads, ...writes].join('\n')}\nRETURN [${range.map((c) => `r${c}`).join(', ')}]`;
 }
 
 /** One write of a bulkWrite, validated and encoded. */

@@ -100,6 +100,25 @@ describe('requests about one child, answered', () => {
     });
   });
 
+  it('refuses to start or restart a child while it shuts down', async () => {
+    const journal: string[] = [];
+    const h = harness({
+      children: [probe('a', journal), probe('b', journal, { drainsOnEvent: true })],
+    });
+    const ref = h.runtime.actor;
+    await terminateChild(ref, 'a');
+    ref.send({ type: 'shutdown' });
+    expect(supervisorView(ref.getSnapshot()).phase).toBe('stopping');
+    await expect(startChild(ref, probe('c', journal))).resolves.toEqual({
+      ok: false,
+      error: 'shutting-down',
+    });
+    await expect(restartChild(ref, 'a')).resolves.toEqual({ ok: false, error: 'shutting-down' });
+    h.send('b', { type: 'drained' });
+    await expect(h.runtime.exited).resolves.toEqual({ exit: 'shutdown' });
+    expect(lifecycle(journal)).toEqual(['start:a', 'start:b', 'stop:a', 'stop:b']);
+  });
+
   it('refuses a request to a supervisor that is no longer running', async () => {
     const h = harness({ children: [] });
     await h.runtime.shutdown();

@@ -240,6 +240,9 @@ class SupervisorTransition {
   // -- requests ---------------------------------------------------------------------
 
   startChild(spec: ChildSpec, reply: Reply | undefined): void {
+    if (this.#draft.exiting !== undefined) {
+      return this.#reply(reply, { ok: false, error: 'shutting-down' });
+    }
     let resolved;
     try {
       resolved = resolveChildSpec(spec, 'spec');
@@ -310,6 +313,9 @@ class SupervisorTransition {
   restartChild(id: string, reply: Reply | undefined): void {
     const record = this.#draft.children[id];
     if (record === undefined) return this.#reply(reply, { ok: false, error: 'not-found' });
+    if (this.#draft.exiting !== undefined) {
+      return this.#reply(reply, { ok: false, error: 'shutting-down' });
+    }
     if (record.status === 'stopped') {
       this.#set(id, { status: 'pending' });
       this.#queueStart(id);

@@ -117,14 +117,20 @@ export interface SupervisorContext {
 /**
  * The answer to a request about one child. OTP's answers, spelled in kebab case:
  * `already-started` and `already-present` (start), `running` and `restarting`
- * (restart and delete), `not-found`; and `invalid-spec` for a spec that fails validation.
+ * (restart and delete), `not-found`; and Troupe's own `invalid-spec` for a spec that fails
+ * validation and `shutting-down` for a start or restart while the supervisor stops.
  */
 export type ChildAnswer =
   | { readonly ok: true }
   | {
       readonly ok: false;
       readonly error:
-        'already-started' | 'already-present' | 'running' | 'restarting' | 'not-found';
+        | 'already-started'
+        | 'already-present'
+        | 'running'
+        | 'restarting'
+        | 'not-found'
+        | 'shutting-down';
     }
   /** The spec given to `start-child` is not valid; `reason` names the field. */
   | { readonly ok: false; readonly error: 'invalid-spec'; readonly reason: string };
