@@ -251,7 +251,10 @@ export async function startApp(
         logger,
         scheduler,
         drainMs: config.drainMs,
-        observer: metrics.observer(definition.name),
+        observer:
+          tracing === undefined
+            ? metrics.observer(definition.name)
+            : tracing.observer(definition.name, metrics.observer(definition.name)),
       }),
     );
     // The broker connection first (rest-for-one): the pools start once it is connected,

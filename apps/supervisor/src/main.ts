@@ -35,7 +35,7 @@ async function main(): Promise<number> {
   let app: Awaited<ReturnType<typeof startApp>>;
   try {
     // Off unless the standard OTEL_* variables ask for export.
-    tracing = startTracing(process.env);
+    tracing = startTracing(process.env, { inProcess: config.amqp.url === undefined });
     if (tracing !== undefined) logger.info({ endpoint: tracing.endpoint }, 'exporting traces');
     app = await startApp(config, logger, { tracing: tracing?.tracing });
   } catch (error) {

@@ -46,8 +46,12 @@ export function tracingEnabled(env: Env): boolean {
  * Registers the OpenTelemetry SDK (global tracer provider, AsyncLocalStorage context,
  * W3C trace-context propagation) with an OTLP/HTTP exporter, when `env` asks for it;
  * otherwise returns undefined and registers nothing, so tracing stays a no-op.
+ * `inProcess`: the app runs the embedded broker (`messaging.system` is `troupe`).
  */
-export function startTracing(env: Env): AppTracing | undefined {
+export function startTracing(
+  env: Env,
+  options: { readonly inProcess?: boolean } = {},
+): AppTracing | undefined {
   if (!tracingEnabled(env)) return undefined;
   const resource = defaultResource()
     .merge(resourceFromAttributes({ 'service.name': env['OTEL_SERVICE_NAME'] ?? 'troupe' }))
@@ -61,7 +65,8 @@ export function startTracing(env: Env): AppTracing | undefined {
   });
   provider.register();
   return {
-    tracing: new MessageTracing(),
+    // The embedded broker is not RabbitMQ: its spans say so.
+    tracing: new MessageTracing(options.inProcess === true ? { system: 'troupe' } : {}),
     endpoint: endpoint.replace(/\/\/[^@/]*@/, '//***@'),
     shutdown: () => provider.shutdown(),
   };

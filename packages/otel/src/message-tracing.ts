@@ -86,6 +86,11 @@ interface Traced {
 export interface MessageTracingOptions {
   /** Where tracers come from. @default the global provider (`trace.getTracerProvider()`) */
   readonly tracerProvider?: TracerProvider | undefined;
+  /**
+   * `messaging.system` on publish and process spans: the broker behind the transport.
+   * @default 'rabbitmq'
+   */
+  readonly system?: string | undefined;
 }
 
 /**
@@ -100,12 +105,14 @@ export interface MessageTracingOptions {
  */
 export class MessageTracing {
   readonly #tracer: Tracer;
+  readonly #system: string;
   /** The span of each delivery being worked on, by message id. */
   readonly #inFlight = new Map<string, Traced>();
 
   constructor(options: MessageTracingOptions = {}) {
     const provider = options.tracerProvider ?? trace.getTracerProvider();
     this.#tracer = provider.getTracer('@troupe/otel', '0.1.0');
+    this.#system = options.system ?? 'rabbitmq';
   }
 
   /**
@@ -136,7 +143,7 @@ export class MessageTracing {
     const span = this.#tracer.startSpan(`publish ${exchange}`, {
       kind: SpanKind.PRODUCER,
       attributes: {
-        [attributes.system]: 'rabbitmq',
+        [attributes.system]: this.#system,
         [attributes.operationName]: 'publish',
         [attributes.operationType]: 'send',
         [attributes.destination]: exchange,
@@ -168,7 +175,7 @@ export class MessageTracing {
       {
         kind: SpanKind.CONSUMER,
         attributes: {
-          [attributes.system]: 'rabbitmq',
+          [attributes.system]: this.#system,
           [attributes.operationName]: 'process',
           [attributes.operationType]: 'process',
           [attributes.destination]: queue,
@@ -254,13 +261,132 @@ export class MessageTracing {
   processor<TMessage, TResult>(
     definition: ProcessorDefinition<TMessage, TResult>,
   ): ProcessorDefinition<TMessage, TResult> {
-    const { handle, persist } = definition;
-    return {
+    // The batch forms (`handleBatch`, `persistBatch`) are read structurally: a definition
+    // has them when its worker takes batches.
+    const { handle, persist, handleBatch, persistBatch } = definition as BatchForms<
+      ProcessorDefinition<TMessage, TResult>
+    >;
+    const name = definition.name;
+    // Built as a plain object: the batch forms' types differ between definition shapes.
+    const traced: object = {
       ...definition,
-      handle: (message, context) =>
-        this.#step('handle', definition.name, context, () => handle(message, context)),
-      persist: (result, context) =>
-        this.#step('persist', definition.name, context, () => persist(result, context)),
+      handle: (message: TMessage, context: HandlerContext) =>
+        this.#step('handle', name, context, () => handle(message, context)),
+      ...(typeof persist === 'function'
+        ? {
+            persist: (result: TResult, context: HandlerContext) =>
+              this.#step('persist', name, context, () => persist(result, context)),
+          }
+        : {}),
+      ...(typeof handleBatch === 'function'
+        ? {
+            handleBatch: (items: readonly BatchItem[], context: unknown) =>
+              this.#batchStep('handle', name, items, () => handleBatch(items, context)),
+          }
+        : {}),
+      ...(typeof persistBatch === 'function'
+        ? {
+            persistBatch: (entries: readonly BatchItem[], context: unknown) =>
+              this.#batchStep('persist', name, entries, () => persistBatch(entries, context)),
+          }
+        : {}),
+    };
+    return traced as ProcessorDefinition<TMessage, TResult>;
+  }
+
+  /**
+   * One call for a whole batch (`handleBatch`, `persistBatch`): a child span per message
+   * in its own trace, all covering the call; an outcome list (`{ ok }`, or outcomes with a
+   * `kind`) marks the messages that failed.
+   */
+  #batchStep<T>(
+    step: 'handle' | 'persist',
+    processor: string,
+    items: readonly BatchItem[],
+    run: () => T | Promise<T>,
+  ): T | Promise<T> {
+    const spans = items.map(({ delivery }) => {
+      const message = this.#inFlight.get(delivery.messageId);
+      if (message !== undefined && delivery.attempt > 1) {
+        message.span.addEvent(events.retry, {
+          [attributes.step]: step,
+          'troupe.attempt': delivery.attempt,
+        });
+      }
+      return this.#tracer.startSpan(
+        step,
+        {
+          kind: SpanKind.INTERNAL,
+          attributes: {
+            [attributes.step]: step,
+            [attributes.processor]: processor,
+            [attributes.messageId]: delivery.messageId,
+            [attributes.batchCount]: items.length,
+            'troupe.attempt': delivery.attempt,
+          },
+        },
+        message?.context ?? contextApi.active(),
+      );
+    });
+    const end = (outcomes: unknown): void => {
+      spans.forEach((span, i) => {
+        const outcome = Array.isArray(outcomes) ? (outcomes[i] as unknown) : undefined;
+        const failure = failureOf(outcome);
+        if (failure !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: failure });
+        span.end();
+      });
+    };
+    const fail = (error: unknown): never => {
+      for (const span of spans) {
+        span.recordException(error instanceof Error ? error : new Error(messageOf(error)));
+        span.setStatus({ code: SpanStatusCode.ERROR, message: messageOf(error) });
+        span.end();
+      }
+      throw error;
+    };
+    let result: T | Promise<T>;
+    try {
+      result = run();
+    } catch (error) {
+      return fail(error);
+    }
+    if (result instanceof Promise) {
+      return result.then((value) => {
+        end(value);
+        return value;
+      }, fail);
+    }
+    end(result);
+    return result;
+  }
+
+  /**
+   * The worker's observer with batch spans added: each batch a worker takes (`batch`)
+   * starts a span linked to its messages' spans, ended once all of them are settled.
+   * Every call is passed on to `inner` (the metrics) unchanged.
+   */
+  observer<TObserver extends object>(processor: string, inner: TObserver): TObserver {
+    const observed = inner as ObserverLike;
+    const open = new Map<string, { span: Span; left: number }>();
+    return {
+      ...inner,
+      batch: (messageIds: readonly string[]) => {
+        const span = this.startBatch(processor, messageIds);
+        const batch = { span, left: messageIds.length };
+        for (const id of messageIds) open.set(id, batch);
+        if (batch.left === 0) span.end();
+        observed.batch?.(messageIds);
+      },
+      settled: (...args: unknown[]) => {
+        const messageId = args[2];
+        const batch = typeof messageId === 'string' ? open.get(messageId) : undefined;
+        if (batch !== undefined && typeof messageId === 'string') {
+          open.delete(messageId);
+          batch.left -= 1;
+          if (batch.left === 0) batch.span.end();
+        }
+        observed.settled?.(...args);
+      },
     };
   }
 
@@ -335,6 +461,46 @@ export class MessageTracing {
       },
     });
   }
+}
+
+/** A definition with the batch forms a worker that takes batches has. */
+type BatchForms<TDefinition> = TDefinition & {
+  readonly handleBatch?: ((items: readonly BatchItem[], context: unknown) => unknown) | undefined;
+  readonly persistBatch?:
+    ((entries: readonly BatchItem[], context: unknown) => unknown) | undefined;
+};
+
+/** What a batch step knows of each of its deliveries. */
+interface DeliveryLike {
+  readonly messageId: string;
+  readonly attempt: number;
+}
+
+/** One message (or one result) of a batch step. */
+interface BatchItem {
+  readonly delivery: DeliveryLike;
+}
+
+/** The observer methods the tracing reads; the others are passed on untouched. */
+interface ObserverLike {
+  settled?(...args: unknown[]): void;
+  batch?(messageIds: readonly string[]): void;
+}
+
+/** Why one outcome of a batch step failed, or undefined when it did not. */
+function failureOf(outcome: unknown): string | undefined {
+  if (typeof outcome !== 'object' || outcome === null) return undefined;
+  const { ok, kind, error, reason } = outcome as {
+    ok?: unknown;
+    kind?: unknown;
+    error?: unknown;
+    reason?: unknown;
+  };
+  if (ok === false) return messageOf(error);
+  if (typeof kind === 'string' && kind !== 'done') {
+    return typeof reason === 'string' ? reason : error === undefined ? kind : messageOf(error);
+  }
+  return undefined;
 }
 
 const counters = new WeakMap<Traced, Map<string, number>>();
