@@ -1,5 +1,7 @@
-# The supervisor app. Packages ship TypeScript sources and the app runs them with tsx,
-# so the image is the workspace installed from the lockfile, pruned of nothing clever.
+# The supervisor app, compiled: the build stage installs the workspace from the lockfile
+# and compiles every package to JavaScript (`pnpm run build`); the image runs
+# `node dist/main.js`. tsx is for development only. The processors are those named in
+# /app/troupe.config.json (mount your own or set TROUPE_CONFIG).
 #   docker build -t troupe .
 #   docker run --rm -e TROUPE_AMQP_URL=amqp://guest:guest@rabbitmq:5672 -p 9464:9464 troupe
 FROM node:20-bookworm-slim AS build
@@ -8,7 +10,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 make g+
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY . .
-RUN npx --yes pnpm@10.34.8 install --frozen-lockfile
+RUN npx --yes pnpm@10.34.8 install --frozen-lockfile && npx --yes pnpm@10.34.8 run build
 
 FROM node:20-bookworm-slim
 # Beyond loopback the inspector needs a token: set TROUPE_INSPECTOR_TOKEN (and drop
@@ -27,4 +29,4 @@ HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:946
 # SIGTERM drains (see README, Operations); tini-like signal forwarding is not needed
 # because node is PID 1's only child: `exec` form hands signals to it directly.
 WORKDIR /app/apps/supervisor
-CMD ["node", "--import", "tsx", "src/main.ts"]
+CMD ["node", "dist/main.js"]

@@ -5,12 +5,26 @@
 // - `serial`: suites that disturb the shared broker (closing connections, stopping the
 //   app, a RabbitMQ cluster of their own) and therefore run one file at a time, after the
 //   others.
+//
+// Everything runs from the TypeScript sources, never from a build: the `@troupe/source`
+// export condition points each workspace package at its `src/index.ts`, here for vitest
+// and, through NODE_OPTIONS, for the processes the suites start (`node --import tsx …`).
 import { defineConfig } from 'vitest/config';
 
+const conditions = ['@troupe/source', 'node', 'development|production'];
+
 export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
   test: {
+    env: {
+      NODE_OPTIONS: [process.env.NODE_OPTIONS, '--conditions=@troupe/source']
+        .filter(Boolean)
+        .join(' '),
+    },
     projects: [
       {
+        extends: true,
         test: {
           name: 'unit',
           include: [
@@ -25,14 +39,20 @@ export default defineConfig({
         },
       },
       {
+        extends: true,
         test: {
           name: 'integration',
-          include: ['packages/*/test/**/*.int.test.ts', 'test/integration/**/*.test.ts'],
+          include: [
+            'packages/*/test/**/*.int.test.ts',
+            'apps/*/test/**/*.int.test.ts',
+            'test/integration/**/*.test.ts',
+          ],
           testTimeout: 30_000,
           hookTimeout: 30_000,
         },
       },
       {
+        extends: true,
         test: {
           name: 'serial',
           include: [

@@ -80,8 +80,9 @@ for (const method of methods) {
   };
 }
 
-// The handler hang. `configuredProcessors` copies the definition when the app starts,
-// so replacing `handle` on the exported definition before that is enough.
+// The handler hang. `configuredProcessors` imports the configured module (the same
+// module instance as this import) and copies the definition when the app starts, so
+// replacing `handle` on the exported definition before that is enough.
 const hangs = new Map<string, number>();
 let handled = 0;
 const handle = companyUpdated.handle;

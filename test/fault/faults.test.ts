@@ -9,7 +9,7 @@
 // app exits 0 on SIGTERM with every worker idle. The report goes to
 // test/fault/reports/latest.md when TROUPE_FAULT_N is set (a deliberate run), to the
 // temporary directory otherwise, or to TROUPE_FAULT_REPORT.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -33,6 +33,10 @@ import {
   type RawMessage,
 } from './fault-harness.js';
 import { mulberry32 } from './prng.js';
+
+const example = JSON.parse(
+  readFileSync(new URL('../../troupe.config.json', import.meta.url), 'utf8'),
+) as { processors: Record<string, Record<string, unknown>> };
 
 const n = Number(process.env['TROUPE_FAULT_N'] ?? 3000);
 const seed = Number(process.env['TROUPE_FAULT_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
@@ -73,7 +77,16 @@ describe(`fault injection: ${n} company events under SIGKILL, closed connections
     await vhost.create();
     writeFileSync(
       configPath,
-      JSON.stringify({ processors: { 'company-updated': { timeoutMs: handlerTimeoutMs } } }),
+      // The example configuration's processors, company-updated with a short timeout.
+      JSON.stringify({
+        processors: {
+          ...example.processors,
+          'company-updated': {
+            ...example.processors['company-updated'],
+            timeoutMs: handlerTimeoutMs,
+          },
+        },
+      }),
     );
   });
 

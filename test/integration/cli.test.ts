@@ -156,10 +156,25 @@ describe('troupe CLI', { timeout: 90_000 }, () => {
   it('prints a processor chart as Mermaid or JSON', async () => {
     const mermaid = await troupe(['chart', 'company-updated']);
     expect(mermaid.code).toBe(0);
-    expect(mermaid.stdout).toMatch(/^stateDiagram-v2/);
+    // The processor's queue, bindings, retry policy and timeout beside its chart.
+    expect(mermaid.stdout).toMatch(/^%% processor {3}company-updated\n/);
+    expect(mermaid.stdout).toContain(
+      '%% queue       company.updated (classic); dead letters in company.updated.dead',
+    );
+    expect(mermaid.stdout).toContain('%% bindings    companies → company.updated');
+    expect(mermaid.stdout).toMatch(/%% retry {7}5 attempts, fixed 3000 ms, then dead-letter/);
+    expect(mermaid.stdout).toContain('%% timeout     30000 ms per attempt');
+    expect(mermaid.stdout).toMatch(/\nstateDiagram-v2\n/);
     for (const state of ['idle', 'consuming', 'persisting', 'retrying', 'failed']) {
       expect(mermaid.stdout).toContain(`state "${state}"`);
     }
+    const processorJson = await troupe(['chart', 'company-sync', '--format', 'json']);
+    expect(JSON.parse(processorJson.stdout)).toMatchObject({
+      processor: 'company-sync',
+      queue: 'company.sync',
+      bindings: ['companies company.sync'],
+      chart: { id: 'processor' },
+    });
     const json = await troupe(['chart', 'supervisor', '--format', 'json']);
     expect(JSON.parse(json.stdout)).toMatchObject({ id: 'supervisor' });
     expect((await troupe(['chart', 'nope'])).code).toBe(2);

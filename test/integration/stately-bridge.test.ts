@@ -1,6 +1,7 @@
 // The bridge to Stately's inspector: with TROUPE_STATELY_INSPECT_URL set, the app sends
 // XState's inspection events over a WebSocket (here to a local server standing in for
 // the Stately inspector, which is what `@statelyai/inspect` talks to); without it, none.
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
@@ -9,6 +10,8 @@ import { loadConfig } from '../../apps/supervisor/src/config.js';
 import { eventually } from '../e2e/harness.js';
 
 const logger = pino({ level: 'silent' });
+/** The example configuration: the company processors and the demo publisher. */
+const exampleConfig = fileURLToPath(new URL('../../troupe.config.json', import.meta.url));
 
 describe('bridge to the Stately inspector', () => {
   let app: App | undefined;
@@ -31,6 +34,7 @@ describe('bridge to the Stately inspector', () => {
     const { port } = server.address() as { port: number };
     const config = loadConfig(
       {
+        TROUPE_CONFIG: exampleConfig,
         TROUPE_STORE: 'memory:',
         TROUPE_HTTP_PORT: '0',
         TROUPE_DEMO_INTERVAL_MS: '5',

@@ -1,6 +1,6 @@
 // The app without the process around it: adapters chosen from the configuration, one
-// pool per processor under a rest-for-one root, the demo publisher when there is no
-// broker, and the operations server. `main.ts` adds signals and exit codes.
+// pool per configured processor (loaded by module specifier) under a rest-for-one root,
+// the configured demo publisher when there is no broker, and the operations server. `main.ts` adds signals and exit codes.
 import { AmqpTransport, connectionChildSpec } from '@troupe/amqp';
 import {
   ConfigurationError,
@@ -21,16 +21,19 @@ import {
 } from '@troupe/core';
 import { Inspector, inspectorRoutes } from '@troupe/inspector';
 import { MemoryStore, MemoryTransport } from '@troupe/memory';
-import { SqliteStore } from '@troupe/sqlite';
-import { ArangoStore, parseArangoStoreUrl } from '@troupe/arango';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createWebSocketInspector } from '@statelyai/inspect';
 import type { Logger } from 'pino';
 import { amqpUrls, demoEnabled, type Config } from './config.js';
-import { demoPublisherMachine } from './demo-publisher.machine.js';
+import { demoPublisherMachine, type DemoEvent } from './demo-publisher.machine.js';
 import { startOperationsServer, type OperationsServer, type ReadinessResult } from './http.js';
 import { Metrics } from './metrics.js';
-import { configuredProcessors, configuredTopology } from './processors.js';
+import {
+  baseDirOf,
+  configuredProcessors,
+  configuredTopology,
+  importConfigured,
+} from './processors.js';
 import type { MessageTracing } from '@troupe/otel';
 import { listenForStop, type StopSignals } from './signals.js';
 import { isRetryableOpenFailure, openStoreWithRetry } from './store-opener.machine.js';
@@ -48,16 +51,17 @@ export interface App {
 
 async function createStore(config: Config): Promise<Store> {
   if (config.store === 'memory:') return new MemoryStore();
+  // Store adapters are imported when configured: a project on another store does not
+  // need better-sqlite3's native module built.
   if (config.store.startsWith('sqlite:')) {
+    const { SqliteStore } = await import('@troupe/sqlite');
     return new SqliteStore({ path: config.store.slice('sqlite:'.length) });
   }
   if (config.store.startsWith('arangodb')) {
     // arangodb://user:password@host1:8529,host2:8529/database → arangojs's options.
-    // Checks the server and creates the processors' collection before anything consumes.
-    return ArangoStore.connect({
-      ...parseArangoStoreUrl(config.store, 'TROUPE_STORE (store)'),
-      collections: ['companies'],
-    });
+    const { ArangoStore, parseArangoStoreUrl } = await import('@troupe/arango');
+    // Checks the server before anything consumes; collections are created on first write.
+    return ArangoStore.connect(parseArangoStoreUrl(config.store, 'TROUPE_STORE (store)'));
   }
   throw new ConfigurationError(
     'store',
@@ -138,6 +142,20 @@ function bridgeToStately(
     subscription.unsubscribe();
     stately.stop();
   };
+}
+
+/** The demo publisher's event function: `demo.module`'s export (`demo.export`, else `default`). */
+async function loadDemoEvent(config: Config): Promise<(n: number) => DemoEvent> {
+  const { module = '', export: exportName = 'default' } = config.demo;
+  const exported = await importConfigured('demo', module, exportName, baseDirOf(config));
+  const event = exported[exportName];
+  if (typeof event !== 'function') {
+    throw new ConfigurationError(
+      'demo.export',
+      `${module} has no function export ${exportName}; it exports ${Object.keys(exported).join(', ')}`,
+    );
+  }
+  return event as (n: number) => DemoEvent;
 }
 
 /** How long to wait between attempts to open a store that is unreachable at start. */
@@ -253,7 +271,14 @@ export async function startApp(
 ): Promise<App> {
   const { signal } = options;
   const aborted = (): boolean => signal?.aborted === true;
-  const definitions = configuredProcessors(config);
+  const definitions = await configuredProcessors(config);
+  if (definitions.length === 0) {
+    throw new ConfigurationError(
+      'processors',
+      'no processor to run: name at least one (module and, optionally, export) in troupe.config.json',
+    );
+  }
+  const demoEvent = demoEnabled(config) ? await loadDemoEvent(config) : undefined;
   if (aborted()) throw new StartAbortedError();
   const urls = amqpUrls(config);
   const amqp =
@@ -383,7 +408,7 @@ export async function startApp(
         storeProblem = reason;
       },
     });
-    const declared = transport.declare(configuredTopology(config));
+    const declared = transport.declare(configuredTopology(config, definitions));
     // Whichever fails first fails the start.
     [store] = await unlessAborted(Promise.all([opening, declared]), signal);
     signal?.removeEventListener('abort', onAbort);
@@ -413,7 +438,7 @@ export async function startApp(
       ...(amqp === undefined ? [] : [connectionChildSpec(amqp)]),
       ...pools.map((pool) => pool.childSpec),
     ];
-    if (demoEnabled(config)) {
+    if (demoEvent !== undefined) {
       children.push({
         id: 'demo-publisher',
         kind: 'service',
@@ -422,6 +447,7 @@ export async function startApp(
           logic: demoPublisherMachine,
           input: {
             transport: traced,
+            event: demoEvent,
             intervalMs: config.demo.intervalMs,
             logger: logger.child({ actor: 'demo-publisher' }),
           },

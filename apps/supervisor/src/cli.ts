@@ -1,8 +1,12 @@
-// The `troupe` command line (from the repository root: `pnpm troupe <verb> …`).
+#!/usr/bin/env node
+// The `troupe` command line (from the repository root: `pnpm troupe <verb> …`; installed,
+// the `troupe` bin of @troupe/supervisor).
 //
 // Exit codes: 0 success, 1 the operation failed (broker or store unreachable, not
 // found), 2 usage or configuration error.
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   AmqpTransport,
@@ -11,18 +15,22 @@ import {
   redactUrl,
   type ConnectFailure,
 } from '@troupe/amqp';
-import { ArangoStore, parseArangoStoreUrl } from '@troupe/arango';
-import { ConfigurationError, redactedMessage, type Store } from '@troupe/core';
+import {
+  ConfigurationError,
+  redactedMessage,
+  type AnyProcessorDefinition,
+  type Store,
+} from '@troupe/core';
 import { consumerMachine, processorMachine, supervisorMachine } from '@troupe/core';
 import { chartOf, toMermaid } from '@troupe/inspector';
 import { topicMatches } from '@troupe/memory';
-import { SqliteStore } from '@troupe/sqlite';
 import { connect } from 'amqplib';
 import { pino } from 'pino';
 import type { AnyStateMachine } from 'xstate';
 import { amqpUrls, loadConfig, type Config } from './config.js';
 import { listDeadLetters, replayDeadLetters } from './dlq.js';
-import { availableProcessors, configuredProcessors, configuredTopology } from './processors.js';
+import { configuredProcessors, configuredTopology } from './processors.js';
+import { scaffoldProcessor, workspaceRoot } from './scaffold.js';
 
 export const cliExitCodes = { ok: 0, failed: 1, usage: 2 } as const;
 
@@ -84,10 +92,14 @@ async function reachableUrl(values: Record<string, string | boolean | undefined>
   throw last ?? new Error('no broker URL');
 }
 
-function openStore(): Store {
+async function openStore(): Promise<Store> {
   const { store } = config();
-  if (store.startsWith('sqlite:')) return new SqliteStore({ path: store.slice('sqlite:'.length) });
+  if (store.startsWith('sqlite:')) {
+    const { SqliteStore } = await import('@troupe/sqlite');
+    return new SqliteStore({ path: store.slice('sqlite:'.length) });
+  }
   if (store.startsWith('arangodb')) {
+    const { ArangoStore, parseArangoStoreUrl } = await import('@troupe/arango');
     return new ArangoStore(parseArangoStoreUrl(store, 'TROUPE_STORE'));
   }
   throw new ConfigurationError(
@@ -108,25 +120,73 @@ function readBody(argument: string): Buffer {
 
 const urlOption = { url: { type: 'string' as const } };
 
-/** Charts `troupe chart` can print: a processor's (any processor's worker), or a runtime actor's. */
-function machineFor(name: string): AnyStateMachine {
-  switch (name) {
-    case 'supervisor':
-      return supervisorMachine;
-    case 'consumer':
-      return consumerMachine;
-    case 'connection':
-      return connectionMachine;
-    default: {
-      const known = availableProcessors.map((definition) => definition.name);
-      if (!known.includes(name)) {
-        throw new UsageError(
-          `unknown chart ${JSON.stringify(name)}; processors: ${known.join(', ')}; or supervisor, consumer, connection`,
-        );
-      }
-      return processorMachine;
-    }
+const runtimeCharts: Record<string, AnyStateMachine> = {
+  supervisor: supervisorMachine,
+  consumer: consumerMachine,
+  connection: connectionMachine,
+};
+
+/**
+ * The processor `troupe chart` shows: only that one is loaded, so that another
+ * processor's broken module does not stop it.
+ */
+async function chartedProcessor(name: string): Promise<AnyProcessorDefinition> {
+  const configured = config();
+  const entry = configured.processors[name];
+  if (entry === undefined) {
+    const known = Object.keys(configured.processors);
+    throw new UsageError(
+      `unknown chart ${JSON.stringify(name)}; processors: ${known.join(', ') || '(none configured)'}; or ${Object.keys(runtimeCharts).join(', ')}`,
+    );
   }
+  const [definition] = await configuredProcessors(
+    { ...configured, processors: { [name]: { ...entry, enabled: true } } },
+    [name],
+  );
+  if (definition === undefined) throw new Error(`processor ${name} did not load`);
+  return definition;
+}
+
+/** What `troupe chart <processor>` prints beside the chart. */
+function processorSummary(definition: AnyProcessorDefinition): Record<string, unknown> {
+  return {
+    processor: definition.name,
+    queue: definition.queue,
+    deadLetterQueue: `${definition.queue}.dead`,
+    queueType: definition.queueType,
+    bindings: definition.bindings.map((binding) => `${binding.exchange} ${binding.routingKey}`),
+    concurrency: definition.concurrency,
+    weight: definition.weight,
+    timeoutMs: definition.timeoutMs,
+    retry: definition.retry,
+    maxBatch: definition.maxBatch,
+    batchTimeoutMs: definition.batchTimeoutMs,
+    persistTimeoutMs: definition.persistTimeoutMs,
+  };
+}
+
+function describeBackoff(retry: AnyProcessorDefinition['retry']): string {
+  const { backoff } = retry;
+  const jitter =
+    backoff.randomFactor === undefined || backoff.randomFactor === 0
+      ? ''
+      : ` ±${Math.round(backoff.randomFactor * 100)}%`;
+  return backoff.kind === 'fixed'
+    ? `fixed ${backoff.delayMs} ms${jitter}`
+    : `exponential ${backoff.minMs}–${backoff.maxMs} ms${jitter}`;
+}
+
+/** The summary as Mermaid comment lines, so that the output stays a valid chart. */
+function summaryLines(definition: AnyProcessorDefinition): string[] {
+  const { retry } = definition;
+  return [
+    `processor   ${definition.name}`,
+    `queue       ${definition.queue} (${definition.queueType}${definition.singleActiveConsumer ? ', single active consumer' : ''}); dead letters in ${definition.queue}.dead`,
+    `bindings    ${definition.bindings.map((binding) => `${binding.exchange} → ${binding.routingKey}`).join(', ') || '(none)'}`,
+    `retry       ${retry.attempts} attempts, ${describeBackoff(retry)}, then ${retry.onExhausted}; delays from ${retry.redeliverFromMs} ms through the broker`,
+    `timeout     ${definition.timeoutMs} ms per attempt to handle, ${definition.persistTimeoutMs} ms to persist a batch`,
+    `workers     ${definition.concurrency} (prefetch), weight ${definition.weight}; batches of up to ${definition.maxBatch}${definition.batchTimeoutMs === undefined ? '' : `, waiting up to ${definition.batchTimeoutMs} ms to fill`}`,
+  ].map((line) => `%% ${line}`);
 }
 
 interface TreeLine {
@@ -198,8 +258,7 @@ const verbs: Record<string, Verb> = {
     },
   },
   publish: {
-    usage:
-      'troupe publish <routing-key> <json|@file> [--exchange companies] [--force] [--url amqp://…]',
+    usage: 'troupe publish <routing-key> <json|@file> [--exchange E] [--force] [--url amqp://…]',
     summary: 'Publish one JSON message with publisher confirms',
     options: { exchange: { type: 'string' }, force: { type: 'boolean' }, ...urlOption },
     run: async ([routingKey, payload], values) => {
@@ -221,16 +280,28 @@ const verbs: Record<string, Verb> = {
         });
         // The same topology the app declares, so that a message published before the
         // app first ran is routed to its queue, not dropped.
-        await transport.declare(configuredTopology(config()));
-        const exchange = typeof values.exchange === 'string' ? values.exchange : 'companies';
+        const definitions = await configuredProcessors(config());
+        await transport.declare(configuredTopology(config(), definitions));
+        const matching = definitions.flatMap((definition) =>
+          definition.bindings.filter((binding) => topicMatches(binding.routingKey, routingKey)),
+        );
+        const exchanges = [...new Set(matching.map((binding) => binding.exchange))];
+        const exchange =
+          typeof values.exchange === 'string'
+            ? values.exchange
+            : exchanges.length === 1 && exchanges[0] !== undefined
+              ? exchanges[0]
+              : undefined;
+        if (exchange === undefined) {
+          throw new UsageError(
+            exchanges.length === 0
+              ? `no configured processor's queue is bound with ${routingKey} on any exchange; the broker would drop it (--exchange E --force to publish anyway)`
+              : `queues are bound with ${routingKey} on several exchanges (${exchanges.join(', ')}): name one with --exchange`,
+          );
+        }
         // The broker confirms an unroutable message and drops it: refuse to publish one
         // that no configured processor's queue would receive.
-        const routed = configuredProcessors(config()).some((definition) =>
-          definition.bindings.some(
-            (binding) =>
-              binding.exchange === exchange && topicMatches(binding.routingKey, routingKey),
-          ),
-        );
+        const routed = matching.some((binding) => binding.exchange === exchange);
         if (!routed && values.force !== true) {
           throw new UsageError(
             `no configured processor's queue is bound to ${exchange} with ${routingKey}; the broker would drop it (--force to publish anyway)`,
@@ -245,15 +316,70 @@ const verbs: Record<string, Verb> = {
   },
   chart: {
     usage: 'troupe chart <processor|supervisor|consumer|connection> [--format mermaid|json]',
-    summary: "Print an actor's state chart (Mermaid by default)",
+    summary:
+      "Print an actor's state chart (Mermaid by default); for a processor, with its queue, bindings, retry policy and timeouts",
     options: { format: { type: 'string' } },
-    run: ([name], values) => {
+    run: async ([name], values) => {
       if (name === undefined) throw new UsageError('expected a processor name');
       const format = values.format ?? 'mermaid';
       if (format !== 'mermaid' && format !== 'json')
         throw new UsageError('--format must be mermaid or json');
-      const chart = chartOf(machineFor(name));
-      out(format === 'json' ? JSON.stringify(chart, null, 2) : toMermaid(chart));
+      const runtime = runtimeCharts[name];
+      if (runtime !== undefined) {
+        const chart = chartOf(runtime);
+        out(format === 'json' ? JSON.stringify(chart, null, 2) : toMermaid(chart));
+        return;
+      }
+      const definition = await chartedProcessor(name);
+      // Every processor's workers run the same chart; what differs is around it.
+      const chart = chartOf(processorMachine);
+      if (format === 'json') {
+        out(JSON.stringify({ ...processorSummary(definition), chart }, null, 2));
+      } else {
+        out([...summaryLines(definition), toMermaid(chart)].join('\n'));
+      }
+    },
+  },
+  new: {
+    usage: 'troupe new processor <name> [--skip-install]',
+    summary:
+      'Scaffold packages/processor-<name> (processor, tests, README) and register it in troupe.config.json',
+    options: { 'skip-install': { type: 'boolean' } },
+    run: ([kind, name], values) => {
+      if (kind !== 'processor' || name === undefined) {
+        throw new UsageError('expected processor <name>');
+      }
+      const root = workspaceRoot(process.cwd());
+      if (root === undefined) {
+        throw new UsageError('run it inside a pnpm workspace (no pnpm-workspace.yaml found)');
+      }
+      let result: ReturnType<typeof scaffoldProcessor>;
+      try {
+        result = scaffoldProcessor(name, root);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+      for (const file of result.written) out(`created  ${file}`);
+      for (const file of result.registered) out(`updated  ${file}`);
+      if (values['skip-install'] !== true) {
+        // Links the new package into the workspace (and its name into the lockfile).
+        const { packageManager } = JSON.parse(readFileSync(`${root}/package.json`, 'utf8')) as {
+          packageManager?: string;
+        };
+        execFileSync('npx', ['--yes', packageManager ?? 'pnpm', 'install'], {
+          cwd: root,
+          stdio: ['ignore', 'inherit', 'inherit'],
+        });
+      }
+      out(
+        [
+          '',
+          `Next: edit packages/processor-${name}/src/index.ts (schema, handler), then`,
+          `  npx pnpm vitest run packages/processor-${name}`,
+          `  npm run troupe -- chart ${name}`,
+          '  npm start   (see docs/writing-a-processor.md)',
+        ].join('\n'),
+      );
       return Promise.resolve();
     },
   },
@@ -295,7 +421,7 @@ const verbs: Record<string, Verb> = {
       }
       if (action === 'get' && key === undefined)
         throw new UsageError('expected <collection> <key>');
-      const store = openStore();
+      const store = await openStore();
       try {
         // An empty collection and one that does not exist both hold nothing; an operator
         // who mistyped a name must be told which it is.
@@ -385,15 +511,27 @@ export async function cli(argv: readonly string[]): Promise<number> {
       process.stderr.write(`troupe ${name}: bad configuration: ${message}\n`);
       return cliExitCodes.usage;
     }
+    if ((error as { code?: unknown }).code === 'PROCESSOR_LOAD') {
+      process.stderr.write(`troupe ${name}: ${message}\n`);
+      return cliExitCodes.usage;
+    }
     process.stderr.write(`troupe ${name}: ${message}\n`);
     return cliExitCodes.failed;
   }
 }
 
-if (
-  process.argv[1] !== undefined &&
-  import.meta.url.endsWith(process.argv[1].split('/').pop() ?? '')
-) {
+/** True when this module is the program node runs (directly or through the `troupe` bin link). */
+function isMain(): boolean {
+  const argv1 = process.argv[1];
+  if (argv1 === undefined) return false;
+  try {
+    return realpathSync(argv1) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
   const code = await cli(process.argv.slice(2));
   if (process.argv[2] !== 'start') process.exitCode = code;
 }

@@ -2,7 +2,7 @@
 // TROUPE_CONFIG) overlaid with environment variables, validated once at start-up. Every
 // error names the field, and the variable it came from when it came from one.
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ConfigurationError, maxBatchLimit, maxTimerDelayMs } from '@troupe/core';
 import { z } from 'zod';
 
@@ -23,6 +23,15 @@ const backoffSchema = z.discriminatedUnion('kind', [
 ]);
 
 const processorSchema = z.strictObject({
+  /**
+   * The processor's module: a package name (a dependency of the project holding this
+   * file) or a path relative to this file.
+   */
+  module: z.string().min(1),
+  /** The export to run. @default `default`, else the module's only processor export */
+  export: z.string().min(1).optional(),
+  /** The processor's own settings, validated by the schema it declares (defineProcessorFactory). */
+  options: z.unknown().optional(),
   /** Run this processor. @default true */
   enabled: z.boolean().default(true),
   /** Workers, and so the prefetch. @default the processor's own */
@@ -61,7 +70,7 @@ const processorSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),
-  /** Processors by name; those not listed run with their defaults. */
+  /** The processors to run, by name: each names its module and may override its settings. */
   processors: z.record(z.string(), processorSchema).default({}),
   /** RabbitMQ. Without a URL the app runs on the in-process broker. */
   amqp: z
@@ -133,16 +142,29 @@ export const configSchema = z.strictObject({
       idleDetachMs: z.int().min(1000).max(maxTimerDelayMs).default(300_000),
     })
     .default({ enabled: true, controls: false, idleDetachMs: 300_000 }),
-  /** The demo publisher of company events. @default on without a broker, off with one */
+  /**
+   * A demo publisher: every `intervalMs` it publishes the event the module's export
+   * returns for the n-th tick (`(n) => ({ exchange, routingKey, body })`).
+   * @default on without a broker when a module is given, off with one
+   */
   demo: z
     .strictObject({
       enabled: z.boolean().optional(),
       intervalMs: z.int().min(1).max(maxTimerDelayMs).default(500),
+      module: z.string().min(1).optional(),
+      export: z.string().min(1).optional(),
     })
     .default({ intervalMs: 500 }),
 });
 
-export type Config = z.infer<typeof configSchema>;
+/** The validated configuration, and the directory its module specifiers are resolved from. */
+export type Config = z.infer<typeof configSchema> & {
+  /** The configuration file's directory (the working directory without a file). */
+  readonly baseDir?: string;
+};
+
+/** One entry of `processors`. */
+export type ProcessorEntry = Config['processors'][string];
 
 /** Environment variables and the config field each one sets. */
 export const environmentVariables = {
@@ -197,11 +219,17 @@ function setPath(target: Record<string, unknown>, path: readonly string[], value
   if (last !== undefined) node[last] = value;
 }
 
-/** The configuration file's path, when there is one. */
+/**
+ * The configuration file's path, when there is one: TROUPE_CONFIG, else the nearest
+ * `troupe.config.json` in the working directory or above it.
+ */
 export function configPath(env: NodeJS.ProcessEnv, cwd: string): string | undefined {
   if (env.TROUPE_CONFIG !== undefined) return resolve(cwd, env.TROUPE_CONFIG);
-  const fallback = resolve(cwd, 'troupe.config.json');
-  return existsSync(fallback) ? fallback : undefined;
+  for (let directory = resolve(cwd); ; directory = dirname(directory)) {
+    const candidate = join(directory, 'troupe.config.json');
+    if (existsSync(candidate)) return candidate;
+    if (dirname(directory) === directory) return undefined;
+  }
 }
 
 /**
@@ -246,7 +274,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     const name = variable === undefined ? field || '(root)' : `${variable} (${field})`;
     throw new ConfigurationError(name, issue?.message ?? 'invalid');
   }
-  const config = result.data;
+  const config: Config = { ...result.data, baseDir: path === undefined ? cwd : dirname(path) };
   if (config.amqp.url !== undefined && config.amqp.urls !== undefined) {
     const variable = sources.get('amqp.url');
     throw new ConfigurationError(
@@ -260,6 +288,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     throw new ConfigurationError(
       'TROUPE_INSPECTOR_TOKEN (inspector.token)',
       'required when inspector controls are enabled',
+    );
+  }
+  if (config.demo.enabled === true && config.demo.module === undefined) {
+    throw new ConfigurationError(
+      sources.has('demo.enabled') ? 'TROUPE_DEMO (demo.module)' : 'demo.module',
+      'required when the demo publisher is enabled: the module whose export makes the events',
     );
   }
   if (inspector.enabled && inspector.token === undefined && !isLoopback(http.host)) {
@@ -287,7 +321,9 @@ export function amqpUrls(config: Config): string[] | undefined {
   return urls === undefined || urls.length === 0 ? undefined : urls;
 }
 
-/** The demo publisher runs when asked to, or by default when there is no broker. */
+/** The demo publisher runs when asked to, or by default when there is no broker; it needs a module. */
 export function demoEnabled(config: Config): boolean {
-  return config.demo.enabled ?? amqpUrls(config) === undefined;
+  return (
+    config.demo.module !== undefined && (config.demo.enabled ?? amqpUrls(config) === undefined)
+  );
 }

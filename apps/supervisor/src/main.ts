@@ -3,7 +3,8 @@
 // SIGTERM while the broker or the store is still out of reach ends the start cleanly.
 //
 // Exit codes: 0 clean shutdown (a stop while starting included), 1 fatal error or the
-// root supervisor gave up, 2 bad configuration.
+// root supervisor gave up, 2 bad configuration (a processor module that cannot be loaded
+// included).
 import { redactedMessage, redactCredentials } from '@troupe/core';
 import { pino, type Logger } from 'pino';
 import { runUntilStopped, StartAbortedError, startApp } from './app.js';
@@ -51,10 +52,13 @@ async function main(): Promise<number> {
       logger.flush();
       return exitCodes.clean;
     }
-    const isConfig = (error as { code?: unknown }).code === 'CONFIGURATION';
-    process.stderr.write(
-      `troupe: ${isConfig ? 'bad configuration' : 'cannot start'}: ${redactedMessage(error)}\n`,
-    );
+    const { code } = error as { code?: unknown };
+    // A processor module that cannot be loaded is a code problem, not a config field: its
+    // message names the processor, the module and the export, on one line.
+    const isConfig = code === 'CONFIGURATION' || code === 'PROCESSOR_LOAD';
+    const prefix =
+      code === 'PROCESSOR_LOAD' ? '' : isConfig ? 'bad configuration: ' : 'cannot start: ';
+    process.stderr.write(`troupe: ${prefix}${redactedMessage(error)}\n`);
     return isConfig ? exitCodes.badConfiguration : exitCodes.fatal;
   }
 

@@ -1,12 +1,36 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { demoEnabled, loadConfig } from '../src/config.js';
 import { configJsonSchema, schemaFile } from '../src/json-schema.js';
 import { configuredProcessors, configuredTopology } from '../src/processors.js';
 
 const emptyDir = (): string => mkdtempSync(join(tmpdir(), 'troupe-config-'));
+const appDir = fileURLToPath(new URL('..', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+const example = JSON.parse(readFileSync(join(repoRoot, 'troupe.config.json'), 'utf8')) as {
+  processors: Record<string, Record<string, unknown>>;
+};
+
+/** The example configuration with `processors` entries changed or added. */
+function exampleWith(processors: Record<string, Record<string, unknown>>): Record<string, unknown> {
+  const merged: Record<string, Record<string, unknown>> = { ...example.processors };
+  for (const [name, entry] of Object.entries(processors)) {
+    merged[name] = { ...merged[name], ...entry };
+  }
+  return { processors: merged };
+}
+
+/** A config file among the repository's packages, so that module specifiers resolve. */
+function withExample(config: Record<string, unknown>): string {
+  const path = join(emptyDir(), 'troupe.config.json');
+  writeFileSync(path, JSON.stringify(config));
+  return path;
+}
+const loadExample = (config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) =>
+  loadConfig({ ...env, TROUPE_CONFIG: withExample(config) }, repoRoot);
 
 function withFile(config: unknown): string {
   const dir = emptyDir();
@@ -15,32 +39,33 @@ function withFile(config: unknown): string {
 }
 
 describe('configuration', () => {
-  it('defaults to the embedded broker and store, with the demo on', () => {
+  it('defaults to the embedded broker and store; the example configuration runs the three company processors with the demo', async () => {
     const config = loadConfig({}, emptyDir());
     expect(config.amqp.url).toBeUndefined();
     expect(config.store).toBe('sqlite:./data/troupe.db');
     expect(config.http).toEqual({ port: 9464, host: '127.0.0.1' });
-    expect(demoEnabled(config)).toBe(true);
-    expect(configuredProcessors(config).map((p) => p.name)).toEqual([
+    expect(config.processors).toEqual({});
+    expect(demoEnabled(config)).toBe(false);
+    // The nearest troupe.config.json above the working directory: the repository's.
+    const fromApp = loadConfig({}, appDir);
+    expect(fromApp.baseDir).toBe(repoRoot.replace(/\/$/, ''));
+    expect(demoEnabled(fromApp)).toBe(true);
+    expect((await configuredProcessors(fromApp)).map((p) => p.name)).toEqual([
       'company-updated',
       'company-invalidated',
       'company-sync',
     ]);
   });
 
-  it('reads the file and lets environment variables override it', () => {
-    const dir = withFile({
-      http: { port: 1234 },
-      processors: { 'company-sync': { enabled: false } },
-    });
-    const config = loadConfig(
+  it('reads the file and lets environment variables override it', async () => {
+    const config = loadExample(
+      { ...exampleWith({ 'company-sync': { enabled: false } }), http: { port: 1234 } },
       { TROUPE_HTTP_PORT: '5678', TROUPE_AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672' },
-      dir,
     );
     expect(config.http.port).toBe(5678);
     expect(config.amqp.url).toBe('amqp://guest:guest@127.0.0.1:5672');
     expect(demoEnabled(config)).toBe(false);
-    expect(configuredProcessors(config).map((p) => p.name)).not.toContain('company-sync');
+    expect((await configuredProcessors(config)).map((p) => p.name)).not.toContain('company-sync');
   });
 
   it.each([
@@ -56,70 +81,53 @@ describe('configuration', () => {
     );
   });
 
-  it('applies processor overrides through the checks of defineProcessor', () => {
-    const config = loadConfig(
-      {},
-      withFile({
-        processors: {
-          'company-updated': {
-            concurrency: 3,
-            maxBatch: 32,
-            timeoutMs: 1000,
-            retry: { attempts: 2 },
-          },
-        },
+  it('applies batch and timeout overrides through the checks of defineProcessor', async () => {
+    const config = loadExample(
+      exampleWith({
+        'company-updated': { concurrency: 3, maxBatch: 32, batchTimeoutMs: 5, timeoutMs: 1000 },
       }),
     );
-    const updated = configuredProcessors(config).find((p) => p.name === 'company-updated');
-    expect(updated).toMatchObject({ concurrency: 3, maxBatch: 32, timeoutMs: 1000 });
-    expect(updated?.retry.attempts).toBe(2);
-    // A value the schema lets through but defineProcessor refuses is refused here too.
-    const refused = loadConfig(
-      {},
-      withFile({
-        processors: {
-          'company-updated': { retry: { backoff: { kind: 'exponential', minMs: 10, maxMs: 5 } } },
-        },
-      }),
-    );
-    expect(() => configuredProcessors(refused)).toThrow(
-      expect.objectContaining({ field: 'processors.company-updated.retry.backoff.maxMs' }),
-    );
+    const updated = (await configuredProcessors(config)).find((p) => p.name === 'company-updated');
+    expect(updated).toMatchObject({
+      concurrency: 3,
+      maxBatch: 32,
+      batchTimeoutMs: 5,
+      timeoutMs: 1000,
+      // persistTimeoutMs follows timeoutMs unless it is set itself.
+      persistTimeoutMs: 1000,
+    });
   });
 
   it('names the file field at fault', () => {
-    const dir = withFile({ processors: { 'company-updated': { concurrency: 0 } } });
+    const dir = withFile(exampleWith({ 'company-updated': { concurrency: 0 } }));
     expect(() => loadConfig({}, dir)).toThrow(
       expect.objectContaining({ field: 'processors.company-updated.concurrency' }),
     );
+    expect(() => loadConfig({}, withFile({ processors: { x: {} } }))).toThrow(
+      expect.objectContaining({ field: 'processors.x.module' }),
+    );
     expect(() => loadConfig({}, withFile({ drainMs: 10, typo: true }))).toThrow(/typo/);
+    expect(() => loadConfig({ TROUPE_DEMO: 'on' }, emptyDir())).toThrow(
+      expect.objectContaining({ field: 'TROUPE_DEMO (demo.module)' }),
+    );
   });
 
-  it('rejects an unknown processor and a bad retry override by name', () => {
-    expect(() =>
-      configuredProcessors(loadConfig({}, withFile({ processors: { nope: {} } }))),
-    ).toThrow(expect.objectContaining({ field: 'processors.nope' }));
-    const config = loadConfig(
-      {},
-      withFile({
-        processors: {
-          'company-updated': {
-            retry: { backoff: { kind: 'exponential', minMs: 500, maxMs: 100 } },
-          },
-        },
+  it('rejects a bad retry override by name', async () => {
+    const config = loadExample(
+      exampleWith({
+        'company-updated': { retry: { backoff: { kind: 'exponential', minMs: 500, maxMs: 100 } } },
       }),
     );
-    expect(() => configuredProcessors(config)).toThrow(
+    await expect(configuredProcessors(config)).rejects.toThrow(
       expect.objectContaining({ field: 'processors.company-updated.retry.backoff.maxMs' }),
     );
   });
 
-  it('applies overrides to the processor definitions', () => {
-    const config = loadConfig(
-      {},
-      withFile({ processors: { 'company-updated': { concurrency: 9, retry: { attempts: 2 } } } }),
+  it('applies overrides to the processor definitions', async () => {
+    const config = loadExample(
+      exampleWith({ 'company-updated': { concurrency: 9, retry: { attempts: 2 } } }),
     );
-    const [updated] = configuredProcessors(config);
+    const [updated] = await configuredProcessors(config);
     expect(updated?.concurrency).toBe(9);
     expect(updated?.retry.attempts).toBe(2);
     expect(updated?.retry.backoff).toEqual({ kind: 'fixed', delayMs: 3000 });
@@ -143,22 +151,20 @@ describe('configuration', () => {
     );
   });
 
-  it('takes a queue type and a delivery limit per processor, for the topology', () => {
-    const config = loadConfig(
-      {},
-      withFile({
-        processors: {
-          'company-updated': { queueType: 'quorum', deliveryLimit: 5 },
-          'company-sync': { queueType: 'quorum' },
-        },
+  it('takes a queue type and a delivery limit per processor, for the topology', async () => {
+    const config = loadExample(
+      exampleWith({
+        'company-updated': { queueType: 'quorum', deliveryLimit: 5 },
+        'company-sync': { queueType: 'quorum' },
       }),
     );
-    const topology = configuredTopology(config);
+    const definitions = await configuredProcessors(config);
+    const topology = configuredTopology(config, definitions);
     expect(topology.find((entry) => entry.queue === 'company.updated')).toMatchObject({
       queueType: 'quorum',
       deliveryLimit: 5,
     });
-    const sync = configuredProcessors(config).find((p) => p.name === 'company-sync');
+    const sync = definitions.find((p) => p.name === 'company-sync');
     const syncEntry = topology.find((entry) => entry.queue === sync?.queue);
     expect(syncEntry).toMatchObject({ queueType: 'quorum' });
     expect(syncEntry).not.toHaveProperty('deliveryLimit');
@@ -167,16 +173,14 @@ describe('configuration', () => {
     });
   });
 
-  it('refuses a delivery limit on a classic queue and an unknown queue type, naming the field', () => {
-    const classic = loadConfig(
-      {},
-      withFile({ processors: { 'company-updated': { deliveryLimit: 5 } } }),
-    );
-    expect(() => configuredTopology(classic)).toThrow(
+  it('refuses a delivery limit on a classic queue and an unknown queue type, naming the field', async () => {
+    const classic = loadExample(exampleWith({ 'company-updated': { deliveryLimit: 5 } }));
+    const definitions = await configuredProcessors(classic);
+    expect(() => configuredTopology(classic, definitions)).toThrow(
       expect.objectContaining({ field: 'processors.company-updated.deliveryLimit' }),
     );
     expect(() =>
-      loadConfig({}, withFile({ processors: { 'company-updated': { queueType: 'stream' } } })),
+      loadConfig({}, withFile(exampleWith({ 'company-updated': { queueType: 'stream' } }))),
     ).toThrow(/processors\.company-updated\.queueType/);
   });
 

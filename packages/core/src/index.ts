@@ -53,6 +53,13 @@ export type {
   ProcessorSpecWithPersist,
   ProcessorSpecWithPersistBatch,
 } from './processor.js';
+export {
+  createFromFactory,
+  defineProcessorFactory,
+  isProcessorDefinition,
+  isProcessorFactory,
+} from './processor-module.js';
+export type { ProcessorFactory } from './processor-module.js';
 export { processorMachine } from './processor.machine.js';
 export type {
   AnyProcessorDefinition,

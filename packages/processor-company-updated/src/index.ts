@@ -55,3 +55,6 @@ export const companyUpdated = defineProcessor({
   },
   concurrency: 4,
 });
+
+export { companyDemoEvent } from './demo-events.js';
+export type { DemoEvent } from './demo-events.js';
