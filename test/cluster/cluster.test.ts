@@ -16,7 +16,7 @@
 // the rabbitmq user); reports itself skipped elsewhere. TROUPE_CLUSTER_N sets the
 // events per scenario (default 600) and, when set, writes test/fault/reports/cluster.md;
 // otherwise the report goes to the temporary directory.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,11 @@ import {
   type AuditResult,
 } from '../fault/fault-harness.js';
 import { Cluster, clusterUnavailable, type NodeIndex } from './cluster-harness.js';
+
+/** The repository's example configuration: the processors the app runs, by module. */
+const example = JSON.parse(
+  readFileSync(new URL('../../troupe.config.json', import.meta.url), 'utf8'),
+) as { processors: Record<string, Record<string, unknown>> };
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const unavailable = clusterUnavailable();
@@ -98,17 +103,14 @@ describe.skipIf(unavailable !== undefined)(
     function startReplica(name: string, order: readonly NodeIndex[], dir: string): Replica {
       // Quorum queues for every processor, from the config as an operator sets them.
       const config = join(dir, `troupe.config.${name}.json`);
-      const quorum = { queueType: 'quorum' };
-      writeFileSync(
-        config,
-        JSON.stringify({
-          processors: {
-            'company-updated': quorum,
-            'company-invalidated': quorum,
-            'company-sync': quorum,
-          },
-        }),
+      // The example configuration's processors (their modules), each on a quorum queue.
+      const processors = Object.fromEntries(
+        Object.entries(example.processors).map(([processor, entry]) => [
+          processor,
+          { ...entry, queueType: 'quorum' },
+        ]),
       );
+      writeFileSync(config, JSON.stringify({ processors }));
       const app = new AppProcess(
         {
           TROUPE_CONFIG: config,

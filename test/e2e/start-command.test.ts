@@ -13,6 +13,17 @@ describe('npm start', () => {
   let store: { path: string; dispose(): void };
   let app: AppProcess | undefined;
 
+  /**
+   * The environment of an operator's shell: the suite's NODE_OPTIONS (which make the
+   * processes it starts run the workspace's TypeScript sources) are not there, so
+   * `npm start` runs the compiled app as it does in production.
+   */
+  const startEnvironment = (): Record<string, string> => ({
+    TROUPE_AMQP_URL: vhost.url,
+    TROUPE_STORE: `sqlite:${store.path}`,
+    NODE_OPTIONS: '',
+  });
+
   beforeEach(async () => {
     vhost = new Vhost();
     await vhost.create();
@@ -31,10 +42,11 @@ describe('npm start', () => {
   });
 
   it('SIGTERM to the command drains the app, exits 0 and leaves no process', async () => {
-    app = new AppProcess(
-      { TROUPE_AMQP_URL: vhost.url, TROUPE_STORE: `sqlite:${store.path}` },
-      { file: 'npm', args: ['start', '--silent'], cwd: root },
-    );
+    app = new AppProcess(startEnvironment(), {
+      file: 'npm',
+      args: ['start', '--silent'],
+      cwd: root,
+    });
     await app.started();
     app.signalLeader('SIGTERM');
     const exit = await app.exited;
@@ -46,10 +58,11 @@ describe('npm start', () => {
   // Ctrl-C in a terminal signals the whole foreground group: npm, which forwards it to
   // the app, and the app itself. Two SIGINTs a moment apart are one request to drain.
   it('Ctrl-C (SIGINT to the whole group) drains the app and exits 0', async () => {
-    app = new AppProcess(
-      { TROUPE_AMQP_URL: vhost.url, TROUPE_STORE: `sqlite:${store.path}` },
-      { file: 'npm', args: ['start', '--silent'], cwd: root },
-    );
+    app = new AppProcess(startEnvironment(), {
+      file: 'npm',
+      args: ['start', '--silent'],
+      cwd: root,
+    });
     await app.started();
     app.kill('SIGINT');
     const exit = await app.exited;

@@ -80,6 +80,8 @@ function files(name: string, packageName: string): Record<string, string> {
         emitDeclarationOnly: false,
         sourceMap: true,
         customConditions: [],
+        // Inside dist: removing dist makes the next build emit everything again.
+        tsBuildInfoFile: 'dist/tsconfig.build.tsbuildinfo',
       },
       include: ['src'],
       references: [{ path: '../core/tsconfig.build.json' }],

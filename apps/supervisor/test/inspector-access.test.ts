@@ -2,12 +2,15 @@
 // attached): only a request the inspector's routes accept may attach it. A request
 // refused for want of a token, or for a foreign Host header, leaves it off.
 import { request } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 
 const logger = pino({ level: 'silent' });
+/** The repository's root, whose troupe.config.json names the example processors. */
+const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 
 function get(url: string, path: string, headers: Record<string, string> = {}): Promise<number> {
   const { hostname, port } = new URL(url);
@@ -31,7 +34,7 @@ describe('attaching the inspector on demand', () => {
   const start = async (env: Record<string, string>): Promise<string> => {
     const config = loadConfig(
       { TROUPE_STORE: 'memory:', TROUPE_HTTP_PORT: '0', TROUPE_DEMO: 'off', ...env },
-      '/nonexistent',
+      repoRoot,
     );
     app = await startApp(config, logger);
     return `http://127.0.0.1:${app.http.port}`;
