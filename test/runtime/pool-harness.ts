@@ -154,6 +154,9 @@ export async function startPool(options: PoolHarnessOptions = {}): Promise<PoolH
     bindings: [{ exchange: 'shop', routingKey: `${name}.#` }],
     schema: orderSchema,
     concurrency: options.concurrency ?? 2,
+    // These suites follow workers one delivery at a time (permits, crashes, scaling);
+    // batches of several deliveries have their own suite (batch.test.ts).
+    maxBatch: 1,
     weight: options.weight ?? 1,
     timeoutMs: 60_000,
     retry: options.retry ?? { attempts: 1 },

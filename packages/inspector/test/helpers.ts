@@ -68,6 +68,8 @@ export async function startInspectedPool(
     bindings: [{ exchange: 'shop', routingKey: 'orders.#' }],
     schema: orderSchema,
     concurrency: options.concurrency ?? 2,
+    // One delivery per transition, so that tests can count events per message.
+    maxBatch: 1,
     timeoutMs: 60_000,
     retry: { attempts: 1, onExhausted: 'escalate' },
     handle: async (order) => {
