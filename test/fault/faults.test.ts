@@ -130,6 +130,9 @@ describe(`fault injection: ${n} company events under SIGKILL, closed connections
       const events = asRaw(companyEvents(n, Math.max(100, Math.floor(n / 20))));
       const sent: RawMessage[] = [];
       const faults: FaultRecord[] = [];
+      // Store calls the injected outages failed, per outage: an outage that fails nothing
+      // (a store method the wrapper does not cover) tests nothing.
+      const outageFailures: number[] = [];
       const watchers: Promise<void>[] = [];
       const chunkSize = Math.ceil(events.length / schedule.length);
       await start();
@@ -227,6 +230,11 @@ describe(`fault injection: ${n} company events under SIGKILL, closed connections
             const recoveryMs = await timeUntil(
               async () => ((await ackedBy(app)) ?? 0) > baseline,
               30_000,
+            );
+            outageFailures.push(
+              metric(await scrape(app.httpUrl() ?? ''), 'troupe_fault_injected_total', {
+                fault: 'storeCallFailed',
+              }),
             );
             faults.push({
               kind: `store unavailable for ${outageMs / 1000} s`,
@@ -328,6 +336,12 @@ describe(`fault injection: ${n} company events under SIGKILL, closed connections
       expect(result.lost).toBe(0);
       expect(result.validDeadLettered).toBe(0);
       expect(result.duplicatedEffects).toBe(0);
+      // The ledger is what makes "no duplicated effect" mean something: it must have seen
+      // the writes (at least one per company stored; a kill between a commit and its
+      // ledger line can drop a line, never add one).
+      expect(result.ledgerWrites).toBeGreaterThan(0);
+      expect(outageFailures.length).toBeGreaterThan(0);
+      expect(outageFailures.every((failed) => failed > 0)).toBe(true);
       expect(result.wrongDocuments).toBe(0);
       expect(result.deadLettersWithoutReason).toBe(0);
       expect(result.deadLettered).toBe(invalidIds.size);
