@@ -26,7 +26,12 @@
 //   TROUPE_AMQP_URL=… TROUPE_STORE=sqlite:… node --import tsx test/fault/app-with-faults.ts
 import { appendFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { TransientError, type Store } from '@troupe/core';
+import {
+  TransientError,
+  type Store,
+  type StoreWrite,
+  type WriteOutcome,
+} from '@troupe/core';
 import { companyUpdated } from '@troupe/processor-company-updated';
 import { SqliteStore } from '@troupe/sqlite';
 import { pino } from 'pino';
@@ -44,8 +49,40 @@ const random = mulberry32(Number(env['TROUPE_FAULT_SEED'] ?? 1));
 const injected = { storeOutage: 0, storeCallFailed: 0, handlerHang: 0 };
 let outageUntil = 0;
 
-type StoreMethod = 'get' | 'upsert' | 'patch' | 'remove' | 'bulkUpsert' | 'count';
-const methods: readonly StoreMethod[] = ['get', 'upsert', 'patch', 'remove', 'bulkUpsert', 'count'];
+// Every store call a processor can make: workers that take batches write through
+// bulkWrite, so an outage (or the ledger) that left it out would test nothing.
+type StoreMethod = 'get' | 'upsert' | 'patch' | 'remove' | 'bulkUpsert' | 'bulkWrite' | 'count';
+const methods: readonly StoreMethod[] = [
+  'get',
+  'upsert',
+  'patch',
+  'remove',
+  'bulkUpsert',
+  'bulkWrite',
+  'count',
+];
+
+/** The ledger line of each company write the store reports as written. */
+function ledgerLines(method: StoreMethod, args: unknown[], result: unknown): string {
+  let lines = '';
+  const line = (collection: string, key: string, document: Record<string, unknown>): void => {
+    if (collection === 'companies') lines += `${key}\t${String(document['version'])}\n`;
+  };
+  if (method === 'upsert') {
+    const [collection, key, document] = args as [string, string, Record<string, unknown>];
+    if ((result as { written?: boolean }).written === true) line(collection, key, document);
+  } else if (method === 'bulkWrite') {
+    const writes = args[0] as readonly StoreWrite[];
+    const outcomes = result as readonly WriteOutcome[];
+    writes.forEach((write, index) => {
+      const outcome = outcomes[index];
+      if (outcome?.ok === true && outcome.written) {
+        line(write.collection, write.key, write.document);
+      }
+    });
+  }
+  return lines;
+}
 
 function storeFault(method: StoreMethod): TransientError | undefined {
   if (Date.now() < outageUntil) {
@@ -69,12 +106,10 @@ for (const method of methods) {
     const fault = storeFault(method);
     if (fault !== undefined) return Promise.reject(fault);
     const result = original.apply(this, args);
-    if (method !== 'upsert' || ledger === undefined) return result;
+    if ((method !== 'upsert' && method !== 'bulkWrite') || ledger === undefined) return result;
     return result.then((written: unknown) => {
-      const [collection, key, document] = args as [string, string, Record<string, unknown>];
-      if (collection === 'companies' && (written as { written?: boolean }).written === true) {
-        appendFileSync(ledger, `${key}\t${String(document['version'])}\n`);
-      }
+      const lines = ledgerLines(method, args, written);
+      if (lines !== '') appendFileSync(ledger, lines);
       return written;
     });
   };
