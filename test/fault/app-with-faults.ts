@@ -26,12 +26,7 @@
 //   TROUPE_AMQP_URL=… TROUPE_STORE=sqlite:… node --import tsx test/fault/app-with-faults.ts
 import { appendFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import {
-  TransientError,
-  type Store,
-  type StoreWrite,
-  type WriteOutcome,
-} from '@troupe/core';
+import { TransientError, type Store, type StoreWrite, type WriteOutcome } from '@troupe/core';
 import { companyUpdated } from '@troupe/processor-company-updated';
 import { SqliteStore } from '@troupe/sqlite';
 import { pino } from 'pino';

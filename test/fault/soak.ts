@@ -5,14 +5,22 @@
 // suite (nothing lost, no duplicated effect), and a report: test/fault/reports/soak.md
 // with a table, and soak.svg with the plot.
 //
-//   node --import tsx test/fault/soak.ts --minutes 60 [--rate 200] [--fault-every 120]
-//     [--sample 5] [--seed 1]
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// Faults come on two schedules: every `--fault-every` seconds one of the broker closing the
+// vhost's connections, a store outage, a poison flood (with one message whose headers are
+// nested too deep for amqplib's decoder), in turn; and every `--kill-every` minutes a
+// SIGKILL and restart, so that each process lives long enough for its heap, RSS, open file
+// descriptors and broker channels to show a trend.
+//
+//   NODE_OPTIONS=--conditions=@troupe/source node --import tsx test/fault/soak.ts --minutes 60 [--rate 200] [--fault-every 120]
+//     [--kill-every 20] [--sample 15] [--broker-every 60] [--seed 1]
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { SqliteStore } from '@troupe/sqlite';
+import { publishNested } from '../../packages/amqp/test/hostile.js';
 import { Vhost, type AppProcess } from '../e2e/harness.js';
 import {
   closeVhostConnections,
@@ -26,12 +34,16 @@ import {
 } from './fault-harness.js';
 import { mulberry32 } from './prng.js';
 
+const execFileAsync = promisify(execFile);
+
 const { values: args } = parseArgs({
   options: {
     minutes: { type: 'string', default: '60' },
     rate: { type: 'string', default: '200' },
     'fault-every': { type: 'string', default: '120' },
-    sample: { type: 'string', default: '5' },
+    'kill-every': { type: 'string', default: '20' },
+    sample: { type: 'string', default: '15' },
+    'broker-every': { type: 'string', default: '60' },
     seed: { type: 'string', default: '1' },
     companies: { type: 'string', default: '2000' },
   },
@@ -39,10 +51,19 @@ const { values: args } = parseArgs({
 const minutes = Number(args.minutes);
 const rate = Number(args.rate);
 const faultEveryMs = Number(args['fault-every']) * 1000;
+const killEveryMs = Number(args['kill-every']) * 60_000;
 const sampleMs = Number(args.sample) * 1000;
+const brokerEveryMs = Number(args['broker-every']) * 1000;
 const seed = Number(args.seed);
 const companies = Number(args.companies);
 const reports = join(dirname(fileURLToPath(import.meta.url)), 'reports');
+const commit = (() => {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+})();
 
 interface Sample {
   readonly t: number;
@@ -52,7 +73,40 @@ interface Sample {
   readonly loopP99Ms: number;
   readonly loopMaxMs: number;
   readonly depth: number;
+  /** Open file descriptors of the app process (/proc/<pid>/fd). */
+  readonly fds: number;
+  /**
+   * Channels and connections open on the soak's vhost (rabbitmqctl), on the samples
+   * taken every `--broker-every` seconds; filled in when rabbitmqctl answers, so that it
+   * never holds up the publisher.
+   */
+  channels?: number;
+  connections?: number;
 }
+
+/** Open file descriptors of `pid`, or -1 when it cannot be read. */
+function openFds(pid: number | undefined): number {
+  if (pid === undefined) return -1;
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return -1;
+  }
+}
+
+/** Lines of a `rabbitmqctl -q list_<what> vhost` listing that name `vhost`. */
+async function countOnVhost(what: 'channels' | 'connections', vhost: string): Promise<number> {
+  const { stdout } = await execFileAsync('rabbitmqctl', [
+    '-q',
+    `list_${what}`,
+    '--no-table-headers',
+    'vhost',
+  ]);
+  return stdout.split('\n').filter((line) => line.trim() === vhost).length;
+}
+
+/** Every app process started, so that a failed run leaves none behind. */
+const apps: AppProcess[] = [];
 
 const say = (line: string): void => {
   process.stdout.write(`${new Date().toISOString()} ${line}\n`);
@@ -72,7 +126,6 @@ async function main(): Promise<void> {
     TROUPE_FAULT_LEDGER: ledgerPath,
     TROUPE_FAULT_STORE_OUTAGE_MS: '4000',
   };
-  const apps: AppProcess[] = [];
   const start = async (): Promise<AppProcess> => {
     const app = startFaultApp(env);
     apps.push(app);
@@ -118,6 +171,8 @@ async function main(): Promise<void> {
   let lastAcked = 0;
   let lastSampleAt = started;
   let nextFault = started + faultEveryMs;
+  let nextKill = started + killEveryMs;
+  let nextBroker = started;
   let nextSample = started + sampleMs;
   let faultIndex = 0;
 
@@ -151,13 +206,25 @@ async function main(): Promise<void> {
             metric(metrics, 'troupe_fault_event_loop_delay_interval_seconds', { quantile: '1' }) *
             1000,
           depth: await broker.depth('company.updated'),
+          fds: openFds(app.child.pid),
         });
+        const sample = samples[samples.length - 1];
+        if (now >= nextBroker && sample !== undefined) {
+          nextBroker += brokerEveryMs;
+          void (async () => {
+            sample.channels = await countOnVhost('channels', vhost.name);
+            sample.connections = await countOnVhost('connections', vhost.name);
+            say(
+              `t=${sample.t.toFixed(0)}s channels ${sample.channels} connections ${sample.connections}`,
+            );
+          })().catch((error: unknown) => say(`rabbitmqctl failed: ${String(error)}`));
+        }
         lastAcked = acked;
         lastSampleAt = now;
         const last = samples[samples.length - 1];
         if (last !== undefined) {
           say(
-            `t=${last.t.toFixed(0)}s ${last.throughput.toFixed(0)} msg/s heap ${last.heapMb.toFixed(1)} MB rss ${last.rssMb.toFixed(1)} MB loop p99 ${last.loopP99Ms.toFixed(1)} ms depth ${last.depth}`,
+            `t=${last.t.toFixed(0)}s ${last.throughput.toFixed(0)} msg/s heap ${last.heapMb.toFixed(1)} MB rss ${last.rssMb.toFixed(1)} MB loop p99 ${last.loopP99Ms.toFixed(1)} ms depth ${last.depth} fds ${last.fds}`,
           );
         }
       } catch (error) {
@@ -165,12 +232,18 @@ async function main(): Promise<void> {
       }
     }
 
-    if (Date.now() >= nextFault) {
-      nextFault += faultEveryMs;
-      const kind = (['sigkill', 'close-connections', 'store-outage', 'poison-flood'] as const)[
-        faultIndex % 4
-      ];
-      faultIndex += 1;
+    const killDue = Date.now() >= nextKill;
+    if (killDue || Date.now() >= nextFault) {
+      let kind: 'sigkill' | 'close-connections' | 'store-outage' | 'poison-flood' | undefined;
+      if (killDue) {
+        nextKill += killEveryMs;
+        // The rotating fault due now (if any) waits for the next tick.
+        kind = 'sigkill';
+      } else {
+        nextFault += faultEveryMs;
+        kind = (['close-connections', 'store-outage', 'poison-flood'] as const)[faultIndex % 3];
+        faultIndex += 1;
+      }
       faults.push({ t: (Date.now() - started) / 1000, kind: kind ?? '' });
       say(`fault: ${kind ?? ''}`);
       switch (kind) {
@@ -196,6 +269,17 @@ async function main(): Promise<void> {
           for (const message of flood) invalid.add(message.messageId ?? '');
           await broker.publish(flood);
           sent += flood.length;
+          // One message whose headers amqplib's recursive decoder cannot take.
+          const deepId = `soak-deep-${faultIndex}`;
+          await publishNested({
+            url: vhost.url,
+            exchange: 'companies',
+            routingKey: 'company.updated',
+            messageId: deepId,
+            depth: 6000,
+          });
+          invalid.add(deepId);
+          sent += 1;
           break;
         }
         case undefined:
@@ -307,18 +391,31 @@ function report(run: {
   exitCode: number | null;
 }): string {
   const { samples } = run;
-  // Heap and RSS start again with each process a SIGKILL restarts: the trend is taken
-  // over the longest stretch of samples from one process.
+  // Heap, RSS and descriptors start again with each process a SIGKILL restarts: trends are
+  // taken per process, over its samples after the first minute (start-up, and the backlog
+  // the restart finds).
   const kills = run.faults.filter((f) => f.kind === 'sigkill').map((f) => f.t);
   const bounds = [0, ...kills, Number.POSITIVE_INFINITY];
-  let stretch: readonly Sample[] = [];
+  const stretches: Sample[][] = [];
   for (let index = 0; index + 1 < bounds.length; index += 1) {
     const from = bounds[index] ?? 0;
     const to = bounds[index + 1] ?? Number.POSITIVE_INFINITY;
-    // Skip the first samples of a process (start-up, the backlog of the restart).
-    const candidate = samples.filter((s) => s.t > from + 10 && s.t < to);
-    if (candidate.length > stretch.length) stretch = candidate;
+    const candidate = samples.filter((s) => s.t > from + 60 && s.t < to);
+    if (candidate.length >= 2) stretches.push(candidate);
   }
+  let stretch: readonly Sample[] = [];
+  for (const candidate of stretches) if (candidate.length > stretch.length) stretch = candidate;
+  const range = (values: readonly number[]): string =>
+    values.length === 0
+      ? '—'
+      : `${values[0] ?? 0} / ${values[values.length - 1] ?? 0} / ${Math.min(...values)}–${Math.max(...values)}`;
+  const processRows = stretches.map((part) => {
+    const first = part[0];
+    const last = part[part.length - 1];
+    const channels = part.flatMap((s) => (s.channels === undefined ? [] : [s.channels]));
+    const connections = part.flatMap((s) => (s.connections === undefined ? [] : [s.connections]));
+    return `| ${fmtRange(first?.t ?? 0, last?.t ?? 0)} | ${part.length} | ${slope(part.map((s) => [s.t / 60, s.heapMb] as const)).toFixed(2)} | ${slope(part.map((s) => [s.t / 60, s.rssMb] as const)).toFixed(2)} | ${range(part.map((s) => s.fds))} | ${range(channels)} | ${range(connections)} |`;
+  });
   const heapSlope = slope(stretch.map((s) => [s.t / 60, s.heapMb] as const));
   const rssSlope = slope(stretch.map((s) => [s.t / 60, s.rssMb] as const));
   const stretchLabel =
@@ -332,10 +429,12 @@ function report(run: {
   return [
     `# Soak run: ${fmt(run.durationMin)} minutes`,
     '',
-    `Generated by \`node --import tsx test/fault/soak.ts --minutes ${minutes} --rate ${rate} --fault-every ${faultEveryMs / 1000} --sample ${sampleMs / 1000}\` on ${new Date().toISOString()}.`,
-    `**This is a ${fmt(run.durationMin)}-minute run**, not the hour the issue asks for; run it with \`--minutes 60\` for that.`,
+    `Generated by \`NODE_OPTIONS=--conditions=@troupe/source node --import tsx test/fault/soak.ts --minutes ${minutes} --rate ${rate} --fault-every ${faultEveryMs / 1000} --kill-every ${killEveryMs / 60_000} --sample ${sampleMs / 1000} --broker-every ${brokerEveryMs / 1000} --seed ${seed}\` on ${new Date().toISOString()}, at commit ${commit}.`,
+    run.durationMin >= 60
+      ? `A ${fmt(run.durationMin)}-minute run.`
+      : `**This is a ${fmt(run.durationMin)}-minute run**, shorter than an hour; run it with \`--minutes 60\` for that.`,
     '',
-    `Steady load of ${rate} company.updated events per second (1 in 100 invalid) over ${companies} companies, published with raw amqplib; a fault every ${faultEveryMs / 1000} s, in turn: SIGKILL + restart, the broker closing the vhost's connections, the store unavailable for 4 s, a flood of 200 poison messages. Samples every ${sampleMs / 1000} s from the app's /metrics (heap and RSS of the app process, event-loop delay since the previous sample). A restart after SIGKILL starts a new process, so heap and RSS start again from a fresh process there.`,
+    `Steady load of ${rate} company.updated events per second (1 in 100 invalid) over ${companies} companies, published with raw amqplib. Faults on two schedules: every ${faultEveryMs / 1000} s, in turn, the broker closing the vhost's connections, the store unavailable for 4 s, and a flood of 200 poison messages plus one message whose headers are nested 6,000 tables deep; and every ${killEveryMs / 60_000} minutes a SIGKILL and restart. Samples every ${sampleMs / 1000} s from the app's /metrics (heap and RSS of the app process, event-loop delay since the previous sample) and from /proc (the app's open file descriptors); every ${brokerEveryMs / 1000} s the vhost's channels and connections from \`rabbitmqctl\` (they include the publisher's one connection and channel). A restart after SIGKILL starts a new process, so heap, RSS and descriptors start again from a fresh process there.`,
     '',
     '![soak plot](soak.svg)',
     '',
@@ -368,19 +467,27 @@ function report(run: {
     `| event-loop delay p99, mean / max of samples (ms) | ${fmt(mean((s) => s.loopP99Ms))} / ${fmt(max((s) => s.loopP99Ms))} |`,
     `| event-loop delay max (ms) | ${fmt(max((s) => s.loopMaxMs))} |`,
     '',
+    '## Per process',
+    '',
+    'One row per process (between SIGKILLs), over its samples after its first minute. Trends are least-squares slopes; descriptors, channels and connections are first / last / min–max.',
+    '',
+    '| samples from | n | heap trend (MB/min) | RSS trend (MB/min) | open fds | channels on the vhost | connections on the vhost |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...processRows,
+    '',
     '## Samples',
     '',
-    '| t (s) | throughput (msg/s) | heap (MB) | RSS (MB) | loop p99 (ms) | loop max (ms) | queue depth |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| t (s) | throughput (msg/s) | heap (MB) | RSS (MB) | loop p99 (ms) | loop max (ms) | queue depth | open fds | channels |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...samples.map(
       (s) =>
-        `| ${fmt(s.t, 0)} | ${fmt(s.throughput, 0)} | ${fmt(s.heapMb)} | ${fmt(s.rssMb)} | ${fmt(s.loopP99Ms)} | ${fmt(s.loopMaxMs)} | ${s.depth} |`,
+        `| ${fmt(s.t, 0)} | ${fmt(s.throughput, 0)} | ${fmt(s.heapMb)} | ${fmt(s.rssMb)} | ${fmt(s.loopP99Ms)} | ${fmt(s.loopMaxMs)} | ${s.depth} | ${s.fds} | ${s.channels ?? ''} |`,
     ),
     '',
   ].join('\n');
 }
 
-/** Four stacked line charts (throughput, heap, RSS, loop p99) with the faults marked. */
+/** Stacked line charts (throughput, heap, RSS, loop p99, fds) with the faults marked. */
 function plot(samples: readonly Sample[], faults: readonly { t: number; kind: string }[]): string {
   const width = 900;
   const panel = 150;
@@ -391,6 +498,12 @@ function plot(samples: readonly Sample[], faults: readonly { t: number; kind: st
     { name: 'heap used', unit: 'MB', pick: (s) => s.heapMb, color: '#2ca02c' },
     { name: 'RSS', unit: 'MB', pick: (s) => s.rssMb, color: '#9467bd' },
     { name: 'event-loop delay p99', unit: 'ms', pick: (s) => s.loopP99Ms, color: '#d62728' },
+    {
+      name: 'open file descriptors',
+      unit: 'fds',
+      pick: (s) => Math.max(0, s.fds),
+      color: '#8c564b',
+    },
   ];
   const tMax = Math.max(1, ...samples.map((s) => s.t));
   const x = (t: number): number => left + ((width - left - right) * t) / tMax;
@@ -436,5 +549,6 @@ main().catch((error: unknown) => {
   process.stderr.write(
     `soak: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
   );
-  process.exitCode = 1;
+  for (const app of apps) app.kill('SIGKILL');
+  process.exit(1);
 });
