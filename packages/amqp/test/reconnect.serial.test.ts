@@ -2,9 +2,21 @@
 // close_connection`): the connection actor goes through recovering back to connected,
 // the topology is declared again, consumers resume, publishes made meanwhile go out,
 // deliveries from the dead channel are no-ops to settle and are redelivered, and no
-// message is lost.
-import type { Delivery, QueueTopology } from '@troupe/core';
+// message is lost; and a batched pool whose batch is mid-persist when the connection goes
+// settles nothing twice and loses nothing.
+import {
+  createPool,
+  defineProcessor,
+  startSupervisor,
+  type Delivery,
+  type QueueTopology,
+  type StoreWrite,
+  type WriteOptions,
+  type WriteOutcome,
+} from '@troupe/core';
+import { MemoryStore } from '@troupe/memory';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import type { AmqpTransport } from '../src/index.js';
 import {
   BrokerAdmin,
@@ -14,6 +26,7 @@ import {
   Collector,
   createTransport,
   eventually,
+  testLogger,
   uniqueName,
   whenState,
 } from './helpers.js';
@@ -204,5 +217,94 @@ describe('AmqpTransport when the broker closes the connection', () => {
     );
     subscription.unsubscribe();
     expect(states).toEqual(['recovering', 'connecting', 'connected.flowing']);
+  });
+});
+
+describe('a batched pool when the broker closes the connection mid-batch', () => {
+  it('settles nothing on the new channel for the old batch, stores every message, leaves nothing unacked', async () => {
+    // The first store call is held open: its batch is in `persisting` when the connection
+    // goes. Its acks then land on a dead channel (a no-op); the broker redelivers the batch
+    // on the next connection, where it is written again (idempotently) and acked.
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let entered: (ids: readonly string[]) => void = () => undefined;
+    const held = new Promise<readonly string[]>((resolve) => {
+      entered = resolve;
+    });
+    let calls = 0;
+    class HeldStore extends MemoryStore {
+      override async bulkWrite(
+        writes: readonly StoreWrite[],
+        options?: WriteOptions,
+      ): Promise<readonly WriteOutcome[]> {
+        calls += 1;
+        if (calls === 1) {
+          entered(writes.map((write) => write.key));
+          await gate;
+        }
+        return super.bulkWrite(writes, options);
+      }
+    }
+    const store = new HeldStore();
+    const redelivered = new Set<string>();
+    const definition = defineProcessor({
+      name: 'mid-batch',
+      queue,
+      bindings: [{ exchange, routingKey: '#' }],
+      schema: z.object({ id: z.string() }),
+      concurrency: 1,
+      maxBatch: 16,
+      handle: (item, { delivery }) => {
+        if (delivery.redelivered) redelivered.add(item.id);
+        return { collection: 'items', key: item.id, document: item };
+      },
+    });
+    const pool = createPool({ definition, transport, store, logger: testLogger });
+    const runtime = startSupervisor(pool.supervisorOptions(), { id: 'mid-batch-pool' });
+    try {
+      await eventually(
+        () => admin.consumerCount(queue),
+        (count) => count === 1,
+      );
+      const total = 40;
+      await Promise.all(
+        Array.from({ length: total }, (_, i) =>
+          transport.publish(exchange, 'item', bytes(JSON.stringify({ id: `m${i}` })), {
+            messageId: `m${i}`,
+            contentType: 'application/json',
+          }),
+        ),
+      );
+      const inFlight = await held;
+      expect(inFlight.length).toBeGreaterThan(0);
+
+      expect(await closeConnectionsNamed(connectionName)).toBe(1);
+      await whenState(transport, (state) => state !== 'connected.flowing');
+      // The held batch's store call returns on the dead connection: its acks are no-ops.
+      release();
+      await whenState(
+        transport,
+        (state, generation) => state === 'connected.flowing' && generation === 2,
+      );
+      await eventually(
+        () => store.count('items'),
+        (count) => count === total,
+        20_000,
+      );
+      // The batch that was in flight came back from the broker, marked redelivered.
+      for (const id of inFlight) expect(redelivered.has(id)).toBe(true);
+    } finally {
+      expect((await runtime.shutdown()).exit).toBe('shutdown');
+    }
+    // Nothing unacked was requeued by the shutdown, nothing dead-lettered, and no channel
+    // was closed by the broker for an ack it did not know (PRECONDITION_FAILED).
+    await eventually(
+      () => admin.messageCount(queue),
+      (count) => count === 0,
+    );
+    expect(await admin.messageCount(`${queue}.dead`)).toBe(0);
+    expect(logs.filter((log) => log.msg === 'channel error')).toEqual([]);
   });
 });
