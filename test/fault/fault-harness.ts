@@ -326,6 +326,22 @@ export function poisonFlood(count: number, random: () => number, prefix = 'poiso
   return messages;
 }
 
+/** A dead letter read back, with the processor queue whose dead-letter queue held it. */
+export interface DeadLetter extends ReadMessage {
+  readonly queue: string;
+}
+
+/** Drains the three dead-letter queues. */
+export async function drainDeadLetters(broker: FaultBroker): Promise<DeadLetter[]> {
+  return (
+    await Promise.all(
+      queues.map(async (queue) =>
+        (await broker.drain(`${queue}.dead`)).map((letter) => ({ ...letter, queue })),
+      ),
+    )
+  ).flat();
+}
+
 /** What the audit found. */
 export interface AuditResult {
   readonly sent: number;
@@ -364,6 +380,8 @@ export async function audit(options: {
   readonly storePath: string;
   readonly ledgerPath: string;
   readonly messages: readonly RawMessage[];
+  /** Dead letters the caller drained already (waiting for them by id), counted too. */
+  readonly drained?: readonly DeadLetter[];
 }): Promise<AuditResult> {
   const { broker, messages } = options;
   const valid = messages.filter((message) => message.valid);
@@ -380,13 +398,7 @@ export async function audit(options: {
   const leftInQueues: Record<string, number> = {};
   for (const queue of queues) leftInQueues[queue] = await broker.depth(queue);
 
-  const dead = (
-    await Promise.all(
-      queues.map(async (queue) =>
-        (await broker.drain(`${queue}.dead`)).map((letter) => ({ ...letter, queue })),
-      ),
-    )
-  ).flat();
+  const dead = [...(options.drained ?? []), ...(await drainDeadLetters(broker))];
   const deadIds = new Map<string, number>();
   /** The processor queue whose dead-letter queue holds each message. */
   const deadIn = new Map<string, string>();
