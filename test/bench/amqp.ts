@@ -5,7 +5,7 @@
 //   node --import tsx test/bench/amqp.ts [--quick]
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -29,6 +29,7 @@ interface Row {
 }
 
 const messages = process.argv.includes('--quick') ? 10_000 : 50_000;
+const loadBefore = loadavg()[0] ?? 0;
 const { stdout } = await run(
   process.execPath,
   ['--expose-gc', '--import', 'tsx', 'packages/amqp/test/throughput.ts', String(messages)],
@@ -51,6 +52,7 @@ const lines = [
   '',
   `Generated on ${new Date().toISOString()} by \`pnpm bench\` (test/bench/amqp.ts → packages/amqp/test/throughput.ts),`,
   `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), the local RabbitMQ, ${messages.toLocaleString('en-US')} persistent 256-byte messages per row, no-op work.`,
+  `Load average ${loadBefore.toFixed(2)} before the run, ${(loadavg()[0] ?? 0).toFixed(2)} after.`,
   "Every row of one table comes from the same process and run. The broker shares the machine's",
   'two cores with Node, so absolute figures move with the load; compare within a table.',
   '',
