@@ -5,7 +5,7 @@
 //   node --import tsx test/bench/amqp.ts [--quick]
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -29,6 +29,7 @@ interface Row {
 }
 
 const messages = process.argv.includes('--quick') ? 10_000 : 50_000;
+const loadBefore = loadavg()[0] ?? 0;
 const { stdout } = await run(
   process.execPath,
   ['--expose-gc', '--import', 'tsx', 'packages/amqp/test/throughput.ts', String(messages)],
@@ -51,6 +52,7 @@ const lines = [
   '',
   `Generated on ${new Date().toISOString()} by \`pnpm bench\` (test/bench/amqp.ts → packages/amqp/test/throughput.ts),`,
   `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), the local RabbitMQ, ${messages.toLocaleString('en-US')} persistent 256-byte messages per row, no-op work.`,
+  `Load average ${loadBefore.toFixed(2)} before the run, ${(loadavg()[0] ?? 0).toFixed(2)} after.`,
   "Every row of one table comes from the same process and run. The broker shares the machine's",
   'two cores with Node, so absolute figures move with the load; compare within a table.',
   '',
@@ -67,15 +69,25 @@ for (const row of rows.filter(
     `| ${row.name} | ${row.prefetch ?? '—'} | ${row.concurrency === undefined ? '—' : `${row.concurrency} × ${row.maxBatch ?? 1}`} | ${row.msgPerSecond.toLocaleString('en-US')} | ${row.cpuMicrosPerMessage} | ${row === raw ? '—' : pct(row, raw)} |`,
   );
 }
-const latency = rows.find((row) => row.name.startsWith('latency/'));
+const rawLatency = rows.find((row) => row.name === 'latency/raw-amqplib');
+const latency = rows.find((row) => row.name === 'latency/troupe-pool-batched');
 const heap = rows.find((row) => row.name.startsWith('heap/'));
+const latencyRow = (row: Row | undefined, label: string): string =>
+  row === undefined
+    ? `| ${label} | — | — | — |`
+    : `| ${label} | ${row.p50Ms ?? '?'} | ${row.p99Ms ?? '?'} | ${row.maxMs ?? '?'} |`;
 lines.push(
   '',
   '## Latency at 1,000 msg/s (publish → ack, no batch timeout)',
   '',
   latency === undefined
     ? 'not measured'
-    : `${latency.messages.toLocaleString('en-US')} messages paced at 1,000/s into a pool of ${latency.concurrency ?? '?'} workers × maxBatch ${latency.maxBatch ?? '?'}: p50 ${latency.p50Ms ?? '?'} ms, p99 ${latency.p99Ms ?? '?'} ms, max ${latency.maxMs ?? '?'} ms (target: p99 ≤ 2 ms).`,
+    : `${latency.messages.toLocaleString('en-US')} messages per row paced at 1,000/s (publish → the consumer's ack), prefetch ${latency.prefetch ?? '?'}, in alternating rounds of the same run: a raw amqplib consumer (decode, validate, ack), which is what the machine itself allows, and a pool of ${latency.concurrency ?? '?'} workers × maxBatch ${latency.maxBatch ?? '?'}. Target: the pool's p99 ≤ 2 ms.`,
+  '',
+  '| consumer | p50 ms | p99 ms | max ms |',
+  '| --- | ---: | ---: | ---: |',
+  latencyRow(rawLatency, 'raw amqplib'),
+  latencyRow(latency, `Troupe pool (${latency?.concurrency ?? '?'} × ${latency?.maxBatch ?? '?'})`),
   '',
   '## Heap under a backlog',
   '',

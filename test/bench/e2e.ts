@@ -12,8 +12,8 @@
 //   node --import tsx test/bench/e2e.ts [--quick]   (written to reports/e2e.md)
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -28,12 +28,34 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const quick = process.argv.includes('--quick');
 const backlog = quick ? 5_000 : 20_000;
+/** `--rounds=N`: rounds of every row, alternating. */
+const rounds = Number(
+  process.argv.find((arg) => arg.startsWith('--rounds='))?.slice('--rounds='.length) ??
+    (quick ? 1 : 3),
+);
 const queue = 'company.updated';
+/** maxBatch when a processor's configuration says nothing: core's default (company-updated sets none). */
+const defaultMaxBatch = companyUpdated.maxBatch;
+/** `--app-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"`: extra node arguments for the app (profiling). */
+const appNodeArgs = (
+  process.argv
+    .find((arg) => arg.startsWith('--app-node-args='))
+    ?.slice('--app-node-args='.length) ?? ''
+)
+  .split(' ')
+  .filter((arg) => arg !== '');
+/** `--only=group,troupe-256`: the rows to run (per-message, group, troupe-<maxBatch>). */
+const only = process.argv
+  .find((arg) => arg.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
 
 interface Result {
   readonly name: string;
   readonly msgPerSecond: number;
   readonly seconds: number;
+  /** CPU time of the consumer's process (all its threads) per message, first stored → last. */
+  readonly cpuMicros: number;
 }
 
 async function rabbitmqctl(...args: string[]): Promise<void> {
@@ -82,13 +104,38 @@ async function fillBacklog(url: string): Promise<void> {
  * last stored. The baselines count their own commits (a counter, cheap to read); the
  * app's database is read from here, in another process, every 20 ms.
  */
-async function timeStored(count: () => number, intervalMs: number): Promise<number> {
-  let first: number | undefined;
+async function timeStored(
+  count: () => number,
+  intervalMs: number,
+  cpu: () => number,
+): Promise<{ seconds: number; cpuMicros: number }> {
+  let first: { at: number; cpu: number } | undefined;
   for (;;) {
     const n = count();
-    if (n > 0) first ??= performance.now();
-    if (n >= backlog && first !== undefined) return (performance.now() - first) / 1000;
+    if (n > 0) first ??= { at: performance.now(), cpu: cpu() };
+    if (n >= backlog && first !== undefined) {
+      return {
+        seconds: (performance.now() - first.at) / 1000,
+        cpuMicros: (cpu() - first.cpu) / backlog,
+      };
+    }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** This process's CPU time in µs (user + system, every thread). */
+function ownCpu(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
+
+/** Another process's CPU time in µs, from /proc (Linux; clock ticks of 10 ms). */
+function processCpu(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return Number.NaN;
   }
 }
 
@@ -137,10 +184,15 @@ async function perMessage(url: string, dir: string): Promise<Result> {
     channel.ack(message);
     stored += 1;
   });
-  const seconds = await timeStored(() => stored, 5);
+  const { seconds, cpuMicros } = await timeStored(() => stored, 5, ownCpu);
   await model.close();
   db.close();
-  return { name: 'per-message amqplib + better-sqlite3', seconds, msgPerSecond: backlog / seconds };
+  return {
+    name: 'per-message amqplib + better-sqlite3',
+    seconds,
+    cpuMicros,
+    msgPerSecond: backlog / seconds,
+  };
 }
 
 /** The group-commit consumer: what arrived together, one transaction, one multiple ack. */
@@ -181,12 +233,13 @@ async function groupCommit(url: string, dir: string): Promise<Result> {
       setImmediate(flush);
     }
   });
-  const seconds = await timeStored(() => stored, 5);
+  const { seconds, cpuMicros } = await timeStored(() => stored, 5, ownCpu);
   await model.close();
   db.close();
   return {
     name: 'batched group-commit amqplib + better-sqlite3',
     seconds,
+    cpuMicros,
     msgPerSecond: backlog / seconds,
   };
 }
@@ -216,7 +269,7 @@ async function troupe(
   // resolves from the repository, whose package.json depends on the example processors.
   const app: ChildProcess = spawn(
     process.execPath,
-    [join(root, 'apps', 'supervisor', 'dist', 'main.js')],
+    [...appNodeArgs, join(root, 'apps', 'supervisor', 'dist', 'main.js')],
     {
       cwd: root,
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -245,16 +298,21 @@ async function troupe(
   app.once('exit', () => {
     exited = true;
   });
-  const seconds = await timeStored(() => {
-    if (exited) throw new Error('the Troupe app exited before it stored the backlog');
-    return count();
-  }, 20);
+  const { seconds, cpuMicros } = await timeStored(
+    () => {
+      if (exited) throw new Error('the Troupe app exited before it stored the backlog');
+      return count();
+    },
+    20,
+    () => processCpu(app.pid),
+  );
   reader?.close();
   app.kill('SIGTERM');
   if (!exited) await new Promise((resolve) => app.once('exit', resolve));
   return {
-    name: `Troupe app (config file: concurrency ${settings.concurrency}, maxBatch ${settings.maxBatch})`,
+    name: `Troupe app (config file: concurrency ${settings.concurrency}, maxBatch ${settings.maxBatch}${settings.maxBatch === defaultMaxBatch ? ', the default' : ''})`,
     seconds,
+    cpuMicros,
     msgPerSecond: backlog / seconds,
   };
 }
@@ -267,25 +325,20 @@ async function main(): Promise<void> {
     join(root, 'tsconfig.build.json'),
   ]);
   const dir = mkdtempSync(join(tmpdir(), 'troupe-e2e-bench-'));
-  const runs: (() => Promise<Result>)[] = [
-    async () => perMessage((await prepared()).url, dir),
-    async () => groupCommit((await prepared()).url, dir),
-    async () =>
-      troupe((await prepared()).url, mkdtempSync(join(dir, 'app-')), {
-        concurrency: 4,
-        maxBatch: 1,
-      }),
-    async () =>
-      troupe((await prepared()).url, mkdtempSync(join(dir, 'app-')), {
-        concurrency: 4,
-        maxBatch: 32,
-      }),
-    async () =>
-      troupe((await prepared()).url, mkdtempSync(join(dir, 'app-')), {
-        concurrency: 4,
-        maxBatch: 256,
-      }),
+  const troupeRow = (maxBatch: number) => async (): Promise<Result> =>
+    troupe((await prepared()).url, mkdtempSync(join(dir, 'app-')), {
+      concurrency: 4,
+      maxBatch,
+    });
+  const rows: [string, () => Promise<Result>][] = [
+    ['per-message', async () => perMessage((await prepared()).url, dir)],
+    ['group', async () => groupCommit((await prepared()).url, dir)],
+    ['troupe-1', troupeRow(1)],
+    ['troupe-32', troupeRow(32)],
+    ['troupe-default', troupeRow(defaultMaxBatch)],
+    ['troupe-256', troupeRow(256)],
   ];
+  const chosen = rows.filter(([key]) => only === undefined || only.includes(key));
   const vhosts: string[] = [];
   async function prepared(): Promise<{ url: string }> {
     const { vhost, url } = await freshVhost();
@@ -293,38 +346,74 @@ async function main(): Promise<void> {
     await fillBacklog(url);
     return { url };
   }
-  const results: Result[] = [];
+  // Rounds alternate the rows (every row once per round), so that a burst of load on the
+  // shared machine hits every row alike; each row reports its median round.
+  const samples = new Map<string, Result[]>();
+  const loadBefore = loadavg()[0] ?? 0;
   try {
-    for (const run of runs) {
-      const result = await run();
-      process.stderr.write(`bench: ${result.name}: ${Math.round(result.msgPerSecond)} msg/s\n`);
-      results.push(result);
+    for (let round = 1; round <= rounds; round += 1) {
+      for (const [key, run] of chosen) {
+        const result = await run();
+        process.stderr.write(
+          `bench: round ${round}: ${result.name}: ${Math.round(result.msgPerSecond)} msg/s, ${result.cpuMicros.toFixed(1)} µs CPU/msg\n`,
+        );
+        samples.set(key, [...(samples.get(key) ?? []), result]);
+      }
     }
   } finally {
     for (const vhost of vhosts) await rabbitmqctl('delete_vhost', vhost).catch(() => undefined);
   }
-  const batched = results[1];
-  const perMsg = results[0];
+  const loadAfter = loadavg()[0] ?? 0;
+  const median = (values: number[]): number => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const middle = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1
+      ? (sorted[middle] ?? 0)
+      : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+  };
+  const results = chosen.map(([key]) => {
+    const runs = samples.get(key) ?? [];
+    const rates = runs.map((run) => run.msgPerSecond);
+    return {
+      key,
+      name: runs[0]?.name ?? key,
+      msgPerSecond: median(rates),
+      low: Math.min(...rates),
+      high: Math.max(...rates),
+      cpuMicros: median(runs.map((run) => run.cpuMicros)),
+    };
+  });
+  const batched = results.find((result) => result.key === 'group');
+  const perMsg = results.find((result) => result.key === 'per-message');
+  const format = (n: number): string => Math.round(n).toLocaleString('en-US');
   const lines = [
     '# End-to-end benchmark: company-updated on RabbitMQ with SQLite FULL',
     '',
     `Generated on ${new Date().toISOString()} by \`pnpm bench${quick ? ' --quick' : ''}\` (test/bench/e2e.ts),`,
-    `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), the local RabbitMQ, a backlog of ${backlog.toLocaleString('en-US')} messages per row.`,
+    `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), the local RabbitMQ, a backlog of ${backlog.toLocaleString('en-US')} messages per row,`,
+    `${rounds} round${rounds === 1 ? '' : 's'} with the rows alternating (load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after).`,
     'Each row gets the same backlog on a vhost of its own and its own database file (WAL,',
-    'synchronous FULL), and is timed from its first stored document to its last. Troupe is the',
-    'supervisor app started with a troupe.config.json and nothing else. The broker shares the',
-    "machine's cores with Node: compare within the table.",
+    'synchronous FULL), and is timed from its first stored document to its last; msg/s is the',
+    "row's median round (lowest–highest in brackets), CPU is the consumer process's (every",
+    'thread, user + system) per message over the same span. Troupe is the supervisor app',
+    "started with a troupe.config.json and nothing else. The broker shares the machine's",
+    'cores with Node: compare within the table.',
     '',
-    '| consumer | msg/s | seconds | vs group commit | vs per-message |',
-    '| --- | ---: | ---: | ---: | ---: |',
+    '| consumer | msg/s (median) | lowest–highest | CPU µs/msg | vs group commit | vs per-message |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
     ...results.map(
       (result) =>
-        `| ${result.name} | ${Math.round(result.msgPerSecond).toLocaleString('en-US')} | ${result.seconds.toFixed(2)} | ${batched === undefined ? '—' : `${Math.round((result.msgPerSecond / batched.msgPerSecond) * 100)}%`} | ${perMsg === undefined ? '—' : `${(result.msgPerSecond / perMsg.msgPerSecond).toFixed(1)}×`} |`,
+        `| ${result.name} | ${format(result.msgPerSecond)} | ${format(result.low)}–${format(result.high)} | ${result.cpuMicros.toFixed(1)} | ${batched === undefined ? '—' : `${Math.round((result.msgPerSecond / batched.msgPerSecond) * 100)}%`} | ${perMsg === undefined ? '—' : `${(result.msgPerSecond / perMsg.msgPerSecond).toFixed(1)}×`} |`,
     ),
     '',
     'Targets (issue 11): Troupe at least 90% of the group-commit baseline and at least 5× the per-message one.',
     '',
   ];
+  if (only !== undefined) {
+    // A partial run (--only) prints its table and leaves the committed report alone.
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return;
+  }
   const report = join(here, 'reports', 'e2e.md');
   mkdirSync(dirname(report), { recursive: true });
   writeFileSync(report, lines.join('\n'));

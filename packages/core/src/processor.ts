@@ -119,7 +119,7 @@ interface ProcessorSpecBase<TSchema extends StandardSchemaV1, TResult> {
   /**
    * Deliveries a worker takes at once, as one batch: it takes those already waiting,
    * up to this many, and never waits for more unless `batchTimeoutMs` is set. The
-   * broker's prefetch is `concurrency × maxBatch`. @default 32
+   * broker's prefetch is `concurrency × maxBatch`. @default 100
    */
   readonly maxBatch?: number;
   /**
@@ -405,7 +405,7 @@ export function defineProcessor<TSchema extends StandardSchemaV1, TResult>(
     timeoutMs: 30_000,
     persistTimeoutMs: 30_000,
     concurrency: 4,
-    maxBatch: 32,
+    maxBatch: 100,
     batchTimeoutMs: undefined,
     maxMessageBytes: defaultMaxMessageBytes,
     weight: 1,

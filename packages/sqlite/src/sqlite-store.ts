@@ -111,6 +111,24 @@ function checkVersion(document: Readonly<Record<string, unknown>>, field: string
   }
 }
 
+/**
+ * The JSON text of `{ ...document, _key: key }`. A plain object without `_key` or
+ * `toJSON` is encoded as it is and `_key` appended to the text: the same text, without
+ * the copy (the copy made JSON.stringify take four times as long).
+ */
+function withKey(document: Readonly<Record<string, unknown>>, key: string): string {
+  const prototype: unknown = Object.getPrototypeOf(document);
+  if (
+    (prototype !== Object.prototype && prototype !== null) ||
+    '_key' in document ||
+    'toJSON' in document
+  ) {
+    return JSON.stringify({ ...document, _key: key });
+  }
+  const json = JSON.stringify(document);
+  return `${json.length === 2 ? '{' : `${json.slice(0, -1)},`}"_key":${JSON.stringify(key)}}`;
+}
+
 /** Validates and encodes one write on the caller's thread; throws a PermanentError. */
 function encodeWrite(
   collection: string,
@@ -124,7 +142,7 @@ function encodeWrite(
   if (field !== undefined) checkVersion(document, field);
   let doc: string;
   try {
-    doc = JSON.stringify({ ...document, _key: key });
+    doc = withKey(document, key);
   } catch (error) {
     throw classifySqliteError(error);
   }
@@ -410,7 +428,7 @@ export class SqliteStore implements Store {
     if (valid.length > 0) {
       const result = await this.#submit({ type: 'writes', writes: valid }, signal);
       if (!result.ok) throw fromPlain(result.error);
-      const written = result.value as readonly (number | { error: PlainError })[];
+      const written = result.value as ArrayLike<number | { error: PlainError }>;
       for (const [j, position] of positions.entries()) {
         const own = written[j];
         outcomes[position] =

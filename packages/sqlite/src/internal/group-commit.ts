@@ -6,8 +6,20 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { GroupResult, Operation, OperationResult, PlainError, Writer } from './group.js';
-import type { FromWriterThread, ToWriterThread, WriterThreadData } from './writer-thread.js';
+import {
+  packWrites,
+  type GroupResult,
+  type Operation,
+  type OperationResult,
+  type PlainError,
+  type Writer,
+} from './group.js';
+import type {
+  FromWriterThread,
+  ToWriterThread,
+  WireOperation,
+  WriterThreadData,
+} from './writer-thread.js';
 
 /** Runs one group; resolves with its result, never rejects. */
 export interface Committer {
@@ -233,7 +245,15 @@ export class ThreadCommitter implements Committer {
   }
 
   async commit(operations: readonly Operation[]): Promise<GroupResult> {
-    const reply = await this.#request({ type: 'commit', operations });
+    const reply = await this.#request({
+      type: 'commit',
+      operations: operations.map((operation): WireOperation => {
+        if (operation.type === 'writes' || operation.type === 'bulk') {
+          return { type: operation.type, packed: packWrites(operation.writes) };
+        }
+        return operation;
+      }),
+    });
     if (reply.type === 'committed') return reply.result;
     return {
       ok: false,

@@ -32,6 +32,50 @@ export type Operation =
   /** A write that is rolled back: fails when the store cannot write (health). */
   | { readonly type: 'probe' };
 
+/**
+ * Writes packed for a trip to the writer thread: their strings in one text and their
+ * lengths in one typed array. A structured clone of one string and one typed array is
+ * two copies, where an array of write objects costs an object and four strings each,
+ * serialized on the main thread and rebuilt on the other.
+ */
+export interface PackedWrites {
+  /** Every write's collection, key, document and version path, one after the other. */
+  readonly text: string;
+  /** Four per write: the lengths of its collection, key and document, and of its path plus one (0: no path). */
+  readonly lengths: Uint32Array;
+}
+
+/** Packs `writes` (see {@link PackedWrites}). */
+export function packWrites(writes: readonly EncodedWrite[]): PackedWrites {
+  const lengths = new Uint32Array(writes.length * 4);
+  let text = '';
+  let i = 0;
+  for (const { collection, key, doc, path } of writes) {
+    text += collection + key + doc + (path ?? '');
+    lengths[i] = collection.length;
+    lengths[i + 1] = key.length;
+    lengths[i + 2] = doc.length;
+    lengths[i + 3] = path === null ? 0 : path.length + 1;
+    i += 4;
+  }
+  return { text, lengths };
+}
+
+/** The writes {@link packWrites} packed. */
+export function unpackWrites({ text, lengths }: PackedWrites): EncodedWrite[] {
+  const writes: EncodedWrite[] = [];
+  let at = 0;
+  for (let i = 0; i < lengths.length; i += 4) {
+    const collection = text.slice(at, (at += lengths[i] ?? 0));
+    const key = text.slice(at, (at += lengths[i + 1] ?? 0));
+    const doc = text.slice(at, (at += lengths[i + 2] ?? 0));
+    const pathLength = lengths[i + 3] ?? 0;
+    const path = pathLength === 0 ? null : text.slice(at, (at += pathLength - 1));
+    writes.push({ collection, key, doc, path });
+  }
+  return writes;
+}
+
 /** An error as plain data. */
 export interface PlainError {
   readonly name: string;
@@ -44,7 +88,11 @@ export type WriteResult = number | { readonly error: PlainError };
 
 /** One operation's result. */
 export type OperationResult =
-  | { readonly ok: true; readonly value: number | readonly WriteResult[] }
+  | {
+      readonly ok: true;
+      /** A count; or each write's result (from the writer thread: an Int32Array when all are counts). */
+      readonly value: number | ArrayLike<WriteResult>;
+    }
   | { readonly ok: false; readonly error: PlainError };
 
 /** One commit's result: every operation's, or the failure of the whole group. */

@@ -3,7 +3,16 @@
 // group commit per message and answers with the group's result, as plain data.
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { plainError, Writer, type GroupResult, type Operation, type PlainError } from './group.js';
+import {
+  plainError,
+  unpackWrites,
+  Writer,
+  type GroupResult,
+  type Operation,
+  type OperationResult,
+  type PackedWrites,
+  type PlainError,
+} from './group.js';
 
 /** What the store passes to the thread. */
 export interface WriterThreadData {
@@ -12,9 +21,15 @@ export interface WriterThreadData {
   readonly busyTimeout: number;
 }
 
+/** An operation as it crosses to the thread: writes packed (see {@link PackedWrites}). */
+export type WireOperation =
+  | Exclude<Operation, { readonly type: 'writes' | 'bulk' }>
+  | { readonly type: 'writes'; readonly packed: PackedWrites }
+  | { readonly type: 'bulk'; readonly packed: PackedWrites };
+
 /** Messages to the thread. */
 export type ToWriterThread =
-  | { readonly type: 'commit'; readonly operations: readonly Operation[] }
+  | { readonly type: 'commit'; readonly operations: readonly WireOperation[] }
   | { readonly type: 'close' };
 
 /** Messages from the thread. */
@@ -39,12 +54,35 @@ try {
   writer = plainError(error);
 }
 
+function unpack(operation: WireOperation): Operation {
+  if (operation.type === 'writes')
+    return { type: 'writes', writes: unpackWrites(operation.packed) };
+  if (operation.type === 'bulk') return { type: 'bulk', writes: unpackWrites(operation.packed) };
+  return operation;
+}
+
+/** Each write's count, as an Int32Array when no write failed alone (one copy back). */
+function pack(result: OperationResult): OperationResult {
+  if (!result.ok || typeof result.value === 'number') return result;
+  const counts = new Int32Array(result.value.length);
+  for (let i = 0; i < counts.length; i += 1) {
+    const own = result.value[i];
+    if (typeof own !== 'number') return result;
+    counts[i] = own;
+  }
+  return { ok: true, value: counts };
+}
+
 port.on('message', (message: ToWriterThread) => {
   if (message.type === 'commit') {
+    if (!(writer instanceof Writer)) {
+      send({ type: 'committed', result: { ok: false, error: writer } });
+      return;
+    }
+    const result = writer.commit(message.operations.map(unpack));
     send({
       type: 'committed',
-      result:
-        writer instanceof Writer ? writer.commit(message.operations) : { ok: false, error: writer },
+      result: result.ok ? { ok: true, results: result.results.map(pack) } : result,
     });
     return;
   }
