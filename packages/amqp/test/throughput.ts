@@ -288,7 +288,9 @@ async function main(): Promise<void> {
         },
       });
       const runtime = startSupervisor(pool.supervisorOptions(), { id: 'latency' });
-      return Promise.resolve(() => runtime.shutdown());
+      return Promise.resolve(async () => {
+        await runtime.shutdown();
+      });
     };
     const samples = { raw: [] as number[], pool: [] as number[] };
     for (let round = 0; round < rounds; round += 1) {
