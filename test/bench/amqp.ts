@@ -5,7 +5,7 @@
 //   node --import tsx test/bench/amqp.ts [--quick]
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -29,6 +29,7 @@ interface Row {
 }
 
 const messages = process.argv.includes('--quick') ? 10_000 : 50_000;
+const loadBefore = loadavg()[0] ?? 0;
 const { stdout } = await run(
   process.execPath,
   ['--expose-gc', '--import', 'tsx', 'packages/amqp/test/throughput.ts', String(messages)],
@@ -53,6 +54,7 @@ const lines = [
   `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), the local RabbitMQ, ${messages.toLocaleString('en-US')} persistent 256-byte messages per row, no-op work.`,
   "Every row of one table comes from the same process and run. The broker shares the machine's",
   'two cores with Node, so absolute figures move with the load; compare within a table.',
+  `Load average ${loadBefore.toFixed(1)} before the run and ${(loadavg()[0] ?? 0).toFixed(1)} after it.`,
   '',
   '| measurement | prefetch | workers × maxBatch | msg/s | Node CPU µs/msg | vs raw amqplib |',
   '| --- | ---: | ---: | ---: | ---: | ---: |',
@@ -86,11 +88,15 @@ lines.push(
 lines.push(
   '',
   'Targets (issue 11): the Troupe pool at ≥ 95% of raw amqplib at prefetch 10, 100 and 1,000 with a no-op handler.',
-  'Every consume row starts when its consumer is asked for, ends when every message is acked, and',
-  'decodes and validates each body against the same zod schema. `consume/troupe-transport` is the',
-  'adapter alone (ack in the callback); `consume/troupe-pool-batched` is the supervised pool whose',
-  'workers take batches (prefetch = workers × maxBatch); `consume/troupe-pool-per-message` has one',
-  'worker per unit of prefetch taking one delivery at a time (the previous model).',
+  'Every consume row starts with its connection open and its consumer not yet asked for (the raw',
+  'row opens its channel, sets its prefetch and consumes on the clock, as the transport and the pool',
+  'do), ends when every message is acked, and decodes and validates each body against the same zod',
+  'schema. `consume/troupe-transport` is the adapter alone (ack in the callback);',
+  '`consume/troupe-pool-batched` is the supervised pool whose workers take batches, prefetch =',
+  'workers × maxBatch: the default 4 workers where the prefetch splits into four whole batches, else',
+  'the most workers up to 4 that do (prefetch 10: 2 × 5), and at prefetch 10 also one worker taking',
+  'it all (1 × 10); `consume/troupe-pool-per-message` has one worker per unit of prefetch taking one',
+  'delivery at a time (the previous model).',
   '',
 );
 const report = join(here, 'reports', 'amqp.md');

@@ -129,24 +129,26 @@ async function main(): Promise<void> {
   };
   for (const prefetch of [10, 100, 1000]) {
     await fill(queue);
+    // The connection is open before the clock starts, as the transport's is for the
+    // Troupe rows; the channel, its prefetch and the consumer are opened on the clock,
+    // as the transport and the pool open theirs.
     const rawConsumer = await connect(brokerUrl);
-    const rawChannel = await rawConsumer.createChannel();
-    await rawChannel.prefetch(prefetch);
     report(
       'consume/raw-amqplib',
-      await measure(
-        () =>
-          new Promise<void>((resolve) => {
-            let count = 0;
-            void rawChannel.consume(queue, (message) => {
-              if (message === null) return;
-              decode(message.content);
-              rawChannel.ack(message);
-              count += 1;
-              if (count === messages) resolve();
-            });
-          }),
-      ),
+      await measure(async () => {
+        const rawChannel = await rawConsumer.createChannel();
+        await rawChannel.prefetch(prefetch);
+        await new Promise<void>((resolve) => {
+          let count = 0;
+          void rawChannel.consume(queue, (message) => {
+            if (message === null) return;
+            decode(message.content);
+            rawChannel.ack(message);
+            count += 1;
+            if (count === messages) resolve();
+          });
+        });
+      }),
       { prefetch },
     );
     await rawConsumer.close();
@@ -172,11 +174,17 @@ async function main(): Promise<void> {
       { prefetch },
     );
 
-    // The pool twice: batched (4 workers, or fewer, sharing the prefetch as batches) and
-    // one delivery per worker (as many workers as the prefetch), where that is sane.
-    const workers = prefetch >= 100 ? 4 : 2;
+    // The pool batched, prefetch = workers × maxBatch: the default 4 workers where the
+    // prefetch splits into four whole batches (100 → 4 × 25, 1,000 → 4 × 250), else the
+    // most workers up to 4 that do (10 → 2 × 5); at prefetch 10 also one worker taking
+    // the whole prefetch (1 × 10). Then one delivery per worker (as many workers as the
+    // prefetch, the model before batches), where that is sane.
+    const workers = [4, 3, 2, 1].find((count) => prefetch % count === 0) ?? 1;
     const shapes: [string, number, number][] = [
       ['consume/troupe-pool-batched', workers, prefetch / workers],
+      ...(workers > 1 && prefetch < 100
+        ? [['consume/troupe-pool-batched', 1, prefetch] as [string, number, number]]
+        : []),
       ...(prefetch <= 100
         ? [['consume/troupe-pool-per-message', prefetch, 1] as [string, number, number]]
         : []),
