@@ -4,7 +4,7 @@
 // consumer vs a full Troupe pool, same prefetch, same decode work, same end: every
 // message acked), with Node CPU per message; latency at 1,000 msg/s; heap under a backlog.
 //
-//   node_modules/.bin/tsx packages/amqp/test/throughput.ts [messages=50000]
+//   node_modules/.bin/tsx packages/amqp/test/throughput.ts [messages=50000] [rounds=3]
 //
 // Prints one JSON line per measurement. Not part of the test suites.
 import { randomUUID } from 'node:crypto';
@@ -17,6 +17,8 @@ import { AmqpTransport } from '../src/index.js';
 import { brokerUrl } from './helpers.js';
 
 const messages = Number(process.argv[2] ?? '50000');
+/** Rounds of the consume rows (medians reported). */
+const rounds = Number(process.argv[3] ?? '3');
 const body = Buffer.from(JSON.stringify({ id: 'x', pad: 'x'.repeat(230) }));
 // Message bodies are the same for every row; ids come from the broker's messageId.
 const logger = pino({ level: 'silent' });
@@ -127,16 +129,30 @@ async function main(): Promise<void> {
       retrying: () => undefined,
     };
   };
+  // The rows of one prefetch run in rounds, their order alternating (the machine is
+  // shared: a slow moment then hits every row alike); medians are reported.
+  interface Row {
+    readonly name: string;
+    readonly extra: Record<string, unknown>;
+    readonly run: () => Promise<Result>;
+  }
+  const median = (values: readonly number[]): number =>
+    [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
   for (const prefetch of [10, 100, 1000]) {
-    await fill(queue);
-    const rawConsumer = await connect(brokerUrl);
-    const rawChannel = await rawConsumer.createChannel();
-    await rawChannel.prefetch(prefetch);
-    report(
-      'consume/raw-amqplib',
-      await measure(
-        () =>
-          new Promise<void>((resolve) => {
+    const rows: Row[] = [];
+    rows.push({
+      name: 'consume/raw-amqplib',
+      extra: { prefetch },
+      run: async () => {
+        await fill(queue);
+        // The connection is open before the clock starts, as the transport's is for the
+        // Troupe rows; the channel, its prefetch and the consumer are opened on the clock,
+        // as the transport and the pool open theirs.
+        const rawConsumer = await connect(brokerUrl);
+        const result = await measure(async () => {
+          const rawChannel = await rawConsumer.createChannel();
+          await rawChannel.prefetch(prefetch);
+          await new Promise<void>((resolve) => {
             let count = 0;
             void rawChannel.consume(queue, (message) => {
               if (message === null) return;
@@ -145,73 +161,103 @@ async function main(): Promise<void> {
               count += 1;
               if (count === messages) resolve();
             });
-          }),
-      ),
-      { prefetch },
-    );
-    await rawConsumer.close();
-
-    await fill(queue);
-    report(
-      'consume/troupe-transport',
-      await measure(async () => {
-        let subscription: { cancel(): Promise<void> } | undefined;
-        await new Promise<void>((resolve) => {
-          let count = 0;
-          void transport
-            .consume(queue, { prefetch }, (delivery) => {
-              decode(delivery.body);
-              delivery.ack();
-              count += 1;
-              if (count === messages) resolve();
-            })
-            .then((s) => (subscription = s));
+          });
         });
-        await subscription?.cancel();
-      }),
-      { prefetch },
-    );
+        await rawConsumer.close();
+        return result;
+      },
+    });
+    rows.push({
+      name: 'consume/troupe-transport',
+      extra: { prefetch },
+      run: async () => {
+        await fill(queue);
+        return measure(async () => {
+          let subscription: { cancel(): Promise<void> } | undefined;
+          await new Promise<void>((resolve) => {
+            let count = 0;
+            void transport
+              .consume(queue, { prefetch }, (delivery) => {
+                decode(delivery.body);
+                delivery.ack();
+                count += 1;
+                if (count === messages) resolve();
+              })
+              .then((s) => (subscription = s));
+          });
+          await subscription?.cancel();
+        });
+      },
+    });
 
-    // The pool twice: batched (4 workers, or fewer, sharing the prefetch as batches) and
-    // one delivery per worker (as many workers as the prefetch), where that is sane.
-    const workers = prefetch >= 100 ? 4 : 2;
+    // The pool batched, prefetch = workers × maxBatch: the default 4 workers where the
+    // prefetch splits into four whole batches (100 → 4 × 25, 1,000 → 4 × 250), else the
+    // most workers up to 4 that do (10 → 2 × 5); at prefetch 10 also one worker taking
+    // the whole prefetch (1 × 10). Then one delivery per worker (as many workers as the
+    // prefetch, the model before batches), where that is sane.
+    const workers = [4, 3, 2, 1].find((count) => prefetch % count === 0) ?? 1;
     const shapes: [string, number, number][] = [
       ['consume/troupe-pool-batched', workers, prefetch / workers],
+      ...(workers > 1 && prefetch < 100
+        ? [['consume/troupe-pool-batched', 1, prefetch] as [string, number, number]]
+        : []),
       ...(prefetch <= 100
         ? [['consume/troupe-pool-per-message', prefetch, 1] as [string, number, number]]
         : []),
     ];
     for (const [name, concurrency, maxBatch] of shapes) {
-      await fill(queue);
-      const definition = defineProcessor({
-        name: 'bench',
-        queue,
-        bindings: [],
-        schema,
-        handle: () => undefined,
-        concurrency,
-        maxBatch,
-      });
-      let runtime: ReturnType<typeof startSupervisor> | undefined;
-      report(
+      rows.push({
         name,
-        await measure(
-          () =>
-            new Promise<void>((resolve) => {
-              const pool = createPool({
-                definition,
-                transport,
-                store: new MemoryStore(),
-                logger,
-                observer: counting(messages, resolve),
-              });
-              runtime = startSupervisor(pool.supervisorOptions(), { id: 'bench' });
-            }),
-        ),
-        { prefetch, concurrency, maxBatch },
-      );
-      await runtime?.shutdown();
+        extra: { prefetch, concurrency, maxBatch },
+        run: async () => {
+          await fill(queue);
+          const definition = defineProcessor({
+            name: 'bench',
+            queue,
+            bindings: [],
+            schema,
+            handle: () => undefined,
+            concurrency,
+            maxBatch,
+          });
+          let runtime: ReturnType<typeof startSupervisor> | undefined;
+          const result = await measure(
+            () =>
+              new Promise<void>((resolve) => {
+                const pool = createPool({
+                  definition,
+                  transport,
+                  store: new MemoryStore(),
+                  logger,
+                  observer: counting(messages, resolve),
+                });
+                runtime = startSupervisor(pool.supervisorOptions(), { id: 'bench' });
+              }),
+          );
+          await runtime?.shutdown();
+          return result;
+        },
+      });
     }
+    const results = rows.map((): Result[] => []);
+    for (let round = 0; round < rounds; round += 1) {
+      const order = rows.map((_, index) => index);
+      for (const index of round % 2 === 0 ? order : order.reverse()) {
+        const row = rows[index];
+        if (row !== undefined) results[index]?.push(await row.run());
+      }
+    }
+    rows.forEach((row, index) => {
+      const each = results[index] ?? [];
+      report(
+        row.name,
+        {
+          msgPerSecond: median(each.map((result) => result.msgPerSecond)),
+          cpuMicrosPerMessage: median(each.map((result) => result.cpuMicrosPerMessage)),
+        },
+        { ...row.extra, rounds },
+      );
+    });
   }
 
   // Latency at 1,000 msg/s: publish → ack, measured the same way for a raw amqplib

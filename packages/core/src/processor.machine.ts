@@ -32,6 +32,7 @@ import type {
   PersistOutcome,
   ProcessorDefinition,
 } from './processor.js';
+import { persistWritesBatch, writeBatch } from './processor.js';
 import type { SchedulerLane } from './scheduler.js';
 import type { Store } from './store.js';
 import type { Delivery } from './transport.js';
@@ -469,22 +470,36 @@ function runHandleBatch(context: ProcessorContext, self: StepOwner): void {
   );
 }
 
-/** Stores the handled entries of a round with the processor's batch or per-message step. */
-async function persistEntries(
+/**
+ * Stores the handled entries of a round with the processor's batch or per-message step:
+ * their outcomes, at once when the step returns them at once (the default step with
+ * nothing to write), else a promise of them.
+ */
+function persistEntries(
+  context: ProcessorContext,
+  step: BatchStep,
+): readonly PersistOutcome[] | PromiseLike<readonly PersistOutcome[]> {
+  const { definition, slot } = context;
+  const persistBatch = definition.persistBatch;
+  if (persistBatch === undefined) return persistEach(context, step);
+  const entries = step.entries.map((entry) => ({
+    result: entry.result,
+    delivery: slot.infoFor(entry),
+  }));
+  return persistBatch === persistWritesBatch
+    ? writeBatch(entries, step)
+    : persistBatch(entries, step);
+}
+
+/** The per-message persist step, one entry after the other. */
+async function persistEach(
   context: ProcessorContext,
   step: BatchStep,
 ): Promise<readonly PersistOutcome[]> {
   const { definition, slot } = context;
-  const entries = step.entries;
-  if (definition.persistBatch !== undefined) {
-    return definition.persistBatch(
-      entries.map((entry) => ({ result: entry.result, delivery: slot.infoFor(entry) })),
-      step,
-    );
-  }
   const persist = definition.persist;
   const outcomes: PersistOutcome[] = [];
-  for (const entry of entries) {
+  for (const entry of step.entries) {
     try {
       await persist?.(entry.result, new PersistStep(step, context.log, slot.infoFor(entry)));
       outcomes.push({ ok: true });
@@ -662,10 +677,21 @@ export const processorMachine = setup({
         slot.conclude(context.definition.retry, context.random);
         return;
       }
+      let result: readonly PersistOutcome[] | PromiseLike<readonly PersistOutcome[]>;
+      try {
+        result = persistEntries(context, step);
+      } catch (error) {
+        concludePersist(context, step, undefined, error);
+        return;
+      }
+      if (!isPromiseLike(result)) {
+        // Stored at once (nothing to write): the batch is settled in this same step.
+        concludePersist(context, step, result, undefined);
+        return;
+      }
       slot.current = step;
       const run = step.run;
-      // An async function: whatever the step throws arrives as a rejection.
-      persistEntries(context, step).then(
+      result.then(
         (outcomes) => {
           if (run !== slot.run) return;
           slot.current = undefined;

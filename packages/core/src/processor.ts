@@ -275,37 +275,63 @@ function wrongShape(value: unknown, what: string): PermanentError {
   );
 }
 
+/** One outcome for every entry stored: outcomes are read, never changed. */
+const stored: PersistOutcome = Object.freeze({ ok: true });
+
 /** The default batch persist step: every write of the batch in one `bulkWrite`. */
-export async function persistWritesBatch(
+export function persistWritesBatch(
   entries: readonly PersistEntry<unknown>[],
   context: BatchStepContext,
 ): Promise<readonly PersistOutcome[]> {
+  // Whatever the step throws arrives as a rejection, as from an async function.
+  return new Promise((resolve) => resolve(writeBatch(entries, context)));
+}
+
+/**
+ * The default batch persist step as the worker runs it: synchronous when the batch has
+ * nothing to write (no store call, no promise, so the worker settles the batch in the
+ * same step as its handlers), one `bulkWrite` otherwise.
+ *
+ * @internal
+ */
+export function writeBatch(
+  entries: readonly PersistEntry<unknown>[],
+  context: BatchStepContext,
+): readonly PersistOutcome[] | Promise<readonly PersistOutcome[]> {
   const outcomes: PersistOutcome[] = [];
-  const writes: StoreWrite[] = [];
-  // Which writes belong to which entry: [first, end) into `writes`.
-  const ranges: [number, number][] = [];
-  for (const entry of entries) {
-    const first = writes.length;
+  let writes: StoreWrite[] | undefined;
+  // Which writes belong to which entry: [entry, first, end) into `writes`.
+  let spans: [number, number, number][] | undefined;
+  entries.forEach((entry, index) => {
+    let found: readonly StoreWrite[];
     try {
-      for (const write of writesOf(entry.result)) writes.push(write);
-      outcomes.push({ ok: true });
+      found = writesOf(entry.result);
+      outcomes.push(stored);
     } catch (error) {
       outcomes.push({ ok: false, error });
+      return;
     }
-    ranges.push([first, writes.length]);
-  }
-  if (writes.length === 0) return outcomes;
-  const written = await context.store.bulkWrite(writes, { signal: context.signal });
-  ranges.forEach(([first, end], index) => {
-    for (let i = first; i < end; i += 1) {
-      const outcome = written[i];
-      if (outcome !== undefined && !outcome.ok) {
-        outcomes[index] = { ok: false, error: outcome.error };
-        return;
+    if (found.length === 0) return;
+    writes ??= [];
+    spans ??= [];
+    const first = writes.length;
+    for (const write of found) writes.push(write);
+    spans.push([index, first, writes.length]);
+  });
+  if (writes === undefined || spans === undefined) return outcomes;
+  const byEntry = spans;
+  return context.store.bulkWrite(writes, { signal: context.signal }).then((results) => {
+    for (const [index, first, end] of byEntry) {
+      for (let i = first; i < end; i += 1) {
+        const outcome = results[i];
+        if (outcome !== undefined && !outcome.ok) {
+          outcomes[index] = { ok: false, error: outcome.error };
+          break;
+        }
       }
     }
+    return outcomes;
   });
-  return outcomes;
 }
 
 function positiveInteger(field: string, value: number, max = Number.MAX_SAFE_INTEGER): number {

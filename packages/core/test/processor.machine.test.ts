@@ -116,6 +116,42 @@ describe('processor chart: happy path', () => {
     expect(await h.store.get('docs', 'a')).toMatchObject({ id: 'a', version: 1 });
   });
 
+  it('a batch with nothing to store is settled in the step that received it (no store call, no persist event)', () => {
+    const store = new MemoryTestStore();
+    const definition = defineProcessor({
+      name: 'no-writes',
+      queue: 'q',
+      bindings: [],
+      schema,
+      handle: () => undefined,
+    });
+    const actor = createActor(processorMachine, {
+      input: { definition, store, logger: silentLogger },
+    });
+    const events: string[] = [];
+    actor.system.inspect((event) => {
+      if (event.type === '@xstate.event') events.push(event.event.type);
+    });
+    actor.start();
+    const deliveries = [
+      recordingDelivery({ id: 'a', version: 1 }),
+      recordingDelivery({ id: 'b', version: 1 }),
+    ];
+    actor.send({
+      type: 'batch.received',
+      deliveries,
+      messageIds: deliveries.map((delivery) => delivery.messageId),
+    });
+    // Synchronously: no promise was awaited between the batch and its acks.
+    expect(actor.getSnapshot().value).toBe('idle');
+    expect(deliveries.map((delivery) => delivery.settlements)).toEqual([
+      [{ kind: 'ack' }],
+      [{ kind: 'ack' }],
+    ]);
+    expect(events.filter((type) => type !== 'xstate.init')).toEqual(['batch.received']);
+    actor.stop();
+  });
+
   it('types flow from the schema to the handler and from the handler to persist', () => {
     const definition = defineProcessor({
       name: 'typed',

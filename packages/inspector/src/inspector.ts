@@ -209,8 +209,11 @@ interface EventRecord {
   readonly fromValue: unknown;
   readonly toValue: unknown;
   readonly data: Readonly<Record<string, string | number | boolean>> | undefined;
-  /** XState's transition definitions (part of the machine, not copies), named on read. */
-  readonly taken: readonly TransitionLike[] | undefined;
+  /**
+   * XState's transition definitions (part of the machine, not copies), named on read:
+   * one microstep's array, or several microsteps' arrays.
+   */
+  readonly taken: readonly TransitionLike[] | readonly (readonly TransitionLike[])[] | undefined;
 }
 
 interface SupervisorState {
@@ -239,7 +242,10 @@ interface Entry {
   lastError: string | undefined;
   readonly events: RingBuffer<EventRecord>;
   last: EventRecord | undefined;
+  /** The transitions of the first microstep since the last snapshot. */
   pending: readonly TransitionLike[] | undefined;
+  /** Those of the microsteps after it, if any (most events take one or two). */
+  more: (readonly TransitionLike[])[] | undefined;
   supervisor: SupervisorState | undefined;
 }
 
@@ -399,8 +405,8 @@ export class Inspector {
   /** Stopped actors, oldest first (Map keeps insertion order). */
   readonly #stopped = new Map<string, Entry>();
   readonly #subscribers = new Set<(update: InspectorUpdate) => void>();
-  #fresh: EventRecord[] = [];
-  #dropped = 0;
+  /** Events since the last stream update: the newest `maxBatchEvents` of them. */
+  #fresh: RingBuffer<EventRecord>;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #seq = 0;
 
@@ -415,6 +421,7 @@ export class Inspector {
     this.#retainStoppedMs = options.retainStoppedMs ?? 60_000;
     this.#throttleMs = options.throttleMs ?? 100;
     this.#maxBatchEvents = positive(options.maxBatchEvents, 500, 'maxBatchEvents');
+    this.#fresh = new RingBuffer<EventRecord>(this.#maxBatchEvents);
     this.#now = options.now ?? Date.now;
   }
 
@@ -429,8 +436,10 @@ export class Inspector {
         if (entry === undefined) return;
         const taken = event._transitions as unknown as TransitionLike[];
         if (taken.length === 0) return;
-        // XState's array for this microstep; copied only when a second one follows.
-        entry.pending = entry.pending === undefined ? taken : [...entry.pending, ...taken];
+        // XState's arrays, kept as they are (never copied here); joined on read.
+        if (entry.pending === undefined) entry.pending = taken;
+        else if (entry.more === undefined) entry.more = [taken];
+        else entry.more.push(taken);
         return;
       }
       case '@xstate.actor':
@@ -482,6 +491,7 @@ export class Inspector {
       events: new RingBuffer<EventRecord>(this.#eventsPerActor),
       last: undefined,
       pending: undefined,
+      more: undefined,
       supervisor:
         logic.id === 'supervisor'
           ? {
@@ -530,8 +540,11 @@ export class Inspector {
     if (isIdle || entry.messageId === undefined) entry.busySince = undefined;
     else if (wasIdle) entry.busySince ??= at;
 
-    const taken = entry.pending;
+    const first = entry.pending;
+    const more = entry.more;
     entry.pending = undefined;
+    entry.more = undefined;
+    const taken = more === undefined || first === undefined ? first : [first, ...more];
     this.#seq += 1;
     const record: EventRecord = {
       seq: this.#seq,
@@ -548,14 +561,9 @@ export class Inspector {
       taken,
     };
     entry.events.push(record);
-    if (taken !== undefined && taken.some((t) => t.target !== undefined && t.target.length > 0)) {
-      entry.last = record;
-    }
+    if (taken !== undefined && movesState(taken)) entry.last = record;
     if (this.#subscribers.size > 0) {
-      if (this.#fresh.length >= this.#maxBatchEvents) {
-        this.#fresh.shift();
-        this.#dropped += 1;
-      }
+      // A ring: past maxBatchEvents the oldest is overwritten (counted as dropped).
       this.#fresh.push(record);
       this.#changed();
     }
@@ -614,6 +622,7 @@ export class Inspector {
     entry.stoppedAt = at;
     entry.ref = undefined;
     entry.pending = undefined;
+    entry.more = undefined;
     entry.busySince = undefined;
     this.#stopped.set(entry.sessionId, entry);
     this.#prune(at);
@@ -704,11 +713,10 @@ export class Inspector {
     const update: InspectorUpdate = {
       at: this.#now(),
       tree: this.tree(),
-      events: this.#fresh.map(publicEvent),
-      dropped: this.#dropped,
+      events: this.#fresh.toArray().map(publicEvent),
+      dropped: this.#fresh.overwritten,
     };
-    this.#fresh = [];
-    this.#dropped = 0;
+    this.#fresh.clear();
     for (const subscriber of this.#subscribers) {
       try {
         subscriber(update);
@@ -729,8 +737,7 @@ export class Inspector {
       if (this.#subscribers.size === 0) {
         if (this.#timer !== undefined) clearTimeout(this.#timer);
         this.#timer = undefined;
-        this.#fresh = [];
-        this.#dropped = 0;
+        this.#fresh.clear();
       }
     };
   }
@@ -942,6 +949,27 @@ function latest(entries: readonly Entry[]): Entry | undefined {
   return entries.find((entry) => entry.status === 'active') ?? entries[entries.length - 1];
 }
 
+/** The transitions of a record: one microstep's, or several microsteps' joined. */
+function transitionsOf(taken: NonNullable<EventRecord['taken']>): readonly TransitionLike[] {
+  return Array.isArray(taken[0])
+    ? (taken as readonly (readonly TransitionLike[])[]).flat()
+    : (taken as readonly TransitionLike[]);
+}
+
+/** True when a transition of `taken` has a target (it moved the actor, not only ran actions). */
+function movesState(taken: NonNullable<EventRecord['taken']>): boolean {
+  for (const item of taken) {
+    // One microstep's transition, or (several microsteps) one microstep's array of them.
+    const transitions: readonly TransitionLike[] = Array.isArray(item)
+      ? (item as readonly TransitionLike[])
+      : [item as TransitionLike];
+    for (const transition of transitions) {
+      if (transition.target !== undefined && transition.target.length > 0) return true;
+    }
+  }
+  return false;
+}
+
 function publicEvent(record: EventRecord): InspectorEvent {
   const { seq, at, actor, path, type, messageId, fromValue, toValue, data, taken } = record;
   return {
@@ -957,7 +985,7 @@ function publicEvent(record: EventRecord): InspectorEvent {
     ...(taken === undefined
       ? {}
       : {
-          transitions: taken.map((transition) => ({
+          transitions: transitionsOf(taken).map((transition) => ({
             source: nodePath(transition.source),
             event: transition.eventType,
             targets: (transition.target ?? []).map(nodePath),

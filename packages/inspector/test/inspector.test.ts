@@ -135,6 +135,29 @@ describe('the supervision tree', () => {
 });
 
 describe('bounded memory', () => {
+  it('streams at most `maxBatchEvents` events per update, the newest, and counts the rest as dropped', async () => {
+    const h = await start({ concurrency: 1, inspector: { maxBatchEvents: 3, throttleMs: 1 } });
+    const updates: { events: number; dropped: number; last: string | undefined }[] = [];
+    const unsubscribe = h.inspector.subscribe((update) =>
+      updates.push({
+        events: update.events.length,
+        dropped: update.dropped,
+        last: update.events.at(-1)?.messageId,
+      }),
+    );
+    await h.publish(
+      ...Array.from({ length: 10 }, (_, i) => ({ id: `s-${i}`, behaviour: 'ok' as const })),
+    );
+    expect(await h.store.count('orders')).toBe(10);
+    await vi.waitFor(() => expect(updates.some((update) => update.last === 's-9')).toBe(true));
+    unsubscribe();
+    for (const update of updates) expect(update.events).toBeLessThanOrEqual(3);
+    const streamed = updates.reduce((sum, update) => sum + update.events + update.dropped, 0);
+    // Every event of the worker was streamed or counted as dropped: three per message.
+    expect(streamed).toBeGreaterThanOrEqual(30);
+    expect(updates.some((update) => update.dropped > 0)).toBe(true);
+  });
+
   it('keeps at most `eventsPerActor` events per actor', async () => {
     const h = await start({ concurrency: 1, inspector: { eventsPerActor: 5 } });
     await h.publish(

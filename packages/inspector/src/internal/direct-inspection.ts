@@ -23,6 +23,8 @@ interface Dispatch {
   readonly original: Send;
   readonly listeners: Set<Send>;
   readonly dispatcher: Send;
+  /** The only listener, while there is exactly one (the usual case: the inspector). */
+  single: Send | undefined;
 }
 
 const dispatches = new WeakMap<object, Dispatch>();
@@ -40,10 +42,19 @@ export function attachDirect(system: object, listener: Send): (() => void) | und
     const listeners = new Set<Send>();
     const bound = (original as Send).bind(system);
     const dispatcher: Send = (event) => {
-      for (const each of listeners) each(event);
+      // One listener (the usual case) is called without iterating the set.
+      const single = created.single;
+      if (single !== undefined) single(event);
+      else for (const each of listeners) each(event);
       bound(event);
     };
-    dispatch = { original: original as Send, listeners, dispatcher };
+    const created: Dispatch = {
+      original: original as Send,
+      listeners,
+      dispatcher,
+      single: undefined,
+    };
+    dispatch = created;
     dispatches.set(system, dispatch);
     target._sendInspectionEvent = dispatcher;
   }
@@ -51,8 +62,10 @@ export function attachDirect(system: object, listener: Send): (() => void) | und
   // A listener attached twice gets each event once: a Set, and its own wrapper.
   const own: Send = (event) => listener(event);
   current.listeners.add(own);
+  current.single = current.listeners.size === 1 ? listener : undefined;
   return () => {
     current.listeners.delete(own);
+    current.single = current.listeners.size === 1 ? [...current.listeners][0] : undefined;
     if (current.listeners.size > 0 || dispatches.get(system) !== current) return;
     dispatches.delete(system);
     if (target._sendInspectionEvent === current.dispatcher) {

@@ -6,6 +6,7 @@ export class RingBuffer<T> {
   readonly #items: (T | undefined)[];
   #next = 0;
   #size = 0;
+  #overwritten = 0;
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) {
@@ -18,10 +19,24 @@ export class RingBuffer<T> {
     return this.#size;
   }
 
+  /** Items pushed out by newer ones since the buffer was created or cleared. */
+  get overwritten(): number {
+    return this.#overwritten;
+  }
+
   push(item: T): void {
     this.#items[this.#next] = item;
-    this.#next = (this.#next + 1) % this.capacity;
+    this.#next = this.#next + 1 === this.capacity ? 0 : this.#next + 1;
     if (this.#size < this.capacity) this.#size += 1;
+    else this.#overwritten += 1;
+  }
+
+  /** Empties the buffer (its slots are released for GC). */
+  clear(): void {
+    this.#items.fill(undefined);
+    this.#next = 0;
+    this.#size = 0;
+    this.#overwritten = 0;
   }
 
   /** The most recent item. */
