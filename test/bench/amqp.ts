@@ -91,7 +91,7 @@ lines.push(
   '',
   latency === undefined
     ? 'not measured'
-    : `${latency.messages.toLocaleString('en-US')} messages per row paced at 1,000/s (publish → the consumer's ack), prefetch ${latency.prefetch ?? '?'}, in alternating rounds of the same run: a raw amqplib consumer (decode, validate, ack), which is what the machine itself allows, and whose connection, like the publisher's, turns Nagle off (`noDelay`) as Troupe's transport does (with Nagle on, a lone publish or ack can wait up to 40 ms for a delayed ACK, which set the p99 of both sides), and a pool of ${latency.concurrency ?? '?'} workers × maxBatch ${latency.maxBatch ?? '?'}. Target: the pool's p99 ≤ 2 ms.`,
+    : `${latency.messages.toLocaleString('en-US')} messages per row paced at 1,000/s (publish → the consumer's ack), prefetch ${latency.prefetch ?? '?'}, in alternating rounds of the same run: a raw amqplib consumer (decode, validate, ack), which is what the machine itself allows, and whose connection, like the publisher's, turns Nagle off (\`noDelay\`) as Troupe's transport does (with Nagle on, a lone publish or ack can wait up to 40 ms for a delayed ACK, which set the p99 of both sides), and a pool of ${latency.concurrency ?? '?'} workers × maxBatch ${latency.maxBatch ?? '?'}. Target: the pool's p99 ≤ 2 ms.`,
   '',
   '| consumer | p50 ms | p99 ms | max ms |',
   '| --- | ---: | ---: | ---: |',
