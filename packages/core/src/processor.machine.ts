@@ -11,7 +11,15 @@
 // Time is delayed transitions only (handler and persist timeouts, retry delay, batch
 // timeout), so tests use a simulated clock.
 import type { Logger } from 'pino';
-import { and, assign, fromCallback, setup, type EventObject } from 'xstate';
+import {
+  and,
+  assign,
+  fromCallback,
+  setup,
+  type ActorSystem,
+  type AnyActorRef,
+  type EventObject,
+} from 'xstate';
 import type { RandomSource } from './backoff.js';
 import { decodeDelivery } from './decode.js';
 import {
@@ -109,6 +117,10 @@ export type ProcessorEvent =
   | { readonly type: 'handler.settled'; readonly run: number }
   /** The persist step of run `run` ended; the batch's plan is made. */
   | { readonly type: 'persist.settled'; readonly run: number }
+  /** The handler step of run `run` is past its timeout (`timeoutMs`). */
+  | { readonly type: 'handler.timeout'; readonly run: number }
+  /** The persist step of run `run` is past its timeout (`persistTimeoutMs`). */
+  | { readonly type: 'persist.timeout'; readonly run: number }
   /** Abandon the current batch (requeued) and go back to idle. */
   | { readonly type: 'cancel' }
   /** Stop taking deliveries; finish the current batch. */
@@ -543,6 +555,35 @@ function errorFields(entry: Entry): Record<string, unknown> {
   return { err: error };
 }
 
+/** The ids of the handler and persist timers in the actor system's scheduler. */
+const handlerTimerId = 'handlerTimeout';
+const persistTimerId = 'persistTimeout';
+
+/**
+ * Arms the timeout of the step that is waiting on a promise now. Only such a step can
+ * time out: one that returned at once arms nothing, where an `after` timer on its state
+ * would cost each batch an extra XState step (the timer's event, raised at once when
+ * there is nothing to wait for). Scheduled like `after` timers, on the actor system's
+ * clock (a simulated one in tests), stamped with the step's run, and cancelled when
+ * the chart leaves the step's state (disarmHandlerTimer, disarmPersistTimer).
+ */
+function armTimer(
+  context: ProcessorContext,
+  self: AnyActorRef,
+  system: Pick<ActorSystem<never>, 'scheduler'>,
+  step: 'handler' | 'persist',
+): void {
+  const { slot, definition } = context;
+  const timeout: ProcessorEvent = { type: `${step}.timeout`, run: slot.run };
+  if (step === 'handler') {
+    slot.handlerTimer = true;
+    system.scheduler.schedule(self, self, timeout, definition.timeoutMs, handlerTimerId);
+  } else {
+    slot.persistTimer = true;
+    system.scheduler.schedule(self, self, timeout, definition.persistTimeoutMs, persistTimerId);
+  }
+}
+
 /** The processor chart. Create workers through a pool, or directly with {@link ProcessorInput}. */
 export const processorMachine = setup({
   // The assertion is XState's way to declare types; it is not redundant.
@@ -555,17 +596,6 @@ export const processorMachine = setup({
     tags: ProcessorTag;
   },
   delays: {
-    // A round whose handlers have all returned cannot time out, so it gets no timer:
-    // XState raises an `after` event whose delay is not a number in the same macrostep
-    // instead of scheduling it, and by then `allHandled` (eventless transitions are
-    // taken before raised events) has moved the chart to `persisting`, where the event
-    // means nothing. Arming and cancelling a timer cost about 2 µs.
-    handlerTimeout: ({ context }) =>
-      context.slot.handled ? (undefined as unknown as number) : context.definition.timeoutMs,
-    persistTimeout: ({ context }) =>
-      context.slot.plan !== undefined
-        ? (undefined as unknown as number)
-        : context.definition.persistTimeoutMs,
     retryDelay: ({ context }) => context.slot.plan?.delayMs ?? 0,
     batchTimeout: ({ context }) => context.definition.batchTimeoutMs ?? 0,
   },
@@ -604,6 +634,20 @@ export const processorMachine = setup({
       if (!context.draining && room > 0) context.dispatcher?.idle(self, room);
     },
     withdraw: ({ context, self }) => context.dispatcher?.withdraw(self),
+    // The handler and persist timeouts: armed by runHandlers and runPersist only when
+    // their step waits on a promise, cancelled on exit (see armTimer).
+    disarmHandlerTimer: ({ context, self, system }) => {
+      const { slot } = context;
+      if (!slot.handlerTimer) return;
+      slot.handlerTimer = false;
+      system.scheduler.cancel(self, handlerTimerId);
+    },
+    disarmPersistTimer: ({ context, self, system }) => {
+      const { slot } = context;
+      if (!slot.persistTimer) return;
+      slot.persistTimer = false;
+      system.scheduler.cancel(self, persistTimerId);
+    },
     beginBatch: ({ context, event }) => {
       if (event.type !== 'batch.received') return;
       context.slot.begin(event.deliveries);
@@ -622,10 +666,11 @@ export const processorMachine = setup({
       context.slot.requestPermit(() => self.send({ type: 'permit.granted' }));
     },
     releasePermit: ({ context }) => context.slot.releasePermit(),
-    runHandlers: ({ context, self }) => {
+    runHandlers: ({ context, self, system }) => {
       const { slot } = context;
       if (context.definition.handleBatch !== undefined) {
         if (!slot.handled) runHandleBatch(context, self);
+        if (!slot.handled) armTimer(context, self, system, 'handler');
         return;
       }
       const entries = slot.entries;
@@ -646,6 +691,7 @@ export const processorMachine = setup({
         }
         if (isPromiseLike(outcome)) {
           step.await(outcome, self);
+          armTimer(context, self, system, 'handler');
           return;
         }
         step.succeeded(outcome);
@@ -667,7 +713,7 @@ export const processorMachine = setup({
         slot.cursor = slot.entries.length;
       }
     },
-    runPersist: ({ context, self }) => {
+    runPersist: ({ context, self, system }) => {
       const { slot } = context;
       const entries = slot.entries.filter(
         (entry) => entry.stage === 'persist' && entry.error === undefined,
@@ -691,6 +737,7 @@ export const processorMachine = setup({
       }
       slot.current = step;
       const run = step.run;
+      armTimer(context, self, system, 'persist');
       result.then(
         (outcomes) => {
           if (run !== slot.run) return;
@@ -918,19 +965,24 @@ export const processorMachine = setup({
         },
         handling: {
           entry: 'runHandlers',
+          exit: 'disarmHandlerTimer',
           // Every handler returned at once: on to persisting in the same macrostep.
           always: { guard: 'allHandled', target: '#processor.persisting' },
           on: {
             'handler.settled': { guard: 'isCurrentRun', target: 'handling', reenter: true },
-          },
-          after: {
-            handlerTimeout: { target: 'handling', reenter: true, actions: 'timeOutHandler' },
+            'handler.timeout': {
+              guard: 'isCurrentRun',
+              target: 'handling',
+              reenter: true,
+              actions: 'timeOutHandler',
+            },
           },
         },
       },
     },
     persisting: {
       entry: 'runPersist',
+      exit: 'disarmPersistTimer',
       // Nothing to store (every message failed in its handler): settled at once.
       always: [
         { guard: and(['concluded', 'planEscalates']), target: 'failed' },
@@ -951,9 +1003,8 @@ export const processorMachine = setup({
           },
           { guard: 'isCurrentRun', target: 'idle', actions: ['settleBatch', 'recordOutcome'] },
         ],
-      },
-      after: {
-        persistTimeout: {
+        'persist.timeout': {
+          guard: 'isCurrentRun',
           target: 'retrying',
           actions: ['timeOutPersist', 'settleBatch', 'recordOutcome'],
         },

@@ -72,6 +72,9 @@ export class InFlight {
   /** The plan of the round, once concluded. */
   plan: Plan | undefined = undefined;
   permit = false;
+  /** A handler or persist timeout is armed in the actor system's scheduler. */
+  handlerTimer = false;
+  persistTimer = false;
   request: PermitRequest | undefined = undefined;
   readonly lane: SchedulerLane | undefined;
   readonly #observer: ProcessorObserver | undefined;
