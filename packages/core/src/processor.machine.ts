@@ -30,7 +30,7 @@ import {
   TransientError,
   type TroupeError,
 } from './errors.js';
-import { InFlight, type Entry, type RunningStep, type SettleItem } from './internal/in-flight.js';
+import { InFlight, SettleList, type Entry, type RunningStep } from './internal/in-flight.js';
 import type { ProcessorObserver } from './observer.js';
 import type {
   BatchStepContext,
@@ -181,7 +181,6 @@ function abortedController(reason: unknown): AbortController {
  */
 class MessageStep extends LazySignal implements HandlerContext, RunningStep {
   readonly store: Store;
-  readonly delivery: DeliveryInfo;
   readonly #context: ProcessorContext;
   readonly #entry: Entry;
   readonly #run: number;
@@ -192,11 +191,15 @@ class MessageStep extends LazySignal implements HandlerContext, RunningStep {
     super();
     const { slot } = context;
     this.store = context.store;
-    this.delivery = slot.infoFor(entry);
     this.#context = context;
     this.#entry = entry;
     this.#run = slot.nextRun();
     this.#startedAt = context.observer === undefined ? 0 : performance.now();
+  }
+
+  /** What the handler sees of its delivery: made when first read (once per attempt). */
+  get delivery(): DeliveryInfo {
+    return this.#context.slot.infoFor(this.#entry);
   }
 
   /** A child logger costs an allocation: made only when the step logs. */
@@ -494,13 +497,13 @@ function persistEntries(
   const { definition, slot } = context;
   const persistBatch = definition.persistBatch;
   if (persistBatch === undefined) return persistEach(context, step);
+  // The default step reads only each entry's result: no per-message objects for it.
+  if (persistBatch === persistWritesBatch) return writeBatch(step.entries, step);
   const entries = step.entries.map((entry) => ({
     result: entry.result,
     delivery: slot.infoFor(entry),
   }));
-  return persistBatch === persistWritesBatch
-    ? writeBatch(entries, step)
-    : persistBatch(entries, step);
+  return persistBatch(entries, step);
 }
 
 /** The per-message persist step, one entry after the other. */
@@ -768,13 +771,9 @@ export const processorMachine = setup({
       const plan = slot.plan;
       if (plan === undefined || plan.settled) return;
       plan.settled = true;
-      const items: SettleItem[] = [];
+      const items = new SettleList();
       for (const entry of plan.acks) {
-        items.push({
-          entry,
-          settlement: { kind: 'ack', delivery: entry.delivery },
-          outcome: 'acked',
-        });
+        items.add(entry, { kind: 'ack', delivery: entry.delivery }, 'acked');
       }
       for (const entry of plan.deadLetters) {
         const reason =
@@ -792,15 +791,15 @@ export const processorMachine = setup({
           },
           'message dead-lettered',
         );
-        items.push({
+        items.add(
           entry,
-          settlement: {
+          {
             kind: 'dead-letter',
             delivery: entry.delivery,
             info: { reason, processor: context.definition.name, attempts: entry.attempt },
           },
-          outcome: 'dead-lettered',
-        });
+          'dead-lettered',
+        );
       }
       for (const entry of plan.later) {
         const delayMs = entry.decision?.kind === 'retry' ? entry.decision.delayMs : 0;
@@ -808,16 +807,11 @@ export const processorMachine = setup({
           { messageId: entry.delivery.messageId, attempt: entry.attempt, retryInMs: delayMs },
           'retry handed to the broker (delayed redelivery)',
         );
-        items.push({
+        items.add(
           entry,
-          settlement: {
-            kind: 'retry-later',
-            delivery: entry.delivery,
-            delayMs,
-            attempts: entry.attempt,
-          },
-          outcome: 'redelivered-later',
-        });
+          { kind: 'retry-later', delivery: entry.delivery, delayMs, attempts: entry.attempt },
+          'redelivered-later',
+        );
       }
       for (const entry of plan.retry) {
         context.observer?.retrying(entry.failedStep, entry.delivery.messageId);
@@ -838,7 +832,7 @@ export const processorMachine = setup({
     escalate: ({ context }) => {
       const { slot } = context;
       const plan = slot.plan;
-      const items: SettleItem[] = [];
+      const items = new SettleList();
       for (const entry of slot.entries) {
         const escalating = plan?.escalate.includes(entry) === true;
         if (escalating) {
@@ -850,22 +844,15 @@ export const processorMachine = setup({
         // The message goes back with its attempt count where the transport can carry it
         // (a delayed redelivery of 1 ms): when it fails again it is dead-lettered, not
         // escalated once more, so escalation ends within a bounded number of deliveries.
-        items.push({
-          entry,
-          settlement:
-            escalating && entry.delivery.retryLater !== undefined
-              ? {
-                  kind: 'retry-later',
-                  delivery: entry.delivery,
-                  delayMs: 1,
-                  attempts: entry.attempt,
-                }
-              : { kind: 'requeue', delivery: entry.delivery },
-          outcome:
-            escalating && entry.delivery.retryLater !== undefined
-              ? 'redelivered-later'
-              : 'requeued',
-        });
+        if (escalating && entry.delivery.retryLater !== undefined) {
+          items.add(
+            entry,
+            { kind: 'retry-later', delivery: entry.delivery, delayMs: 1, attempts: entry.attempt },
+            'redelivered-later',
+          );
+        } else {
+          items.add(entry, { kind: 'requeue', delivery: entry.delivery }, 'requeued');
+        }
       }
       slot.settle(items, []);
     },
@@ -873,9 +860,12 @@ export const processorMachine = setup({
     markDraining: assign({ draining: true }),
     recordBatch: assign(({ context, event }) => {
       if (event.type !== 'batch.received') return {};
-      const first = context.slot.entries[0];
+      const { slot } = context;
+      const first = slot.entries[0];
       return {
-        messageIds: context.slot.messageIds,
+        // A batch taken in one event has that event's ids; a collected one, its own list.
+        messageIds:
+          slot.entries.length === event.messageIds.length ? event.messageIds : slot.messageIds,
         messageId: first?.delivery.messageId,
         attempt: first?.attempt ?? 0,
         lastError: undefined,
