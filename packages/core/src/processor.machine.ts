@@ -877,7 +877,7 @@ export const processorMachine = setup({
       const failed =
         plan === undefined
           ? undefined
-          : [...plan.escalate, ...plan.retry, ...plan.deadLetters, ...plan.later][0];
+          : (plan.escalate[0] ?? plan.retry[0] ?? plan.deadLetters[0] ?? plan.later[0]);
       return {
         attempt: slot.entries[0]?.attempt ?? context.attempt,
         lastError: failed?.error ?? context.lastError,
