@@ -240,7 +240,11 @@ export class InFlight {
     const now = performance.now();
     for (let i = 0; i < entries.length; i += 1) {
       const entry = entries[i] as Entry;
-      observer.settled(outcomes[i] as SettlementOutcome, now - entry.startedAt, entry.delivery.messageId);
+      observer.settled(
+        outcomes[i] as SettlementOutcome,
+        now - entry.startedAt,
+        entry.delivery.messageId,
+      );
     }
   }
 
