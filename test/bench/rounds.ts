@@ -12,6 +12,8 @@ import {
   type HandlerContext,
 } from '@troupe/core';
 import { MemoryStore, MemoryTransport } from '@troupe/memory';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { pino } from 'pino';
 import { z } from 'zod';
 
@@ -31,6 +33,8 @@ export interface Round {
   readonly messages: number;
   readonly wallMs: number;
   readonly cpuUs: number;
+  /** Bytes allocated during the round (sampled), when TROUPE_BENCH_ALLOC=1. */
+  readonly allocatedBytes?: number | undefined;
 }
 
 export async function until(predicate: () => boolean): Promise<void> {
@@ -47,14 +51,50 @@ export async function prefill(transport: MemoryTransport, messages: number): Pro
   }
 }
 
+interface ProfileNode {
+  readonly selfSize: number;
+  readonly children: readonly ProfileNode[];
+}
+
+function totalSize(node: ProfileNode): number {
+  let total = node.selfSize;
+  for (const child of node.children) total += totalSize(child);
+  return total;
+}
+
+/**
+ * Bytes allocated while `run` runs, from V8's sampling heap profiler counting the
+ * objects garbage-collected since (an estimate; it slows the round, so its CPU figure
+ * is not comparable with an unsampled round's).
+ */
+async function allocatedDuring(run: () => Promise<void>): Promise<number> {
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.enable');
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: 4096,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  await run();
+  const { profile } = await session.post('HeapProfiler.stopSampling');
+  session.disconnect();
+  // TROUPE_BENCH_ALLOC_PROFILE=file.heapprofile: the last round's samples, for DevTools.
+  const file = process.env.TROUPE_BENCH_ALLOC_PROFILE;
+  if (file !== undefined) writeFileSync(file, JSON.stringify(profile));
+  return totalSize(profile.head);
+}
+
 export async function measure(run: () => Promise<void>, messages: number): Promise<Round> {
   gc?.();
   const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
-  await run();
+  let allocatedBytes: number | undefined;
+  if (process.env.TROUPE_BENCH_ALLOC === '1') allocatedBytes = await allocatedDuring(run);
+  else await run();
   const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
   const used = process.cpuUsage(cpu);
-  return { messages, wallMs, cpuUs: used.user + used.system };
+  return { messages, wallMs, cpuUs: used.user + used.system, allocatedBytes };
 }
 
 /** The baseline: a plain async function doing the same work on the same transport. */

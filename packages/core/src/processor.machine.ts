@@ -11,7 +11,15 @@
 // Time is delayed transitions only (handler and persist timeouts, retry delay, batch
 // timeout), so tests use a simulated clock.
 import type { Logger } from 'pino';
-import { and, assign, fromCallback, setup, type EventObject } from 'xstate';
+import {
+  and,
+  assign,
+  fromCallback,
+  setup,
+  type ActorSystem,
+  type AnyActorRef,
+  type EventObject,
+} from 'xstate';
 import type { RandomSource } from './backoff.js';
 import { decodeDelivery } from './decode.js';
 import {
@@ -22,7 +30,7 @@ import {
   TransientError,
   type TroupeError,
 } from './errors.js';
-import { InFlight, type Entry, type RunningStep, type SettleItem } from './internal/in-flight.js';
+import { InFlight, SettleList, type Entry, type RunningStep } from './internal/in-flight.js';
 import type { ProcessorObserver } from './observer.js';
 import type {
   BatchStepContext,
@@ -109,6 +117,10 @@ export type ProcessorEvent =
   | { readonly type: 'handler.settled'; readonly run: number }
   /** The persist step of run `run` ended; the batch's plan is made. */
   | { readonly type: 'persist.settled'; readonly run: number }
+  /** The handler step of run `run` is past its timeout (`timeoutMs`). */
+  | { readonly type: 'handler.timeout'; readonly run: number }
+  /** The persist step of run `run` is past its timeout (`persistTimeoutMs`). */
+  | { readonly type: 'persist.timeout'; readonly run: number }
   /** Abandon the current batch (requeued) and go back to idle. */
   | { readonly type: 'cancel' }
   /** Stop taking deliveries; finish the current batch. */
@@ -169,7 +181,6 @@ function abortedController(reason: unknown): AbortController {
  */
 class MessageStep extends LazySignal implements HandlerContext, RunningStep {
   readonly store: Store;
-  readonly delivery: DeliveryInfo;
   readonly #context: ProcessorContext;
   readonly #entry: Entry;
   readonly #run: number;
@@ -180,11 +191,15 @@ class MessageStep extends LazySignal implements HandlerContext, RunningStep {
     super();
     const { slot } = context;
     this.store = context.store;
-    this.delivery = slot.infoFor(entry);
     this.#context = context;
     this.#entry = entry;
     this.#run = slot.nextRun();
     this.#startedAt = context.observer === undefined ? 0 : performance.now();
+  }
+
+  /** What the handler sees of its delivery: made when first read (once per attempt). */
+  get delivery(): DeliveryInfo {
+    return this.#context.slot.infoFor(this.#entry);
   }
 
   /** A child logger costs an allocation: made only when the step logs. */
@@ -482,13 +497,13 @@ function persistEntries(
   const { definition, slot } = context;
   const persistBatch = definition.persistBatch;
   if (persistBatch === undefined) return persistEach(context, step);
+  // The default step reads only each entry's result: no per-message objects for it.
+  if (persistBatch === persistWritesBatch) return writeBatch(step.entries, step);
   const entries = step.entries.map((entry) => ({
     result: entry.result,
     delivery: slot.infoFor(entry),
   }));
-  return persistBatch === persistWritesBatch
-    ? writeBatch(entries, step)
-    : persistBatch(entries, step);
+  return persistBatch(entries, step);
 }
 
 /** The per-message persist step, one entry after the other. */
@@ -543,6 +558,35 @@ function errorFields(entry: Entry): Record<string, unknown> {
   return { err: error };
 }
 
+/** The ids of the handler and persist timers in the actor system's scheduler. */
+const handlerTimerId = 'handlerTimeout';
+const persistTimerId = 'persistTimeout';
+
+/**
+ * Arms the timeout of the step that is waiting on a promise now. Only such a step can
+ * time out: one that returned at once arms nothing, where an `after` timer on its state
+ * would cost each batch an extra XState step (the timer's event, raised at once when
+ * there is nothing to wait for). Scheduled like `after` timers, on the actor system's
+ * clock (a simulated one in tests), stamped with the step's run, and cancelled when
+ * the chart leaves the step's state (disarmHandlerTimer, disarmPersistTimer).
+ */
+function armTimer(
+  context: ProcessorContext,
+  self: AnyActorRef,
+  system: Pick<ActorSystem<never>, 'scheduler'>,
+  step: 'handler' | 'persist',
+): void {
+  const { slot, definition } = context;
+  const timeout: ProcessorEvent = { type: `${step}.timeout`, run: slot.run };
+  if (step === 'handler') {
+    slot.handlerTimer = true;
+    system.scheduler.schedule(self, self, timeout, definition.timeoutMs, handlerTimerId);
+  } else {
+    slot.persistTimer = true;
+    system.scheduler.schedule(self, self, timeout, definition.persistTimeoutMs, persistTimerId);
+  }
+}
+
 /** The processor chart. Create workers through a pool, or directly with {@link ProcessorInput}. */
 export const processorMachine = setup({
   // The assertion is XState's way to declare types; it is not redundant.
@@ -555,17 +599,6 @@ export const processorMachine = setup({
     tags: ProcessorTag;
   },
   delays: {
-    // A round whose handlers have all returned cannot time out, so it gets no timer:
-    // XState raises an `after` event whose delay is not a number in the same macrostep
-    // instead of scheduling it, and by then `allHandled` (eventless transitions are
-    // taken before raised events) has moved the chart to `persisting`, where the event
-    // means nothing. Arming and cancelling a timer cost about 2 µs.
-    handlerTimeout: ({ context }) =>
-      context.slot.handled ? (undefined as unknown as number) : context.definition.timeoutMs,
-    persistTimeout: ({ context }) =>
-      context.slot.plan !== undefined
-        ? (undefined as unknown as number)
-        : context.definition.persistTimeoutMs,
     retryDelay: ({ context }) => context.slot.plan?.delayMs ?? 0,
     batchTimeout: ({ context }) => context.definition.batchTimeoutMs ?? 0,
   },
@@ -604,6 +637,20 @@ export const processorMachine = setup({
       if (!context.draining && room > 0) context.dispatcher?.idle(self, room);
     },
     withdraw: ({ context, self }) => context.dispatcher?.withdraw(self),
+    // The handler and persist timeouts: armed by runHandlers and runPersist only when
+    // their step waits on a promise, cancelled on exit (see armTimer).
+    disarmHandlerTimer: ({ context, self, system }) => {
+      const { slot } = context;
+      if (!slot.handlerTimer) return;
+      slot.handlerTimer = false;
+      system.scheduler.cancel(self, handlerTimerId);
+    },
+    disarmPersistTimer: ({ context, self, system }) => {
+      const { slot } = context;
+      if (!slot.persistTimer) return;
+      slot.persistTimer = false;
+      system.scheduler.cancel(self, persistTimerId);
+    },
     beginBatch: ({ context, event }) => {
       if (event.type !== 'batch.received') return;
       context.slot.begin(event.deliveries);
@@ -622,10 +669,11 @@ export const processorMachine = setup({
       context.slot.requestPermit(() => self.send({ type: 'permit.granted' }));
     },
     releasePermit: ({ context }) => context.slot.releasePermit(),
-    runHandlers: ({ context, self }) => {
+    runHandlers: ({ context, self, system }) => {
       const { slot } = context;
       if (context.definition.handleBatch !== undefined) {
         if (!slot.handled) runHandleBatch(context, self);
+        if (!slot.handled) armTimer(context, self, system, 'handler');
         return;
       }
       const entries = slot.entries;
@@ -646,6 +694,7 @@ export const processorMachine = setup({
         }
         if (isPromiseLike(outcome)) {
           step.await(outcome, self);
+          armTimer(context, self, system, 'handler');
           return;
         }
         step.succeeded(outcome);
@@ -667,7 +716,7 @@ export const processorMachine = setup({
         slot.cursor = slot.entries.length;
       }
     },
-    runPersist: ({ context, self }) => {
+    runPersist: ({ context, self, system }) => {
       const { slot } = context;
       const entries = slot.entries.filter(
         (entry) => entry.stage === 'persist' && entry.error === undefined,
@@ -691,6 +740,7 @@ export const processorMachine = setup({
       }
       slot.current = step;
       const run = step.run;
+      armTimer(context, self, system, 'persist');
       result.then(
         (outcomes) => {
           if (run !== slot.run) return;
@@ -721,13 +771,9 @@ export const processorMachine = setup({
       const plan = slot.plan;
       if (plan === undefined || plan.settled) return;
       plan.settled = true;
-      const items: SettleItem[] = [];
+      const items = new SettleList();
       for (const entry of plan.acks) {
-        items.push({
-          entry,
-          settlement: { kind: 'ack', delivery: entry.delivery },
-          outcome: 'acked',
-        });
+        items.add(entry, { kind: 'ack', delivery: entry.delivery }, 'acked');
       }
       for (const entry of plan.deadLetters) {
         const reason =
@@ -745,15 +791,15 @@ export const processorMachine = setup({
           },
           'message dead-lettered',
         );
-        items.push({
+        items.add(
           entry,
-          settlement: {
+          {
             kind: 'dead-letter',
             delivery: entry.delivery,
             info: { reason, processor: context.definition.name, attempts: entry.attempt },
           },
-          outcome: 'dead-lettered',
-        });
+          'dead-lettered',
+        );
       }
       for (const entry of plan.later) {
         const delayMs = entry.decision?.kind === 'retry' ? entry.decision.delayMs : 0;
@@ -761,16 +807,11 @@ export const processorMachine = setup({
           { messageId: entry.delivery.messageId, attempt: entry.attempt, retryInMs: delayMs },
           'retry handed to the broker (delayed redelivery)',
         );
-        items.push({
+        items.add(
           entry,
-          settlement: {
-            kind: 'retry-later',
-            delivery: entry.delivery,
-            delayMs,
-            attempts: entry.attempt,
-          },
-          outcome: 'redelivered-later',
-        });
+          { kind: 'retry-later', delivery: entry.delivery, delayMs, attempts: entry.attempt },
+          'redelivered-later',
+        );
       }
       for (const entry of plan.retry) {
         context.observer?.retrying(entry.failedStep, entry.delivery.messageId);
@@ -791,7 +832,7 @@ export const processorMachine = setup({
     escalate: ({ context }) => {
       const { slot } = context;
       const plan = slot.plan;
-      const items: SettleItem[] = [];
+      const items = new SettleList();
       for (const entry of slot.entries) {
         const escalating = plan?.escalate.includes(entry) === true;
         if (escalating) {
@@ -803,22 +844,15 @@ export const processorMachine = setup({
         // The message goes back with its attempt count where the transport can carry it
         // (a delayed redelivery of 1 ms): when it fails again it is dead-lettered, not
         // escalated once more, so escalation ends within a bounded number of deliveries.
-        items.push({
-          entry,
-          settlement:
-            escalating && entry.delivery.retryLater !== undefined
-              ? {
-                  kind: 'retry-later',
-                  delivery: entry.delivery,
-                  delayMs: 1,
-                  attempts: entry.attempt,
-                }
-              : { kind: 'requeue', delivery: entry.delivery },
-          outcome:
-            escalating && entry.delivery.retryLater !== undefined
-              ? 'redelivered-later'
-              : 'requeued',
-        });
+        if (escalating && entry.delivery.retryLater !== undefined) {
+          items.add(
+            entry,
+            { kind: 'retry-later', delivery: entry.delivery, delayMs: 1, attempts: entry.attempt },
+            'redelivered-later',
+          );
+        } else {
+          items.add(entry, { kind: 'requeue', delivery: entry.delivery }, 'requeued');
+        }
       }
       slot.settle(items, []);
     },
@@ -826,9 +860,12 @@ export const processorMachine = setup({
     markDraining: assign({ draining: true }),
     recordBatch: assign(({ context, event }) => {
       if (event.type !== 'batch.received') return {};
-      const first = context.slot.entries[0];
+      const { slot } = context;
+      const first = slot.entries[0];
       return {
-        messageIds: context.slot.messageIds,
+        // A batch taken in one event has that event's ids; a collected one, its own list.
+        messageIds:
+          slot.entries.length === event.messageIds.length ? event.messageIds : slot.messageIds,
         messageId: first?.delivery.messageId,
         attempt: first?.attempt ?? 0,
         lastError: undefined,
@@ -840,7 +877,7 @@ export const processorMachine = setup({
       const failed =
         plan === undefined
           ? undefined
-          : [...plan.escalate, ...plan.retry, ...plan.deadLetters, ...plan.later][0];
+          : (plan.escalate[0] ?? plan.retry[0] ?? plan.deadLetters[0] ?? plan.later[0]);
       return {
         attempt: slot.entries[0]?.attempt ?? context.attempt,
         lastError: failed?.error ?? context.lastError,
@@ -918,19 +955,24 @@ export const processorMachine = setup({
         },
         handling: {
           entry: 'runHandlers',
+          exit: 'disarmHandlerTimer',
           // Every handler returned at once: on to persisting in the same macrostep.
           always: { guard: 'allHandled', target: '#processor.persisting' },
           on: {
             'handler.settled': { guard: 'isCurrentRun', target: 'handling', reenter: true },
-          },
-          after: {
-            handlerTimeout: { target: 'handling', reenter: true, actions: 'timeOutHandler' },
+            'handler.timeout': {
+              guard: 'isCurrentRun',
+              target: 'handling',
+              reenter: true,
+              actions: 'timeOutHandler',
+            },
           },
         },
       },
     },
     persisting: {
       entry: 'runPersist',
+      exit: 'disarmPersistTimer',
       // Nothing to store (every message failed in its handler): settled at once.
       always: [
         { guard: and(['concluded', 'planEscalates']), target: 'failed' },
@@ -951,9 +993,8 @@ export const processorMachine = setup({
           },
           { guard: 'isCurrentRun', target: 'idle', actions: ['settleBatch', 'recordOutcome'] },
         ],
-      },
-      after: {
-        persistTimeout: {
+        'persist.timeout': {
+          guard: 'isCurrentRun',
           target: 'retrying',
           actions: ['timeOutPersist', 'settleBatch', 'recordOutcome'],
         },

@@ -295,34 +295,46 @@ export function persistWritesBatch(
  * @internal
  */
 export function writeBatch(
-  entries: readonly PersistEntry<unknown>[],
+  entries: readonly { readonly result: unknown }[],
   context: BatchStepContext,
 ): readonly PersistOutcome[] | Promise<readonly PersistOutcome[]> {
   const outcomes: PersistOutcome[] = [];
   let writes: StoreWrite[] | undefined;
-  // Which writes belong to which entry: [entry, first, end) into `writes`.
-  let spans: [number, number, number][] | undefined;
-  entries.forEach((entry, index) => {
-    let found: readonly StoreWrite[];
-    try {
-      found = writesOf(entry.result);
+  // Which writes belong to which entry, three numbers an entry: entry, first, end
+  // (flat, so a message costs no array of its own).
+  let spans: number[] | undefined;
+  for (let index = 0; index < entries.length; index += 1) {
+    const result = (entries[index] as { readonly result: unknown }).result;
+    if (result === undefined || result === null) {
       outcomes.push(stored);
-    } catch (error) {
-      outcomes.push({ ok: false, error });
-      return;
+      continue;
     }
-    if (found.length === 0) return;
     writes ??= [];
     spans ??= [];
     const first = writes.length;
-    for (const write of found) writes.push(write);
-    spans.push([index, first, writes.length]);
-  });
-  if (writes === undefined || spans === undefined) return outcomes;
+    if (!Array.isArray(result) && isStoreWrite(result)) {
+      // One write, the usual case: no list made for it.
+      writes.push(result);
+    } else {
+      let found: readonly StoreWrite[];
+      try {
+        found = writesOf(result);
+      } catch (error) {
+        outcomes.push({ ok: false, error });
+        continue;
+      }
+      for (const write of found) writes.push(write);
+    }
+    outcomes.push(stored);
+    if (writes.length > first) spans.push(index, first, writes.length);
+  }
+  if (writes === undefined || spans === undefined || writes.length === 0) return outcomes;
   const byEntry = spans;
   return context.store.bulkWrite(writes, { signal: context.signal }).then((results) => {
-    for (const [index, first, end] of byEntry) {
-      for (let i = first; i < end; i += 1) {
+    for (let span = 0; span < byEntry.length; span += 3) {
+      const index = byEntry[span] as number;
+      const end = byEntry[span + 2] as number;
+      for (let i = byEntry[span + 1] as number; i < end; i += 1) {
         const outcome = results[i];
         if (outcome !== undefined && !outcome.ok) {
           outcomes[index] = { ok: false, error: outcome.error };

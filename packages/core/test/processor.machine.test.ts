@@ -400,6 +400,70 @@ describe('processor chart: timeouts, cancel and shutdown', () => {
     expect(delivery.settlements).toEqual([{ kind: 'ack' }]);
   });
 
+  it('times out a hung persist step: its signal is aborted and the batch retried', async () => {
+    const signals: AbortSignal[] = [];
+    let persists = 0;
+    const definition = defineProcessor({
+      name: 'test-processor',
+      queue: 'test.queue',
+      bindings: [],
+      schema,
+      handle: (message) => message,
+      persistTimeoutMs: 500,
+      persistBatch: (entries, { signal }) => {
+        signals.push(signal);
+        persists += 1;
+        if (persists === 1) return new Promise(() => undefined); // hangs
+        return Promise.resolve(entries.map(() => ({ ok: true as const })));
+      },
+    });
+    const h = harness(definition);
+    const delivery = recordingDelivery({ id: 'a', version: 1 });
+    await h.deliver(delivery);
+    expect(h.state()).toBe('persisting');
+    await h.advance(499);
+    expect(signals[0]?.aborted).toBe(false);
+    await h.advance(1);
+    expect(signals[0]?.aborted).toBe(true);
+    expect(h.state()).toBe('retrying');
+    expect(h.actor.getSnapshot().context.slot.entries[0]?.error?.message).toMatch(
+      /persist step timed out after 500 ms/,
+    );
+    await h.advance(3000);
+    expect(persists).toBe(2);
+    expect(delivery.settlements).toEqual([{ kind: 'ack' }]);
+  });
+
+  it('arms no timer for steps that return at once, and cancels those it armed', async () => {
+    let release: (() => void) | undefined;
+    const h = harness(
+      processor(
+        (attempt) =>
+          attempt === 1
+            ? new Promise<undefined>((resolve) => {
+                release = () => resolve(undefined);
+              })
+            : undefined,
+        {},
+        { timeoutMs: 1000 },
+      ),
+    );
+    const scheduled = (): number =>
+      Object.keys(h.actor.system.getSnapshot()._scheduledEvents).length;
+    const first = recordingDelivery({ id: 'a', version: 1 });
+    await h.deliver(first);
+    expect(h.state()).toEqual({ consuming: 'handling' });
+    expect(scheduled()).toBe(1);
+    release?.();
+    await flush();
+    expect(first.settlements).toEqual([{ kind: 'ack' }]);
+    expect(scheduled()).toBe(0);
+    const second = recordingDelivery({ id: 'b', version: 1 });
+    await h.deliver(second);
+    expect(second.settlements).toEqual([{ kind: 'ack' }]);
+    expect(scheduled()).toBe(0);
+  });
+
   it('ignores a result that arrives after the timeout (stale run)', async () => {
     let lateResolve: ((value: undefined) => void) | undefined;
     const definition = processor(

@@ -27,11 +27,14 @@ describe('chartOf', () => {
     );
     expect(handling?.transitions).toContainEqual(
       expect.objectContaining({
-        kind: 'after',
-        delay: 'handlerTimeout',
+        event: 'handler.timeout',
+        guard: 'isCurrentRun',
         targets: ['consuming.handling'],
         actions: ['timeOutHandler'],
       }),
+    );
+    expect(states.find((state) => state.path === 'retrying')?.transitions).toContainEqual(
+      expect.objectContaining({ kind: 'after', delay: 'retryDelay', targets: ['consuming'] }),
     );
     expect(states.find((state) => state.path === 'consuming')?.initial).toBe('consuming.admitting');
     expect(states.find((state) => state.path === 'failed')?.type).toBe('final');

@@ -15,7 +15,7 @@ describe('toMermaid', () => {
     expect(lines).toContain('    [*] --> s_consuming_admitting');
     expect(lines).toContain('    s_consuming_admitting --> s_consuming_handling: permit.granted');
     expect(lines).toContain(
-      '    s_consuming_handling --> s_consuming_handling: after handlerTimeout',
+      '    s_consuming_handling --> s_consuming_handling: handler.timeout [isCurrentRun]',
     );
     expect(lines).toContain('  s_retrying --> s_failed: always [planEscalates]');
     expect(lines).toContain('  s_failed --> [*]');

@@ -34,11 +34,17 @@ export interface Entry {
   readonly startedAt: number;
 }
 
-/** One entry's settlement and how the observer counts it. */
-export interface SettleItem {
-  readonly entry: Entry;
-  readonly settlement: Settlement;
-  readonly outcome: SettlementOutcome;
+/** The settlements of a batch, each with its entry and how the observer counts it. */
+export class SettleList {
+  readonly entries: Entry[] = [];
+  readonly settlements: Settlement[] = [];
+  readonly outcomes: SettlementOutcome[] = [];
+
+  add(entry: Entry, settlement: Settlement, outcome: SettlementOutcome): void {
+    this.entries.push(entry);
+    this.settlements.push(settlement);
+    this.outcomes.push(outcome);
+  }
 }
 
 /** A running step, as far as the batch needs to know it: something to abandon. */
@@ -72,6 +78,9 @@ export class InFlight {
   /** The plan of the round, once concluded. */
   plan: Plan | undefined = undefined;
   permit = false;
+  /** A handler or persist timeout is armed in the actor system's scheduler. */
+  handlerTimer = false;
+  persistTimer = false;
   request: PermitRequest | undefined = undefined;
   readonly lane: SchedulerLane | undefined;
   readonly #observer: ProcessorObserver | undefined;
@@ -218,18 +227,24 @@ export class InFlight {
    * Settles `items` in one pass per acknowledger and keeps `keep` (the entries to
    * retry) as the batch.
    */
-  settle(items: readonly SettleItem[], keep: Entry[]): void {
+  settle(items: SettleList, keep: Entry[]): void {
     this.entries = keep;
     this.cursor = 0;
     this.run += 1;
     this.current = undefined;
-    if (items.length === 0) return;
-    settleAll(items.map((item) => item.settlement));
+    const { entries, outcomes } = items;
+    if (entries.length === 0) return;
+    settleAll(items.settlements);
     const observer = this.#observer;
     if (observer === undefined) return;
     const now = performance.now();
-    for (const { entry, outcome } of items) {
-      observer.settled(outcome, now - entry.startedAt, entry.delivery.messageId);
+    for (let i = 0; i < entries.length; i += 1) {
+      const entry = entries[i] as Entry;
+      observer.settled(
+        outcomes[i] as SettlementOutcome,
+        now - entry.startedAt,
+        entry.delivery.messageId,
+      );
     }
   }
 
@@ -263,14 +278,11 @@ export class InFlight {
   requeue(): void {
     if (this.entries.length === 0) return;
     this.abandon(new CancelledError('delivery requeued'));
-    this.settle(
-      this.entries.map((entry) => ({
-        entry,
-        settlement: { kind: 'requeue', delivery: entry.delivery },
-        outcome: 'requeued',
-      })),
-      [],
-    );
+    const items = new SettleList();
+    for (const entry of this.entries) {
+      items.add(entry, { kind: 'requeue', delivery: entry.delivery }, 'requeued');
+    }
+    this.settle(items, []);
   }
 
   /** Cleanup on stop or failure: abort the running step, return the permit, requeue. */
