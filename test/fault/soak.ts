@@ -82,6 +82,8 @@ interface Sample {
    */
   channels?: number;
   connections?: number;
+  /** When rabbitmqctl answered (s since the start): after a SIGKILL, not this process's. */
+  brokerT?: number;
 }
 
 /** Open file descriptors of `pid`, or -1 when it cannot be read. */
@@ -214,6 +216,7 @@ async function main(): Promise<void> {
           void (async () => {
             sample.channels = await countOnVhost('channels', vhost.name);
             sample.connections = await countOnVhost('connections', vhost.name);
+            sample.brokerT = (Date.now() - started) / 1000;
             say(
               `t=${sample.t.toFixed(0)}s channels ${sample.channels} connections ${sample.connections}`,
             );
@@ -397,11 +400,16 @@ function report(run: {
   const kills = run.faults.filter((f) => f.kind === 'sigkill').map((f) => f.t);
   const bounds = [0, ...kills, Number.POSITIVE_INFINITY];
   const stretches: Sample[][] = [];
+  /** The end of each stretch's process: the next SIGKILL. */
+  const ends: number[] = [];
   for (let index = 0; index + 1 < bounds.length; index += 1) {
     const from = bounds[index] ?? 0;
     const to = bounds[index + 1] ?? Number.POSITIVE_INFINITY;
     const candidate = samples.filter((s) => s.t > from + 60 && s.t < to);
-    if (candidate.length >= 2) stretches.push(candidate);
+    if (candidate.length >= 2) {
+      stretches.push(candidate);
+      ends.push(to);
+    }
   }
   let stretch: readonly Sample[] = [];
   for (const candidate of stretches) if (candidate.length > stretch.length) stretch = candidate;
@@ -409,11 +417,16 @@ function report(run: {
     values.length === 0
       ? '—'
       : `${values[0] ?? 0} / ${values[values.length - 1] ?? 0} / ${Math.min(...values)}–${Math.max(...values)}`;
-  const processRows = stretches.map((part) => {
+  const processRows = stretches.map((part, index) => {
+    // A count rabbitmqctl gave after the next SIGKILL describes the restart, not this process.
+    const killedAt = ends[index] ?? Number.POSITIVE_INFINITY;
+    const counted = part.filter((s) => (s.brokerT ?? 0) < killedAt);
     const first = part[0];
     const last = part[part.length - 1];
-    const channels = part.flatMap((s) => (s.channels === undefined ? [] : [s.channels]));
-    const connections = part.flatMap((s) => (s.connections === undefined ? [] : [s.connections]));
+    const channels = counted.flatMap((s) => (s.channels === undefined ? [] : [s.channels]));
+    const connections = counted.flatMap((s) =>
+      s.connections === undefined ? [] : [s.connections],
+    );
     return `| ${fmtRange(first?.t ?? 0, last?.t ?? 0)} | ${part.length} | ${slope(part.map((s) => [s.t / 60, s.heapMb] as const)).toFixed(2)} | ${slope(part.map((s) => [s.t / 60, s.rssMb] as const)).toFixed(2)} | ${range(part.map((s) => s.fds))} | ${range(channels)} | ${range(connections)} |`;
   });
   const heapSlope = slope(stretch.map((s) => [s.t / 60, s.heapMb] as const));
