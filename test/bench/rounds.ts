@@ -147,7 +147,8 @@ export async function troupeRound(
   const transport = new MemoryTransport();
   const store = new MemoryStore();
   await prefill(transport, messages);
-  const definition = maxBatch === 1 ? noop : applyProcessorOverrides(noop, { maxBatch });
+  // Always explicit: `noop` sets no maxBatch, so it takes core's default (not 1).
+  const definition = applyProcessorOverrides(noop, { maxBatch });
   return measure(async () => {
     const pool = createPool({ definition, transport, store, logger, concurrency });
     const runtime = startSupervisor(pool.supervisorOptions());
