@@ -26,12 +26,11 @@ import {
   ackedBy,
   asRaw,
   audit,
-  drainDeadLetters,
+  drainedWhenSettled,
   FaultBroker,
   queues,
   timeUntil,
   type AuditResult,
-  type DeadLetter,
 } from '../fault/fault-harness.js';
 import { Cluster, clusterUnavailable, type NodeIndex } from './cluster-harness.js';
 
@@ -210,21 +209,7 @@ describe.skipIf(unavailable !== undefined)(
           await publisher.publish(events.slice(half));
         }
 
-        // Waits for every invalid message by id, not for a count of dead letters: a fault
-        // between a dead letter's publish and its ack dead-letters that message twice, and
-        // the copy could reach the count while the last invalid message is still in flight.
-        const invalid = events.filter((event) => !event.valid).map((event) => event.messageId);
-        const drained: DeadLetter[] = [];
-        await eventually(
-          async () => {
-            for (const queue of queues) if ((await publisher.depth(queue)) > 0) return false;
-            drained.push(...(await drainDeadLetters(publisher)));
-            const ids = new Set(drained.map((letter) => letter.messageId));
-            return invalid.every((id) => ids.has(id));
-          },
-          90_000,
-          'the queues to drain and every invalid message to be dead-lettered',
-        );
+        const drained = await drainedWhenSettled(publisher, events, 90_000);
         for (const replica of replicas) replica.app.kill('SIGTERM');
         const exits = await Promise.all(replicas.map((replica) => replica.app.exited));
         const result = await audit({

@@ -10,19 +10,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { companyEvents, eventually, Vhost, type AppProcess } from '../e2e/harness.js';
+import { companyEvents, Vhost, type AppProcess } from '../e2e/harness.js';
 import {
   ackedBy,
   asRaw,
   audit,
-  drainDeadLetters,
+  drainedWhenSettled,
   FaultBroker,
-  queues,
   reportPath,
   startFaultApp,
   timeUntil,
   writeReport,
-  type DeadLetter,
   type FaultRecord,
 } from './fault-harness.js';
 
@@ -109,20 +107,7 @@ describe.skipIf(!enabled)(
           detail: `stop_app → reconnected → first new ack (the ${downMs / 1000} s down and the broker's start included; ${Date.now() - brokerBack} ms after it answered again)`,
         },
       ];
-      // Every invalid message by id, not a count: a duplicate dead letter (the broker gone
-      // between a dead letter's publish and its ack) must not end the wait early.
-      const invalid = events.filter((event) => !event.valid).map((event) => event.messageId);
-      const drained: DeadLetter[] = [];
-      await eventually(
-        async () => {
-          for (const queue of queues) if ((await broker.depth(queue)) > 0) return false;
-          drained.push(...(await drainDeadLetters(broker)));
-          const ids = new Set(drained.map((letter) => letter.messageId));
-          return invalid.every((id) => ids.has(id));
-        },
-        120_000,
-        'the queues to drain and every invalid message to be dead-lettered',
-      );
+      const drained = await drainedWhenSettled(broker, events, 120_000);
       const acksCounted = (await ackedBy(app)) ?? 0;
       app.kill('SIGTERM');
       const exit = await app.exited;

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { SqliteStore } from '@troupe/sqlite';
 import { connect, type ChannelModel } from 'amqplib';
-import { AppProcess, expectedCompanies, type TestEvent } from '../e2e/harness.js';
+import { AppProcess, eventually, expectedCompanies, type TestEvent } from '../e2e/harness.js';
 import { integer, pick, randomBytes } from './prng.js';
 
 const run = promisify(execFile);
@@ -340,6 +340,32 @@ export async function drainDeadLetters(broker: FaultBroker): Promise<DeadLetter[
       ),
     )
   ).flat();
+}
+
+/**
+ * Waits until the processor queues are empty and every invalid message has been
+ * dead-lettered, by id and not by count: a fault between a dead letter's publish and its
+ * ack dead-letters that message twice, and the copy could reach a count while the last
+ * invalid message is still in flight. Returns the letters it drained, for {@link audit}.
+ */
+export async function drainedWhenSettled(
+  broker: FaultBroker,
+  messages: readonly RawMessage[],
+  timeoutMs: number,
+): Promise<DeadLetter[]> {
+  const invalid = messages.filter((message) => !message.valid).map((m) => m.messageId);
+  const drained: DeadLetter[] = [];
+  await eventually(
+    async () => {
+      for (const queue of queues) if ((await broker.depth(queue)) > 0) return false;
+      drained.push(...(await drainDeadLetters(broker)));
+      const ids = new Set(drained.map((letter) => letter.messageId));
+      return invalid.every((id) => ids.has(id));
+    },
+    timeoutMs,
+    'the queues to drain and every invalid message to be dead-lettered',
+  );
+  return drained;
 }
 
 /** What the audit found. */
