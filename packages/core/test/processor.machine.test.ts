@@ -152,6 +152,65 @@ describe('processor chart: happy path', () => {
     actor.stop();
   });
 
+  it('an idle worker keeps no reference to the deliveries of the batch it settled', async () => {
+    // A settled batch held until the next one arrives keeps its deliveries (and on
+    // RabbitMQ the socket chunks their bodies are slices of) alive across garbage
+    // collections: at a broker's pace they are promoted to the old generation.
+    const reachable = (root: unknown, targets: ReadonlySet<object>): boolean => {
+      const seen = new Set<unknown>();
+      const stack: unknown[] = [root];
+      while (stack.length > 0) {
+        const value = stack.pop();
+        if (value === null || typeof value !== 'object' || seen.has(value)) continue;
+        seen.add(value);
+        if (targets.has(value)) return true;
+        if (value instanceof Map) stack.push(...value.keys(), ...value.values());
+        else if (value instanceof Set) stack.push(...value);
+        for (const key of Reflect.ownKeys(value)) {
+          stack.push((value as Record<PropertyKey, unknown>)[key]);
+        }
+      }
+      return false;
+    };
+    const held = (h: Harness): ((deliveries: readonly RecordingDelivery[]) => boolean) => {
+      return (deliveries) => {
+        // What the worker carries from batch to batch; its configuration is left out.
+        const { definition, store, log, dispatcher, observer, random, ...carried } =
+          h.actor.getSnapshot().context;
+        void [definition, store, log, dispatcher, observer, random];
+        return reachable(carried, new Set(deliveries));
+      };
+    };
+    // Stored, then acked.
+    const stored = harness(processor(() => undefined));
+    const first = recordingDelivery({ id: 'a', version: 1 });
+    await stored.deliver(first);
+    expect(first.settlements).toEqual([{ kind: 'ack' }]);
+    expect(stored.state()).toBe('idle');
+    expect(held(stored)([first])).toBe(false);
+    // Failed once, retried on the clock, then acked.
+    let attempts = 0;
+    const retried = harness(
+      processor(() => {
+        attempts += 1;
+        if (attempts === 1) throw new TransientError('once');
+        return undefined;
+      }),
+    );
+    const second = recordingDelivery({ id: 'b', version: 1 });
+    await retried.deliver(second);
+    await retried.advance(60_000);
+    expect(second.settlements).toEqual([{ kind: 'ack' }]);
+    expect(retried.state()).toBe('idle');
+    expect(held(retried)([second])).toBe(false);
+    // Dead-lettered.
+    const refused = harness(processor(() => undefined));
+    const third = recordingDelivery({ id: '', version: 1 });
+    await refused.deliver(third);
+    expect(third.settlements.map((settlement) => settlement.kind)).toEqual(['dead-letter']);
+    expect(held(refused)([third])).toBe(false);
+  });
+
   it('types flow from the schema to the handler and from the handler to persist', () => {
     const definition = defineProcessor({
       name: 'typed',
