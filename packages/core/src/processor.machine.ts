@@ -630,6 +630,10 @@ export const processorMachine = setup({
   },
   actions: {
     announceIdle: ({ context, self }) => {
+      // The settled batch is let go of here, not when the next one arrives: held until
+      // then, its deliveries (and the socket chunks their bodies are slices of) outlive
+      // garbage collections and are promoted to the old generation.
+      context.slot.idle();
       if (!context.draining) context.dispatcher?.idle(self, context.definition.maxBatch);
     },
     announceRoom: ({ context, self }) => {

@@ -98,6 +98,14 @@ export class InFlight {
     return this.entries.map((entry) => entry.delivery.messageId);
   }
 
+  /**
+   * The worker is idle: the settled batch's plan, which holds its entries (settling
+   * already dropped them from `entries`), is let go of.
+   */
+  idle(): void {
+    this.plan = undefined;
+  }
+
   /** Takes a new batch (the previous one is settled). */
   begin(deliveries: readonly Delivery[]): void {
     this.entries = [];
