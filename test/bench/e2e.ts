@@ -31,7 +31,7 @@ const backlog = quick ? 5_000 : 20_000;
 /** `--rounds=N`: rounds of every row, alternating. */
 const rounds = Number(
   process.argv.find((arg) => arg.startsWith('--rounds='))?.slice('--rounds='.length) ??
-    (quick ? 1 : 3),
+    (quick ? 1 : 5),
 );
 const queue = 'company.updated';
 /** The group-commit consumer's prefetch: how much it holds in flight, one commit's worth at most. */
