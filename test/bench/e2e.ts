@@ -7,7 +7,10 @@
 //   in one transaction and acked with one `multiple` ack.
 // Every run starts with the same backlog in `company.updated` (on a vhost of its own)
 // and is timed from its first stored document to its last: same start, same end
-// (every message stored, which each side acks right after), same decode work.
+// (every message stored, which each side acks right after), same decode work. Each
+// consumer runs in a process of its own (the two hand-written ones are the scripts in
+// baselines/) and is observed from here the same way: its database counted every 20 ms,
+// its CPU (every thread) read from /proc.
 //
 //   node --import tsx test/bench/e2e.ts [--quick]   (written to reports/e2e.md)
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -18,10 +21,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { AmqpTransport } from '@troupe/amqp';
-import { companySchema, companyUpdated } from '@troupe/processor-company-updated';
+import { companyUpdated } from '@troupe/processor-company-updated';
 import { pino } from 'pino';
-import { connect, type Channel, type ConsumeMessage } from 'amqplib';
+import { connect } from 'amqplib';
 import Database from 'better-sqlite3';
+import { countSql, groupPrefetch } from './baselines/shared.js';
 
 const exec = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -34,8 +38,6 @@ const rounds = Number(
     (quick ? 1 : 5),
 );
 const queue = 'company.updated';
-/** The group-commit consumer's prefetch: how much it holds in flight, one commit's worth at most. */
-const groupPrefetch = 1000;
 /** maxBatch when a processor's configuration says nothing: core's default (company-updated sets none). */
 const defaultMaxBatch = companyUpdated.maxBatch;
 /** `--app-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"`: extra node arguments for the app (profiling). */
@@ -103,8 +105,7 @@ async function fillBacklog(url: string): Promise<void> {
 
 /**
  * Polls `count()` every `intervalMs` until it reaches the backlog; times first stored →
- * last stored. The baselines count their own commits (a counter, cheap to read); the
- * app's database is read from here, in another process, every 20 ms.
+ * last stored.
  */
 async function timeStored(
   count: () => number,
@@ -125,12 +126,6 @@ async function timeStored(
   }
 }
 
-/** This process's CPU time in µs (user + system, every thread). */
-function ownCpu(): number {
-  const { user, system } = process.cpuUsage();
-  return user + system;
-}
-
 /** Another process's CPU time in µs, from /proc (Linux; clock ticks of 10 ms). */
 function processCpu(pid: number | undefined): number {
   try {
@@ -141,109 +136,72 @@ function processCpu(pid: number | undefined): number {
   }
 }
 
-function openDb(path: string): Database.Database {
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.exec(
-    'CREATE TABLE IF NOT EXISTS companies (id TEXT PRIMARY KEY, doc TEXT NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID',
-  );
-  return db;
-}
-
-const upsertSql = `INSERT INTO companies (id, doc, version) VALUES (?, ?, ?)
-  ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, version = excluded.version
-  WHERE excluded.version > companies.version`;
-
-const decoder = new TextDecoder('utf-8', { fatal: true });
-
-/** Decodes as Troupe does: UTF-8, JSON, the processor's own zod schema. */
-function decode(message: ConsumeMessage): { id: string; version: number } | undefined {
+/**
+ * Runs one consumer in a process of its own until it has stored the backlog, observed
+ * from here the same way for every row: its database counted every 20 ms through a
+ * read-only connection, its CPU read from /proc. The hand-written consumers and the app
+ * start the same way (their own process, their own connection) and end on the same
+ * condition (every message stored, which each acks right after its commit).
+ */
+async function observed(
+  name: string,
+  command: readonly string[],
+  database: { path: string; countSql: string },
+  env: NodeJS.ProcessEnv = {},
+): Promise<Result> {
+  const child: ChildProcess = spawn(process.execPath, command, {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, NODE_OPTIONS: '', ...env },
+  });
+  let reader: Database.Database | undefined;
+  const count = (): number => {
+    try {
+      reader ??= new Database(database.path, { readonly: true, fileMustExist: true });
+      return (reader.prepare(database.countSql).get() as { n: number }).n;
+    } catch {
+      return 0;
+    }
+  };
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+  });
   try {
-    const parsed = companySchema.safeParse(JSON.parse(decoder.decode(message.content)));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
+    const { seconds, cpuMicros } = await timeStored(
+      () => {
+        if (exited) throw new Error(`${name} exited before it stored the backlog`);
+        return count();
+      },
+      20,
+      () => processCpu(child.pid),
+    );
+    return { name, seconds, cpuMicros, msgPerSecond: backlog / seconds };
+  } finally {
+    reader?.close();
+    if (!exited) {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
   }
 }
 
-/** The per-message consumer: one write (one commit) and one ack per delivery. */
-async function perMessage(url: string, dir: string): Promise<Result> {
-  const db = openDb(join(dir, 'per-message.db'));
-  const upsert = db.prepare(upsertSql);
-  const model = await connect(url);
-  const channel = await model.createChannel();
-  await channel.prefetch(64);
-  let stored = 0;
-  await channel.consume(queue, (message) => {
-    if (message === null) return;
-    const company = decode(message);
-    if (company === undefined) {
-      channel.nack(message, false, false);
-      return;
-    }
-    upsert.run(company.id, JSON.stringify(company), company.version);
-    channel.ack(message);
-    stored += 1;
-  });
-  const { seconds, cpuMicros } = await timeStored(() => stored, 5, ownCpu);
-  await model.close();
-  db.close();
-  return {
-    name: 'per-message amqplib + better-sqlite3',
-    seconds,
-    cpuMicros,
-    msgPerSecond: backlog / seconds,
-  };
-}
-
-/** The group-commit consumer: what arrived together, one transaction, one multiple ack. */
-async function groupCommit(url: string, dir: string): Promise<Result> {
-  const db = openDb(join(dir, 'group-commit.db'));
-  const upsert = db.prepare(upsertSql);
-  const model = await connect(url);
-  const channel: Channel = await model.createChannel();
-  await channel.prefetch(groupPrefetch);
-  let pending: ConsumeMessage[] = [];
-  let scheduled = false;
-  let stored = 0;
-  const writeAll = db.transaction((companies: { id: string; version: number }[]) => {
-    for (const company of companies) {
-      upsert.run(company.id, JSON.stringify(company), company.version);
-    }
-  });
-  const flush = (): void => {
-    scheduled = false;
-    const batch = pending;
-    pending = [];
-    const valid: { id: string; version: number }[] = [];
-    for (const message of batch) {
-      const company = decode(message);
-      if (company === undefined) channel.nack(message, false, false);
-      else valid.push(company);
-    }
-    writeAll(valid);
-    const last = batch.at(-1);
-    if (last !== undefined) channel.ack(last, true);
-    stored += valid.length;
-  };
-  await channel.consume(queue, (message) => {
-    if (message === null) return;
-    pending.push(message);
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
-  });
-  const { seconds, cpuMicros } = await timeStored(() => stored, 5, ownCpu);
-  await model.close();
-  db.close();
-  return {
-    name: 'batched group-commit amqplib + better-sqlite3',
-    seconds,
-    cpuMicros,
-    msgPerSecond: backlog / seconds,
-  };
+/** A hand-written consumer of test/bench/baselines, on a fresh database file. */
+function baseline(name: string, script: string, url: string, dir: string): Promise<Result> {
+  const path = join(dir, `${script}-${randomUUID().slice(0, 8)}.db`);
+  return observed(
+    name,
+    [
+      '--conditions=@troupe/source',
+      '--import',
+      'tsx',
+      join(here, 'baselines', `${script}.ts`),
+      url,
+      queue,
+      path,
+    ],
+    { path, countSql },
+  );
 }
 
 /** Troupe: the app, configured only through troupe.config.json. */
@@ -269,54 +227,12 @@ async function troupe(
   );
   // The compiled app, as production runs it (built once in main); its processor module
   // resolves from the repository, whose package.json depends on the example processors.
-  const app: ChildProcess = spawn(
-    process.execPath,
+  return observed(
+    `Troupe app (config file: concurrency ${settings.concurrency}, maxBatch ${settings.maxBatch}${settings.maxBatch === defaultMaxBatch ? ', the default' : ''}; prefetch ${settings.concurrency * settings.maxBatch}${settings.concurrency * settings.maxBatch === groupPrefetch ? ", the group-commit consumer's" : ''})`,
     [...appNodeArgs, join(root, 'apps', 'supervisor', 'dist', 'main.js')],
-    {
-      cwd: root,
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: {
-        ...process.env,
-        NODE_ENV: 'production',
-        NODE_OPTIONS: '',
-        TROUPE_CONFIG: join(dir, 'troupe.config.json'),
-      },
-    },
+    { path, countSql: "SELECT COUNT(*) AS n FROM troupe_documents WHERE collection = 'companies'" },
+    { NODE_ENV: 'production', TROUPE_CONFIG: join(dir, 'troupe.config.json') },
   );
-  let reader: Database.Database | undefined;
-  const count = (): number => {
-    try {
-      reader ??= new Database(path, { readonly: true, fileMustExist: true });
-      return (
-        reader
-          .prepare("SELECT COUNT(*) AS n FROM troupe_documents WHERE collection = 'companies'")
-          .get() as { n: number }
-      ).n;
-    } catch {
-      return 0;
-    }
-  };
-  let exited = false;
-  app.once('exit', () => {
-    exited = true;
-  });
-  const { seconds, cpuMicros } = await timeStored(
-    () => {
-      if (exited) throw new Error('the Troupe app exited before it stored the backlog');
-      return count();
-    },
-    20,
-    () => processCpu(app.pid),
-  );
-  reader?.close();
-  app.kill('SIGTERM');
-  if (!exited) await new Promise((resolve) => app.once('exit', resolve));
-  return {
-    name: `Troupe app (config file: concurrency ${settings.concurrency}, maxBatch ${settings.maxBatch}${settings.maxBatch === defaultMaxBatch ? ', the default' : ''}; prefetch ${settings.concurrency * settings.maxBatch}${settings.concurrency * settings.maxBatch === groupPrefetch ? ", the group-commit consumer's" : ''})`,
-    seconds,
-    cpuMicros,
-    msgPerSecond: backlog / seconds,
-  };
 }
 
 async function main(): Promise<void> {
@@ -333,8 +249,26 @@ async function main(): Promise<void> {
       maxBatch,
     });
   const rows: [string, () => Promise<Result>][] = [
-    ['per-message', async () => perMessage((await prepared()).url, dir)],
-    ['group', async () => groupCommit((await prepared()).url, dir)],
+    [
+      'per-message',
+      async () =>
+        baseline(
+          'per-message amqplib + better-sqlite3',
+          'per-message',
+          (await prepared()).url,
+          dir,
+        ),
+    ],
+    [
+      'group',
+      async () =>
+        baseline(
+          'batched group-commit amqplib + better-sqlite3',
+          'group-commit',
+          (await prepared()).url,
+          dir,
+        ),
+    ],
     ['troupe-1', troupeRow(1)],
     ['troupe-32', troupeRow(32)],
     ['troupe-default', troupeRow(defaultMaxBatch)],
