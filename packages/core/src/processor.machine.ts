@@ -626,6 +626,11 @@ export const processorMachine = setup({
     concluded: ({ context }) => context.slot.plan !== undefined,
     planEscalates: ({ context }) => (context.slot.plan?.escalate.length ?? 0) > 0,
     planRetries: ({ context }) => (context.slot.plan?.retry.length ?? 0) > 0,
+    /** Concluded with every message of the batch acked. */
+    planAcksAll: ({ context }) => {
+      const { slot } = context;
+      return slot.plan !== undefined && slot.plan.acks.length === slot.entries.length;
+    },
     nothingToRetry: ({ context }) => context.slot.size === 0,
   },
   actions: {
@@ -975,6 +980,9 @@ export const processorMachine = setup({
       exit: 'disarmPersistTimer',
       // Nothing to store (every message failed in its handler): settled at once.
       always: [
+        // Every message acked (nothing escalates, nothing to retry): the outcome changes
+        // nothing the context shows (no error, no message left), so no context is made.
+        { guard: 'planAcksAll', target: 'idle', actions: 'settleBatch' },
         { guard: and(['concluded', 'planEscalates']), target: 'failed' },
         {
           guard: and(['concluded', 'planRetries']),
@@ -985,6 +993,7 @@ export const processorMachine = setup({
       ],
       on: {
         'persist.settled': [
+          { guard: and(['isCurrentRun', 'planAcksAll']), target: 'idle', actions: 'settleBatch' },
           { guard: and(['isCurrentRun', 'planEscalates']), target: 'failed' },
           {
             guard: and(['isCurrentRun', 'planRetries']),
