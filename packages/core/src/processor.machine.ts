@@ -620,6 +620,12 @@ export const processorMachine = setup({
       context.definition.batchTimeoutMs !== undefined &&
       event.type === 'batch.received' &&
       event.deliveries.length < context.definition.maxBatch,
+    handlesAtOnce: ({ context, event }) =>
+      !context.draining &&
+      context.slot.lane === undefined &&
+      (context.definition.batchTimeoutMs === undefined ||
+        (event.type === 'batch.received' &&
+          event.deliveries.length >= context.definition.maxBatch)),
     batchIsFull: ({ context, event }) =>
       event.type === 'batch.received' &&
       context.slot.size + event.deliveries.length >= context.definition.maxBatch,
@@ -918,6 +924,13 @@ export const processorMachine = setup({
       entry: 'announceIdle',
       on: {
         'batch.received': [
+          // The usual case first, in one guard: not draining, not collecting, no global
+          // cap (the three guards below, in their order, would send it to the same place).
+          {
+            guard: 'handlesAtOnce',
+            target: 'consuming.handling',
+            actions: ['beginBatch', 'recordBatch'],
+          },
           { guard: 'isDraining', actions: 'refuseBatch' },
           {
             guard: 'collectsBatches',
