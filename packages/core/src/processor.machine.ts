@@ -527,6 +527,20 @@ async function persistEach(
   return outcomes;
 }
 
+/**
+ * The entries whose handler succeeded: the batch's own list when that is all of them
+ * (the usual case; nothing changes the list while its step runs), else a new one.
+ */
+function toPersist(entries: Entry[]): Entry[] {
+  for (let i = 0; i < entries.length; i += 1) {
+    const entry = entries[i] as Entry;
+    if (entry.stage !== 'persist' || entry.error !== undefined) {
+      return entries.filter((e) => e.stage === 'persist' && e.error === undefined);
+    }
+  }
+  return entries;
+}
+
 /** Records the persist step's outcome on its entries, then decides the batch's plan. */
 function concludePersist(
   context: ProcessorContext,
@@ -536,16 +550,18 @@ function concludePersist(
 ): void {
   const { slot, definition, observer } = context;
   observer?.step('persist', performance.now() - step.startedAt, step.entries.length);
-  step.entries.forEach((entry, index) => {
+  const { entries } = step;
+  for (let index = 0; index < entries.length; index += 1) {
+    const entry = entries[index] as Entry;
     const outcome = outcomes?.[index];
-    if (outcome?.ok === true) return;
+    if (outcome?.ok === true) continue;
     entry.error = toTroupeError(
       outcome === undefined
         ? (error ?? new PermanentError('the persist step returned no outcome for this message'))
         : outcome.error,
     );
     entry.failedStep = 'persist';
-  });
+  }
   slot.conclude(definition.retry, context.random);
 }
 
@@ -729,9 +745,7 @@ export const processorMachine = setup({
     },
     runPersist: ({ context, self, system }) => {
       const { slot } = context;
-      const entries = slot.entries.filter(
-        (entry) => entry.stage === 'persist' && entry.error === undefined,
-      );
+      const entries = toPersist(slot.entries);
       const step = new BatchStep(context, entries);
       if (entries.length === 0) {
         slot.conclude(context.definition.retry, context.random);
@@ -782,6 +796,10 @@ export const processorMachine = setup({
       const plan = slot.plan;
       if (plan === undefined || plan.settled) return;
       plan.settled = true;
+      if (plan.acks.length === slot.entries.length) {
+        slot.ackAll();
+        return;
+      }
       const items = new SettleList();
       for (const entry of plan.acks) {
         items.add(entry, { kind: 'ack', delivery: entry.delivery }, 'acked');
