@@ -527,6 +527,20 @@ async function persistEach(
   return outcomes;
 }
 
+/**
+ * The entries whose handler succeeded: the batch's own list when that is all of them
+ * (the usual case; nothing changes the list while its step runs), else a new one.
+ */
+function toPersist(entries: Entry[]): Entry[] {
+  for (let i = 0; i < entries.length; i += 1) {
+    const entry = entries[i] as Entry;
+    if (entry.stage !== 'persist' || entry.error !== undefined) {
+      return entries.filter((e) => e.stage === 'persist' && e.error === undefined);
+    }
+  }
+  return entries;
+}
+
 /** Records the persist step's outcome on its entries, then decides the batch's plan. */
 function concludePersist(
   context: ProcessorContext,
@@ -536,16 +550,18 @@ function concludePersist(
 ): void {
   const { slot, definition, observer } = context;
   observer?.step('persist', performance.now() - step.startedAt, step.entries.length);
-  step.entries.forEach((entry, index) => {
+  const { entries } = step;
+  for (let index = 0; index < entries.length; index += 1) {
+    const entry = entries[index] as Entry;
     const outcome = outcomes?.[index];
-    if (outcome?.ok === true) return;
+    if (outcome?.ok === true) continue;
     entry.error = toTroupeError(
       outcome === undefined
         ? (error ?? new PermanentError('the persist step returned no outcome for this message'))
         : outcome.error,
     );
     entry.failedStep = 'persist';
-  });
+  }
   slot.conclude(definition.retry, context.random);
 }
 
@@ -620,12 +636,23 @@ export const processorMachine = setup({
       context.definition.batchTimeoutMs !== undefined &&
       event.type === 'batch.received' &&
       event.deliveries.length < context.definition.maxBatch,
+    handlesAtOnce: ({ context, event }) =>
+      !context.draining &&
+      context.slot.lane === undefined &&
+      (context.definition.batchTimeoutMs === undefined ||
+        (event.type === 'batch.received' &&
+          event.deliveries.length >= context.definition.maxBatch)),
     batchIsFull: ({ context, event }) =>
       event.type === 'batch.received' &&
       context.slot.size + event.deliveries.length >= context.definition.maxBatch,
     concluded: ({ context }) => context.slot.plan !== undefined,
     planEscalates: ({ context }) => (context.slot.plan?.escalate.length ?? 0) > 0,
     planRetries: ({ context }) => (context.slot.plan?.retry.length ?? 0) > 0,
+    /** Concluded with every message of the batch acked. */
+    planAcksAll: ({ context }) => {
+      const { slot } = context;
+      return slot.plan !== undefined && slot.plan.acks.length === slot.entries.length;
+    },
     nothingToRetry: ({ context }) => context.slot.size === 0,
   },
   actions: {
@@ -722,9 +749,7 @@ export const processorMachine = setup({
     },
     runPersist: ({ context, self, system }) => {
       const { slot } = context;
-      const entries = slot.entries.filter(
-        (entry) => entry.stage === 'persist' && entry.error === undefined,
-      );
+      const entries = toPersist(slot.entries);
       const step = new BatchStep(context, entries);
       if (entries.length === 0) {
         slot.conclude(context.definition.retry, context.random);
@@ -775,6 +800,10 @@ export const processorMachine = setup({
       const plan = slot.plan;
       if (plan === undefined || plan.settled) return;
       plan.settled = true;
+      if (plan.acks.length === slot.entries.length) {
+        slot.ackAll();
+        return;
+      }
       const items = new SettleList();
       for (const entry of plan.acks) {
         items.add(entry, { kind: 'ack', delivery: entry.delivery }, 'acked');
@@ -917,6 +946,13 @@ export const processorMachine = setup({
       entry: 'announceIdle',
       on: {
         'batch.received': [
+          // The usual case first, in one guard: not draining, not collecting, no global
+          // cap (the three guards below, in their order, would send it to the same place).
+          {
+            guard: 'handlesAtOnce',
+            target: 'consuming.handling',
+            actions: ['beginBatch', 'recordBatch'],
+          },
           { guard: 'isDraining', actions: 'refuseBatch' },
           {
             guard: 'collectsBatches',
@@ -979,6 +1015,9 @@ export const processorMachine = setup({
       exit: 'disarmPersistTimer',
       // Nothing to store (every message failed in its handler): settled at once.
       always: [
+        // Every message acked (nothing escalates, nothing to retry): the outcome changes
+        // nothing the context shows (no error, no message left), so no context is made.
+        { guard: 'planAcksAll', target: 'idle', actions: 'settleBatch' },
         { guard: and(['concluded', 'planEscalates']), target: 'failed' },
         {
           guard: and(['concluded', 'planRetries']),
@@ -989,6 +1028,7 @@ export const processorMachine = setup({
       ],
       on: {
         'persist.settled': [
+          { guard: and(['isCurrentRun', 'planAcksAll']), target: 'idle', actions: 'settleBatch' },
           { guard: and(['isCurrentRun', 'planEscalates']), target: 'failed' },
           {
             guard: and(['isCurrentRun', 'planRetries']),

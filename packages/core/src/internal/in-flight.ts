@@ -256,6 +256,30 @@ export class InFlight {
     }
   }
 
+  /**
+   * Acks every entry of the batch in one pass (the round's plan has nothing else): the
+   * settlements are the only list made, no per-entry outcome is kept.
+   */
+  ackAll(): void {
+    const entries = this.entries;
+    this.entries = [];
+    this.cursor = 0;
+    this.run += 1;
+    this.current = undefined;
+    if (entries.length === 0) return;
+    const settlements: Settlement[] = new Array<Settlement>(entries.length);
+    for (let i = 0; i < entries.length; i += 1) {
+      settlements[i] = { kind: 'ack', delivery: (entries[i] as Entry).delivery };
+    }
+    settleAll(settlements);
+    const observer = this.#observer;
+    if (observer === undefined) return;
+    const now = performance.now();
+    for (const entry of entries) {
+      observer.settled('acked', now - entry.startedAt, entry.delivery.messageId);
+    }
+  }
+
   /** Asks the scheduler for a permit; true when held at once. */
   requestPermit(onGrant: () => void): boolean {
     const lane = this.lane;
