@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspectorRoutes } from '../src/index.js';
+import { inspectorPage } from '../src/internal/page.js';
 import {
   edgeHome,
   geometryProblems,
@@ -192,6 +193,50 @@ describe.skipIf(!existsSync(executablePath))(
         expect(requests.some((request) => request.includes('/api/tree'))).toBe(false);
       } finally {
         await fresh.close();
+      }
+    });
+
+    it('holds the first paint until its script has drawn, however long the page takes to parse', async () => {
+      // A busy browser, or a page with a long event log embedded, parses the page in more
+      // than one slice and may paint between them: the header and an empty chart, before
+      // the script that draws them ran. Here the page is made slow to parse on purpose.
+      const events = Array.from({ length: 50_000 }, (_, i) => ({
+        at: i,
+        actor: `root/pool:orders/worker-${i % 2}`,
+        type: 'batch.received',
+        messageIds: [`m-${i}`],
+        state: 'idle',
+      }));
+      const html = inspectorPage({
+        at: 0,
+        controls: false,
+        tree: [],
+        inFlight: [],
+        selected: null,
+        detail: null,
+        events,
+      });
+      const slow = createServer((_request, response) => {
+        response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
+      });
+      await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+      const fresh = await browser.newPage();
+      try {
+        await fresh.goto(`http://127.0.0.1:${(slow.address() as AddressInfo).port}/`);
+        await fresh.waitForFunction(
+          () =>
+            performance.getEntriesByName('troupe.drawn').length > 0 &&
+            performance.getEntriesByName('first-paint').length > 0,
+        );
+        const timing = await fresh.evaluate(() => ({
+          drawn: performance.getEntriesByName('troupe.drawn')[0]?.startTime ?? NaN,
+          firstPaint: performance.getEntriesByName('first-paint')[0]?.startTime ?? NaN,
+        }));
+        expect(timing.drawn).toBeLessThanOrEqual(timing.firstPaint);
+      } finally {
+        await fresh.close();
+        slow.closeAllConnections();
+        await new Promise<void>((resolve) => slow.close(() => resolve()));
       }
     });
 
