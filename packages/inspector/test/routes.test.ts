@@ -162,7 +162,10 @@ describe('the endpoints', () => {
     expect(page.headers.get('content-type')).toContain('text/html');
     expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
     const html = await page.text();
-    expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=/);
+    // Nothing to fetch: no script, stylesheet or image from elsewhere (a `#fragment`
+    // reference, as the render-blocking `<link rel=expect>` makes, is not a request).
+    expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)="(?!#)/);
+    expect(html).toContain('<link rel="expect" href="#drawn" blocking="render">');
 
     await pool?.publish({ id: 'e-1', behaviour: 'ok' });
     const worker = encodeURIComponent('root/pool:orders/worker-1');

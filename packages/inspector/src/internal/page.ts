@@ -449,14 +449,21 @@ function embedded(value: unknown): string {
     .replaceAll('\u2029', '\\u2029');
 }
 
-/** The page with `initial` embedded, drawn by its script before the first paint. */
+/**
+ * The page with `initial` embedded, drawn by its script before the first paint. A busy
+ * browser may paint a document it is still parsing (the header, an empty chart), so the
+ * head asks it to hold rendering until the element after the script is parsed, that is
+ * until the script has drawn (`<link rel=expect blocking=render>`; a browser without it
+ * paints as before).
+ */
 export function inspectorPage(initial: InitialView): string {
   return [
     '<!doctype html>',
     '<html lang="en"><head><meta charset="utf-8">',
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
     '<title>Troupe inspector</title>',
+    '<link rel="expect" href="#drawn" blocking="render">',
     `<style>${style}</style>`,
-    `</head><body>${body}<script type="application/json" id="initial-view">${embedded(initial)}</script><script>${script}</script></body></html>`,
+    `</head><body>${body}<script type="application/json" id="initial-view">${embedded(initial)}</script><script>${script}</script><span id="drawn" hidden></span></body></html>`,
   ].join('\n');
 }
