@@ -231,52 +231,55 @@ export class InFlight {
     return plan;
   }
 
+  /** True once concluded with every entry of the batch acked (nothing else to settle). */
+  get acksAll(): boolean {
+    return this.plan !== undefined && this.plan.acks.length === this.entries.length;
+  }
+
   /**
    * Settles `items` in one pass per acknowledger and keeps `keep` (the entries to
    * retry) as the batch.
    */
   settle(items: SettleList, keep: Entry[]): void {
-    this.entries = keep;
-    this.cursor = 0;
-    this.run += 1;
-    this.current = undefined;
+    this.#endRound(keep);
     const { entries, outcomes } = items;
     if (entries.length === 0) return;
     settleAll(items.settlements);
-    const observer = this.#observer;
-    if (observer === undefined) return;
-    const now = performance.now();
-    for (let i = 0; i < entries.length; i += 1) {
-      const entry = entries[i] as Entry;
-      observer.settled(
-        outcomes[i] as SettlementOutcome,
-        now - entry.startedAt,
-        entry.delivery.messageId,
-      );
-    }
+    this.#report(entries, (i) => outcomes[i] as SettlementOutcome);
   }
 
   /**
-   * Acks every entry of the batch in one pass (the round's plan has nothing else): the
-   * settlements are the only list made, no per-entry outcome is kept.
+   * Acks every entry of the batch in one pass (see `acksAll`): the settlements are the
+   * only list made, no per-entry outcome is kept.
    */
   ackAll(): void {
     const entries = this.entries;
-    this.entries = [];
-    this.cursor = 0;
-    this.run += 1;
-    this.current = undefined;
+    this.#endRound([]);
     if (entries.length === 0) return;
     const settlements: Settlement[] = new Array<Settlement>(entries.length);
     for (let i = 0; i < entries.length; i += 1) {
       settlements[i] = { kind: 'ack', delivery: (entries[i] as Entry).delivery };
     }
     settleAll(settlements);
+    this.#report(entries, () => 'acked');
+  }
+
+  /** The round's settlements went out: `keep` is the batch now, and no step runs. */
+  #endRound(keep: Entry[]): void {
+    this.entries = keep;
+    this.cursor = 0;
+    this.run += 1;
+    this.current = undefined;
+  }
+
+  /** Tells the observer how each of `entries` was settled. */
+  #report(entries: readonly Entry[], outcome: (index: number) => SettlementOutcome): void {
     const observer = this.#observer;
     if (observer === undefined) return;
     const now = performance.now();
-    for (const entry of entries) {
-      observer.settled('acked', now - entry.startedAt, entry.delivery.messageId);
+    for (let i = 0; i < entries.length; i += 1) {
+      const entry = entries[i] as Entry;
+      observer.settled(outcome(i), now - entry.startedAt, entry.delivery.messageId);
     }
   }
 
