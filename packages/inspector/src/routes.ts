@@ -212,23 +212,29 @@ export function inspectorRoutes(
     response.on('drain', () => {
       blocked = false;
     });
+    // A comment line after `heartbeatMs` of silence keeps proxies from closing an idle
+    // stream. One timer, pushed back by every write: a busy stream carries no pings.
+    const silence = setTimeout(() => {
+      if (blocked) silence.refresh();
+      else write(': ping\n\n');
+    }, heartbeatMs).unref();
+    const write = (chunk: string): void => {
+      blocked = !response.write(chunk);
+      silence.refresh();
+    };
     const send = (event: string, data: unknown): void => {
       // A slow reader misses batches rather than making the process buffer them.
       if (blocked) return;
-      blocked = !response.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     };
-    response.write('retry: 2000\n\n');
+    write('retry: 2000\n\n');
     send('tree', treeBody());
     const unsubscribe = inspector.subscribe((update: InspectorUpdate) =>
       send('update', { ...update, inFlight: inspector.inFlight() }),
     );
-    const heartbeat = setInterval(() => {
-      if (!blocked) response.write(': ping\n\n');
-    }, heartbeatMs);
-    heartbeat.unref();
     const close = (): void => {
       unsubscribe();
-      clearInterval(heartbeat);
+      clearTimeout(silence);
     };
     request.on('close', close);
     response.on('close', close);

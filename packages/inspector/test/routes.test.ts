@@ -214,4 +214,22 @@ describe('the endpoints', () => {
     await readUntil(/event: update\ndata: .*"s-1".*\n\n/);
     controller.abort();
   });
+
+  it('keep an idle stream open with a comment line after a silence', async () => {
+    const url = await serve({ heartbeatMs: 20 });
+    const controller = new AbortController();
+    const response = await fetch(`${url}/inspector/api/stream`, { signal: controller.signal });
+    const reader = response.body?.getReader();
+    if (reader === undefined) throw new Error('no body');
+    let text = '';
+    const decoder = new TextDecoder();
+    // Waits for the events it asserts: two pings, each after the stream fell silent.
+    while ((text.match(/^: ping\n\n/gm) ?? []).length < 2) {
+      const { value, done } = (await reader.read()) as { value?: Uint8Array; done: boolean };
+      if (done) throw new Error('stream ended');
+      text += decoder.decode(value);
+    }
+    expect(text.indexOf('event: tree')).toBeLessThan(text.indexOf(': ping'));
+    controller.abort();
+  });
 });
