@@ -26,6 +26,7 @@ interface Row {
   readonly p99Ms?: number;
   readonly maxMs?: number;
   readonly loopP99Ms?: number;
+  readonly bystanderP99Ms?: number;
   readonly heapMb?: number;
 }
 
@@ -44,7 +45,20 @@ const { stdout } = await run(
   ],
   { cwd: root, maxBuffer: 10 * 1024 * 1024 },
 );
-const rows = stdout
+// Latency in processes of its own (packages/amqp/test/latency.ts): the consumer under
+// measure alone in one, the publisher in another, as a producer is another service.
+const latencyRun = await run(
+  process.execPath,
+  [
+    '--import',
+    'tsx',
+    'packages/amqp/test/latency.ts',
+    String(process.argv.includes('--quick') ? 2 : 5),
+    String(process.argv.includes('--quick') ? 1 : 3),
+  ],
+  { cwd: root, maxBuffer: 10 * 1024 * 1024 },
+);
+const rows = `${stdout}\n${latencyRun.stdout}`
   .split('\n')
   .filter((line) => line.startsWith('{'))
   .map((line) => JSON.parse(line) as Row);
@@ -84,22 +98,22 @@ const latency = rows.find((row) => row.name === 'latency/troupe-pool-batched');
 const heap = rows.find((row) => row.name.startsWith('heap/'));
 const latencyRow = (row: Row | undefined, label: string): string =>
   row === undefined
-    ? `| ${label} | — | — | — | — |`
-    : `| ${label} | ${row.p50Ms ?? '?'} | ${row.p99Ms ?? '?'} | ${row.maxMs ?? '?'} | ${row.loopP99Ms ?? '?'} |`;
+    ? `| ${label} | — | — | — | — | — |`
+    : `| ${label} | ${row.p50Ms ?? '?'} | ${row.p99Ms ?? '?'} | ${row.maxMs ?? '?'} | ${row.loopP99Ms ?? '?'} | ${row.bystanderP99Ms ?? '?'} |`;
 lines.push(
   '',
   '## Latency at 1,000 msg/s (publish → ack, no batch timeout)',
   '',
   latency === undefined
     ? 'not measured'
-    : `${latency.messages.toLocaleString('en-US')} messages per row paced at 1,000/s (publish → the consumer's ack), prefetch ${latency.prefetch ?? '?'}, in alternating rounds of the same run: a raw amqplib consumer (decode, validate, ack), which is what the machine itself allows, and whose connection, like the publisher's, turns Nagle off (\`noDelay\`) as Troupe's transport does (with Nagle on, a lone publish or ack can wait up to 40 ms for a delayed ACK, which set the p99 of both sides), and a pool of ${latency.concurrency ?? '?'} workers × maxBatch ${latency.maxBatch ?? '?'}. Target: the pool's p99 ≤ 2 ms.`,
+    : `${latency.messages.toLocaleString('en-US')} messages per row paced at 1,000/s, prefetch ${latency.prefetch ?? '?'}, in alternating rounds of one run: a raw amqplib consumer (decode, validate, ack), which is what the machine itself allows, and a pool of ${latency.concurrency ?? '?'} workers × maxBatch ${latency.maxBatch ?? '?'}. The consumer under measure is alone in its process (packages/amqp/test/latency.ts); the publisher is a process of its own (latency-publisher.ts), as a producer is another service, and stamps each message with the monotonic clock, which every process of the machine shares, so publish → ack is read exactly in the consumer at its ack. Both connections turn Nagle off (\`noDelay\`), as Troupe's transport does: with Nagle on, a lone publish or ack can wait up to 40 ms for a delayed ACK. Target: the pool's p99 ≤ 2 ms.`,
   '',
-  '| consumer | p50 ms | p99 ms | max ms | event loop: 1 ms timer p99, ms |',
-  '| --- | ---: | ---: | ---: | ---: |',
+  '| consumer | p50 ms | p99 ms | max ms | its event loop: 1 ms timer p99, ms | an idle process beside it: same, ms |',
+  '| --- | ---: | ---: | ---: | ---: | ---: |',
   latencyRow(rawLatency, 'raw amqplib'),
   latencyRow(latency, `Troupe pool (${latency?.concurrency ?? '?'} × ${latency?.maxBatch ?? '?'})`),
   '',
-  "The last column is the process's own event loop over the same rounds (publisher and consumer share it): the p99 of a 1 ms timer's interval, worst round, which is 1 ms when nothing delays the loop. A loop that late delays whatever callback is due then, a delivery or an ack included, whatever the consumer does: where the raw consumer's p99 is above 2 ms, that is the machine's floor, not the consumer's, and the pool's figure is read against the raw one.",
+  "The last two columns are worst rounds of the p99 of a 1 ms timer's interval, which is 1 ms when nothing delays it: in the consumer's own process, and in an idle Node process started beside each round that does nothing else. The idle process's figure is how late this machine wakes a process at that moment, whatever it runs: a delivery or an ack waits as long. Where it is above 1 ms, the difference is the machine's floor, not the consumer's, and the pool's p99 is read against the raw consumer's.",
   '',
   '## Heap under a backlog',
   '',

@@ -2,13 +2,12 @@
 // benchmark report: publishing (raw amqplib with windowed confirms vs the transport's
 // pipelined confirmed publish) and consuming (raw manual-ack consumer vs the transport's
 // consumer vs a full Troupe pool, same prefetch, same decode work, same end: every
-// message acked), with Node CPU per message; latency at 1,000 msg/s; heap under a backlog.
+// message acked), with Node CPU per message; heap under a backlog. Latency is latency.ts.
 //
 //   node_modules/.bin/tsx packages/amqp/test/throughput.ts [messages=50000] [rounds=3]
 //
 // Prints one JSON line per measurement. Not part of the test suites.
 import { randomUUID } from 'node:crypto';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createPool, defineProcessor, startSupervisor, type ProcessorObserver } from '@troupe/core';
 import { MemoryStore } from '@troupe/memory';
 import { connect } from 'amqplib';
@@ -46,15 +45,6 @@ function report(name: string, result: Result, extra: Record<string, unknown> = {
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
-
-/**
- * Socket options of the latency section's hand-written connections (the publisher and
- * the raw consumer): Nagle off (`noDelay`), as Troupe's transport sets it. With Nagle on,
- * a single publish or ack can wait for the peer's delayed ACK (up to 40 ms on Linux
- * loopback), which set the p99 of both sides. The throughput rows keep amqplib's default,
- * under which a raw consumer's acks coalesce: the stronger raw for throughput.
- */
-const latencySocketOptions = { noDelay: true };
 
 function fill(queue: string): Promise<void> {
   return fillN(queue, messages);
@@ -268,119 +258,6 @@ async function main(): Promise<void> {
         { ...row.extra, rounds },
       );
     });
-  }
-
-  // Latency at 1,000 msg/s: publish → ack, measured the same way for a raw amqplib
-  // consumer (decode, validate, ack; prefetch 128) and for a batched pool with no batch
-  // timeout (4 × 32, prefetch 128), in alternating rounds, so the report shows what the
-  // machine itself allows next to what the pool adds.
-  {
-    const seconds = messages <= 10_000 ? 2 : 5;
-    const total = seconds * 1000;
-    const rounds = 3;
-    /** Publishes `total` messages paced at 1/ms; `start` consumes and calls `acked(id)` per ack. */
-    /**
-     * The process's own event loop over the same span: the p99 of a 1 ms timer's
-     * interval (1 ms when nothing delays the loop), one figure per round. Publisher and consumer share
-     * this process, so a late loop delays both sides alike; its p99 is what the machine
-     * lets any callback here count on.
-     */
-    const loopIntervals: { raw: number[]; pool: number[] } = { raw: [], pool: [] };
-    const paced = async (
-      start: (acked: (messageId: string) => void) => Promise<() => Promise<void>>,
-      loop: number[],
-    ): Promise<number[]> => {
-      const sentAt = new Map<string, number>();
-      const latencies: number[] = [];
-      let finished: () => void = () => undefined;
-      const allSettled = new Promise<void>((resolve) => {
-        finished = resolve;
-      });
-      const stop = await start((messageId) => {
-        const sent = sentAt.get(messageId);
-        if (sent !== undefined) latencies.push(performance.now() - sent);
-        if (latencies.length === total) finished();
-      });
-      const publisher = await connect(brokerUrl, latencySocketOptions);
-      const publishChannel = await publisher.createChannel();
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      const delay = monitorEventLoopDelay({ resolution: 1 });
-      delay.enable();
-      const begin = performance.now();
-      for (let i = 0; i < total; i += 1) {
-        // Paced on the wall clock: message i leaves at begin + i ms.
-        const wait = begin + i - performance.now();
-        if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-        const id = `l-${i}`;
-        sentAt.set(id, performance.now());
-        publishChannel.sendToQueue(queue, body, { messageId: id, contentType: 'application/json' });
-      }
-      await allSettled;
-      delay.disable();
-      loop.push(delay.percentile(99) / 1e6);
-      await publisher.close();
-      await stop();
-      return latencies;
-    };
-    const raw = async (acked: (messageId: string) => void): Promise<() => Promise<void>> => {
-      const consumer = await connect(brokerUrl, latencySocketOptions);
-      const rawChannel = await consumer.createChannel();
-      await rawChannel.prefetch(128);
-      await rawChannel.consume(queue, (message) => {
-        if (message === null) return;
-        decode(message.content);
-        rawChannel.ack(message);
-        acked(String(message.properties.messageId));
-      });
-      return () => consumer.close();
-    };
-    const pooled = (acked: (messageId: string) => void): Promise<() => Promise<void>> => {
-      const definition = defineProcessor({
-        name: 'latency',
-        queue,
-        bindings: [],
-        schema,
-        handle: () => undefined,
-        concurrency: 4,
-        maxBatch: 32,
-      });
-      const pool = createPool({
-        definition,
-        transport,
-        store: new MemoryStore(),
-        logger,
-        observer: {
-          settled: (_outcome, _ms, messageId) => acked(messageId),
-          step: () => undefined,
-          retrying: () => undefined,
-        },
-      });
-      const runtime = startSupervisor(pool.supervisorOptions(), { id: 'latency' });
-      return Promise.resolve(async () => {
-        await runtime.shutdown();
-      });
-    };
-    const samples = { raw: [] as number[], pool: [] as number[] };
-    for (let round = 0; round < rounds; round += 1) {
-      samples.raw.push(...(await paced(raw, loopIntervals.raw)));
-      samples.pool.push(...(await paced(pooled, loopIntervals.pool)));
-    }
-    const quantiles = (latencies: number[]): Record<string, number> => {
-      latencies.sort((a, b) => a - b);
-      const at = (q: number): number =>
-        Number(
-          (
-            latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN
-          ).toFixed(2),
-        );
-      return { p50Ms: at(0.5), p99Ms: at(0.99), maxMs: at(1) };
-    };
-    process.stdout.write(
-      `${JSON.stringify({ name: 'latency/raw-amqplib', messages: total * rounds, rounds, ratePerSecond: 1000, prefetch: 128, ...quantiles(samples.raw), loopP99Ms: Number(Math.max(...loopIntervals.raw).toFixed(2)) })}\n`,
-    );
-    process.stdout.write(
-      `${JSON.stringify({ name: 'latency/troupe-pool-batched', messages: total * rounds, rounds, ratePerSecond: 1000, prefetch: 128, concurrency: 4, maxBatch: 32, ...quantiles(samples.pool), loopP99Ms: Number(Math.max(...loopIntervals.pool).toFixed(2)) })}\n`,
-    );
   }
 
   // Heap under a backlog: bounded by the prefetch, not by the backlog.
