@@ -97,11 +97,8 @@ export async function measure(run: () => Promise<void>, messages: number): Promi
   return { messages, wallMs, cpuUs: used.user + used.system, allocatedBytes };
 }
 
-/** The baseline: a plain async function doing the same work on the same transport. */
-export async function plainRound(messages: number, prefetch: number): Promise<Round> {
-  const transport = new MemoryTransport();
-  const store = new MemoryStore();
-  await prefill(transport, messages);
+/** The baseline's work per delivery: what a plain async consumer does for each message. */
+function plainWork(store: MemoryStore): (delivery: Delivery) => void {
   const signal = new AbortController().signal;
   const work = async (delivery: Delivery): Promise<void> => {
     try {
@@ -126,13 +123,82 @@ export async function plainRound(messages: number, prefetch: number): Promise<Ro
       delivery.deadLetter({ reason: String(error), processor: noop.name, attempts: 1 });
     }
   };
+  return (delivery) => {
+    void work(delivery);
+  };
+}
+
+/** The baseline: a plain async function doing the same work on the same transport. */
+export async function plainRound(messages: number, prefetch: number): Promise<Round> {
+  const transport = new MemoryTransport();
+  const store = new MemoryStore();
+  await prefill(transport, messages);
   return measure(async () => {
-    const subscription = await transport.consume(noop.queue, { prefetch }, (delivery) => {
-      void work(delivery);
-    });
+    const subscription = await transport.consume(noop.queue, { prefetch }, plainWork(store));
     await until(() => transport.acked >= messages);
     await subscription.cancel();
   }, messages);
+}
+
+/** A consumer that stays up between rounds, as a service's does: each round is one burst. */
+export interface Steady {
+  /** Enqueues `messages` (off the clock, all at once) and measures until all are acked. */
+  round(messages: number): Promise<Round>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Enqueues `messages` on the queue without yielding (the in-memory broker delivers on a
+ * later microtask, so nothing is consumed yet), then measures until every one is acked.
+ */
+async function burst(
+  transport: MemoryTransport,
+  messages: number,
+  next: { id: number },
+): Promise<Round> {
+  for (let i = 0; i < messages; i += 1) {
+    const id = next.id;
+    next.id += 1;
+    void transport.publish('bench', 'bench.noop', Buffer.from(`{"id":${id}}`), {
+      messageId: `m${id}`,
+      contentType: 'application/json',
+    });
+  }
+  const target = transport.acked + messages;
+  return measure(() => until(() => transport.acked >= target), messages);
+}
+
+/** The baseline, subscribed once and kept: a plain async function per delivery. */
+export async function steadyPlain(prefetch: number): Promise<Steady> {
+  const transport = new MemoryTransport();
+  await transport.declare([{ queue: noop.queue, bindings: noop.bindings }]);
+  const subscription = await transport.consume(
+    noop.queue,
+    { prefetch },
+    plainWork(new MemoryStore()),
+  );
+  const next = { id: 0 };
+  return {
+    round: (messages) => burst(transport, messages, next),
+    stop: () => subscription.cancel(),
+  };
+}
+
+/** A supervised pool started once and kept, taking batches of up to `maxBatch`. */
+export async function steadyTroupe(concurrency: number, maxBatch: number): Promise<Steady> {
+  const transport = new MemoryTransport();
+  await transport.declare([{ queue: noop.queue, bindings: noop.bindings }]);
+  const definition = applyProcessorOverrides(noop, { maxBatch });
+  const pool = createPool({ definition, transport, store: new MemoryStore(), logger, concurrency });
+  const runtime = startSupervisor(pool.supervisorOptions());
+  await until(() => runtime.actor.getSnapshot().value === 'running');
+  const next = { id: 0 };
+  return {
+    round: (messages) => burst(transport, messages, next),
+    stop: async () => {
+      await runtime.shutdown();
+    },
+  };
 }
 
 /**
