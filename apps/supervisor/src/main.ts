@@ -11,6 +11,7 @@ import { runUntilStopped, StartAbortedError, startApp } from './app.js';
 import { loadConfig, type Config } from './config.js';
 import { listenForStop } from './signals.js';
 import { startTracing, type AppTracing } from './tracing.js';
+import { tuneV8 } from './v8-tuning.js';
 
 export const exitCodes = { clean: 0, fatal: 1, badConfiguration: 2 } as const;
 
@@ -29,6 +30,8 @@ function createLogger(config: Config): Logger {
 }
 
 async function main(): Promise<number> {
+  // Before any work: the app's own V8 settings (see v8-tuning.ts), logged below.
+  const v8 = tuneV8(process.execArgv, process.env.NODE_OPTIONS);
   let config: Config;
   try {
     config = loadConfig(process.env);
@@ -37,6 +40,7 @@ async function main(): Promise<number> {
     return exitCodes.badConfiguration;
   }
   const logger = createLogger(config);
+  logger.info({ v8 }, 'V8 settings');
   const stop = listenForStop({ logger });
   let tracing: AppTracing | undefined;
   let app: Awaited<ReturnType<typeof startApp>>;
