@@ -4,6 +4,7 @@
 //
 //   pnpm bench            full run
 //   pnpm bench --quick    fewer messages, for a smoke check
+import { execFileSync } from 'node:child_process';
 import { arch, cpus, platform, release, totalmem } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -34,6 +35,14 @@ import {
 } from './rounds.js';
 
 const quick = process.argv.includes('--quick');
+/** The steady-state shapes, in this process and in a child with the app's V8 setting. */
+const steadyShapes = [
+  [4, 1],
+  [1, 32],
+  [4, 32],
+  [4, 64],
+  [4, 100],
+] as const;
 const here = dirname(fileURLToPath(import.meta.url));
 
 interface Throughput {
@@ -315,6 +324,27 @@ function table(results: readonly Throughput[]): string[] {
   return lines;
 }
 
+/** The steady rows, in a child process started with the app's V8 setting (both sides alike). */
+function steadyWithAppSetting(): Throughput[] {
+  const output = execFileSync(
+    process.execPath,
+    [
+      '--expose-gc',
+      '--no-allocation-site-pretenuring',
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      '--steady-only',
+      ...(quick ? ['--quick'] : []),
+    ],
+    { encoding: 'utf8', maxBuffer: 10 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Throughput);
+}
+
 async function main(): Promise<void> {
   if (gc === undefined) process.stderr.write('bench: run with --expose-gc for memory figures\n');
   // The two single-actor figures first, while the process has run nothing else: later,
@@ -335,18 +365,14 @@ async function main(): Promise<void> {
     results.push(...(await throughput(concurrency, maxBatch)));
   }
   const steadyResults: Throughput[] = [];
-  for (const [concurrency, maxBatch] of [
-    [4, 1],
-    [1, 32],
-    [4, 32],
-    [4, 64],
-    [4, 100],
-  ] as const) {
+  for (const [concurrency, maxBatch] of steadyShapes) {
     process.stderr.write(
       `bench: steady state at concurrency ${concurrency} × batch ${maxBatch}…\n`,
     );
     steadyResults.push(...(await steady(concurrency, maxBatch)));
   }
+  process.stderr.write("bench: steady state with the app's V8 setting (a child process)…\n");
+  const appSetting = steadyWithAppSetting();
   process.stderr.write('bench: memory per idle worker…\n');
   const perWorker = await memoryPerWorker();
   process.stderr.write('bench: 10,000 actors…\n');
@@ -378,6 +404,17 @@ async function main(): Promise<void> {
     'is the runtime CPU a message costs in a running service.',
     '',
     ...table(steadyResults),
+    '',
+    "#### The same, with the supervisor app's V8 setting",
+    '',
+    "The app turns V8's allocation-site pretenuring off for its process (apps/supervisor/src/v8-tuning.ts):",
+    "after some hundreds of thousands of events V8 judges the small objects XState's interpreter",
+    'makes per action long-lived, allocates them straight into the old generation, and every',
+    'later collection pays for that garbage. The same rounds in a child process started with',
+    '`--no-allocation-site-pretenuring`, both sides alike (the library alone, in a process the',
+    'app does not start, runs as in the table above):',
+    '',
+    ...table(appSetting),
     '',
     '### Start to finish: a new consumer per round',
     '',
@@ -435,4 +472,12 @@ async function main(): Promise<void> {
   process.stdout.write(`${report}\nbench: report written to ${file}\n`);
 }
 
-await main();
+if (process.argv.includes('--steady-only')) {
+  for (const [concurrency, maxBatch] of steadyShapes) {
+    for (const row of await steady(concurrency, maxBatch)) {
+      process.stdout.write(`${JSON.stringify(row)}\n`);
+    }
+  }
+} else {
+  await main();
+}
