@@ -46,7 +46,7 @@ async function main(): Promise<number> {
   let app: Awaited<ReturnType<typeof startApp>>;
   try {
     // Off unless the standard OTEL_* variables ask for export.
-    tracing = startTracing(process.env, { inProcess: config.amqp.url === undefined });
+    tracing = await startTracing(process.env, { inProcess: config.amqp.url === undefined });
     if (tracing !== undefined) logger.info({ endpoint: tracing.endpoint }, 'exporting traces');
     app = await startApp(config, logger, { signal: stop.signal, tracing: tracing?.tracing });
   } catch (error) {

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { startTracing, tracingEnabled } from '../src/tracing.js';
 
 describe('tracing from OTEL_* variables', () => {
-  it('is off by default and follows the standard switches', () => {
+  it('is off by default and follows the standard switches', async () => {
     expect(tracingEnabled({})).toBe(false);
     expect(tracingEnabled({ OTEL_SERVICE_NAME: 'x' })).toBe(false);
     expect(tracingEnabled({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' })).toBe(true);
@@ -22,7 +22,7 @@ describe('tracing from OTEL_* variables', () => {
     expect(
       tracingEnabled({ OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c' }),
     ).toBe(false);
-    expect(startTracing({})).toBeUndefined();
+    expect(await startTracing({})).toBeUndefined();
   });
 
   it('exports spans over OTLP/HTTP to the configured endpoint', async () => {
@@ -39,7 +39,7 @@ describe('tracing from OTEL_* variables', () => {
     await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
     const port = (collector.address() as AddressInfo).port;
     try {
-      const tracing = startTracing({
+      const tracing = await startTracing({
         OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
         OTEL_SERVICE_NAME: 'troupe-test',
       });
