@@ -41,14 +41,32 @@ export async function until(predicate: () => boolean): Promise<void> {
   while (!predicate()) await new Promise((resolve) => setTimeout(resolve, 2));
 }
 
-export async function prefill(transport: MemoryTransport, messages: number): Promise<void> {
+/** A new in-memory broker with the benchmark's queue declared. */
+async function benchTransport(): Promise<MemoryTransport> {
+  const transport = new MemoryTransport();
   await transport.declare([{ queue: noop.queue, bindings: noop.bindings }]);
-  for (let i = 0; i < messages; i += 1) {
-    await transport.publish('bench', 'bench.noop', Buffer.from(`{"id":${i}}`), {
-      messageId: `m${i}`,
+  return transport;
+}
+
+/**
+ * Publishes messages `first` to `first + count - 1`, all at once: the in-memory broker
+ * enqueues each one at once and delivers on a later microtask, so nothing is consumed
+ * before the caller yields.
+ */
+function enqueue(transport: MemoryTransport, first: number, count: number): void {
+  for (let id = first; id < first + count; id += 1) {
+    void transport.publish('bench', 'bench.noop', Buffer.from(`{"id":${id}}`), {
+      messageId: `m${id}`,
       contentType: 'application/json',
     });
   }
+}
+
+/** A new in-memory broker whose queue holds `messages` messages. */
+async function prefilled(messages: number): Promise<MemoryTransport> {
+  const transport = await benchTransport();
+  enqueue(transport, 0, messages);
+  return transport;
 }
 
 interface ProfileNode {
@@ -130,9 +148,8 @@ function plainWork(store: MemoryStore): (delivery: Delivery) => void {
 
 /** The baseline: a plain async function doing the same work on the same transport. */
 export async function plainRound(messages: number, prefetch: number): Promise<Round> {
-  const transport = new MemoryTransport();
+  const transport = await prefilled(messages);
   const store = new MemoryStore();
-  await prefill(transport, messages);
   return measure(async () => {
     const subscription = await transport.consume(noop.queue, { prefetch }, plainWork(store));
     await until(() => transport.acked >= messages);
@@ -148,53 +165,42 @@ export interface Steady {
 }
 
 /**
- * Enqueues `messages` on the queue without yielding (the in-memory broker delivers on a
- * later microtask, so nothing is consumed yet), then measures until every one is acked.
+ * Rounds of bursts on `transport`: each enqueues its messages off the clock, then
+ * measures until every one of them is acked.
  */
-async function burst(
-  transport: MemoryTransport,
-  messages: number,
-  next: { id: number },
-): Promise<Round> {
-  for (let i = 0; i < messages; i += 1) {
-    const id = next.id;
-    next.id += 1;
-    void transport.publish('bench', 'bench.noop', Buffer.from(`{"id":${id}}`), {
-      messageId: `m${id}`,
-      contentType: 'application/json',
-    });
-  }
-  const target = transport.acked + messages;
-  return measure(() => until(() => transport.acked >= target), messages);
+function bursts(transport: MemoryTransport): Steady['round'] {
+  let next = 0;
+  return (messages) => {
+    enqueue(transport, next, messages);
+    next += messages;
+    const target = transport.acked + messages;
+    return measure(() => until(() => transport.acked >= target), messages);
+  };
 }
 
 /** The baseline, subscribed once and kept: a plain async function per delivery. */
 export async function steadyPlain(prefetch: number): Promise<Steady> {
-  const transport = new MemoryTransport();
-  await transport.declare([{ queue: noop.queue, bindings: noop.bindings }]);
+  const transport = await benchTransport();
   const subscription = await transport.consume(
     noop.queue,
     { prefetch },
     plainWork(new MemoryStore()),
   );
-  const next = { id: 0 };
   return {
-    round: (messages) => burst(transport, messages, next),
+    round: bursts(transport),
     stop: () => subscription.cancel(),
   };
 }
 
 /** A supervised pool started once and kept, taking batches of up to `maxBatch`. */
 export async function steadyTroupe(concurrency: number, maxBatch: number): Promise<Steady> {
-  const transport = new MemoryTransport();
-  await transport.declare([{ queue: noop.queue, bindings: noop.bindings }]);
+  const transport = await benchTransport();
   const definition = applyProcessorOverrides(noop, { maxBatch });
   const pool = createPool({ definition, transport, store: new MemoryStore(), logger, concurrency });
   const runtime = startSupervisor(pool.supervisorOptions());
   await until(() => runtime.actor.getSnapshot().value === 'running');
-  const next = { id: 0 };
   return {
-    round: (messages) => burst(transport, messages, next),
+    round: bursts(transport),
     stop: async () => {
       await runtime.shutdown();
     },
@@ -210,9 +216,8 @@ export async function troupeRound(
   concurrency: number,
   maxBatch = 1,
 ): Promise<Round> {
-  const transport = new MemoryTransport();
+  const transport = await prefilled(messages);
   const store = new MemoryStore();
-  await prefill(transport, messages);
   // Always explicit: `noop` sets no maxBatch, so it takes core's default (not 1).
   const definition = applyProcessorOverrides(noop, { maxBatch });
   return measure(async () => {

@@ -45,30 +45,37 @@ const steadyShapes = [
 ] as const;
 const here = dirname(fileURLToPath(import.meta.url));
 
+/** Messages per measured round, and rounds per pair of rows. */
+const messages = quick ? 20_000 : 200_000;
+const rounds = quick ? 3 : 7;
+
 interface Throughput {
   readonly label: string;
-  readonly concurrency: number;
-  readonly maxBatch: number;
   readonly msgPerSec: number;
   readonly cpuUsPerMsg: number;
-  /** Troupe's rows: the median over rounds of (Troupe − plain) CPU µs/msg, each pair run back to back. */
-  readonly overheadUsPerMsg?: number;
+}
+
+/** One shape's two rows: the plain function and the pool, run in paired rounds. */
+interface Pair {
+  readonly concurrency: number;
+  readonly maxBatch: number;
+  readonly plain: Throughput;
+  readonly troupe: Throughput;
+  /** The median over rounds of (Troupe − plain) CPU µs/msg, each pair run back to back. */
+  readonly overheadUsPerMsg: number;
 }
 
 /**
  * One pair of rows: the plain function with the broker's prefetch at `concurrency` ×
  * `maxBatch`, and a pool of `concurrency` workers taking batches of up to `maxBatch`.
  */
-async function throughput(concurrency: number, maxBatch = 1): Promise<Throughput[]> {
-  const messages = quick ? 20_000 : 200_000;
-  const rounds = quick ? 3 : 7;
+async function throughput(concurrency: number, maxBatch = 1): Promise<Pair> {
   const prefetch = concurrency * maxBatch;
   await plainRound(5000, prefetch); // warm-up
   await troupeRound(5000, concurrency, maxBatch);
   return paired(
     concurrency,
     maxBatch,
-    rounds,
     () => plainRound(messages, prefetch),
     () => troupeRound(messages, concurrency, maxBatch),
   );
@@ -81,10 +88,9 @@ async function throughput(concurrency: number, maxBatch = 1): Promise<Throughput
 async function paired(
   concurrency: number,
   maxBatch: number,
-  rounds: number,
   plainRun: () => Promise<Round>,
   troupeRun: () => Promise<Round>,
-): Promise<Throughput[]> {
+): Promise<Pair> {
   const plain: Round[] = [];
   const troupe: Round[] = [];
   for (let i = 0; i < rounds; i += 1) {
@@ -99,20 +105,18 @@ async function paired(
   const perMessage = (round: Round): number => round.cpuUs / round.messages;
   const summary = (label: string, list: Round[]): Throughput => ({
     label,
-    concurrency,
-    maxBatch,
     msgPerSec: median(list.map((r) => (r.messages / r.wallMs) * 1000)),
     cpuUsPerMsg: median(list.map(perMessage)),
   });
-  return [
-    summary(`plain async function (prefetch ${concurrency * maxBatch})`, plain),
-    {
-      ...summary(maxBatch === 1 ? 'Troupe pool' : `Troupe pool, maxBatch ${maxBatch}`, troupe),
-      overheadUsPerMsg: median(
-        troupe.map((round, i) => perMessage(round) - perMessage(plain[i] ?? round)),
-      ),
-    },
-  ];
+  return {
+    concurrency,
+    maxBatch,
+    plain: summary(`plain async function (prefetch ${concurrency * maxBatch})`, plain),
+    troupe: summary(maxBatch === 1 ? 'Troupe pool' : `Troupe pool, maxBatch ${maxBatch}`, troupe),
+    overheadUsPerMsg: median(
+      troupe.map((round, i) => perMessage(round) - perMessage(plain[i] ?? round)),
+    ),
+  };
 }
 
 /**
@@ -122,9 +126,7 @@ async function paired(
  * no shutdown, and no recompiling of code that a pool started per round makes V8 throw
  * away (see the report).
  */
-async function steady(concurrency: number, maxBatch: number): Promise<Throughput[]> {
-  const messages = quick ? 20_000 : 200_000;
-  const rounds = quick ? 3 : 7;
+async function steady(concurrency: number, maxBatch: number): Promise<Pair> {
   const plainSide: Steady = await steadyPlain(concurrency * maxBatch);
   const troupeSide: Steady = await steadyTroupe(concurrency, maxBatch);
   // Warm-up: two bursts each, so that both sides run optimised code before the clock.
@@ -135,7 +137,6 @@ async function steady(concurrency: number, maxBatch: number): Promise<Throughput
   const result = await paired(
     concurrency,
     maxBatch,
-    rounds,
     () => plainSide.round(messages),
     () => troupeSide.round(messages),
   );
@@ -177,11 +178,11 @@ function xstateFloorUsPerMessage(): number {
 function cpuUsPerMessage(message: () => void): number {
   const samples: number[] = [];
   for (let round = 0; round < 5; round += 1) {
-    const messages = 100_000;
+    const calls = 100_000;
     const start = process.cpuUsage();
-    for (let i = 0; i < messages; i += 1) message();
+    for (let i = 0; i < calls; i += 1) message();
     const used = process.cpuUsage(start);
-    samples.push((used.user + used.system) / messages);
+    samples.push((used.user + used.system) / calls);
   }
   return median(samples);
 }
@@ -306,26 +307,23 @@ function version(pkg: string): string {
 const fmt = (value: number, digits = 1): string =>
   value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-/** Rows in pairs (the plain function, then the Troupe pool), as a markdown table. */
-function table(results: readonly Throughput[]): string[] {
+/** Each pair as two rows (the plain function, then the Troupe pool) of a markdown table. */
+function table(pairs: readonly Pair[]): string[] {
   const lines = [
     '| concurrency | maxBatch | runner | msg/s | CPU µs/msg | runtime overhead µs/msg |',
     '| ---: | ---: | --- | ---: | ---: | ---: |',
   ];
-  for (let i = 0; i < results.length; i += 2) {
-    const plain = results[i];
-    const troupe = results[i + 1];
-    if (plain === undefined || troupe === undefined) continue;
+  for (const { concurrency, maxBatch, plain, troupe, overheadUsPerMsg } of pairs) {
     lines.push(
-      `| ${plain.concurrency} | ${plain.maxBatch} | ${plain.label} | ${fmt(plain.msgPerSec, 0)} | ${fmt(plain.cpuUsPerMsg, 2)} | — |`,
-      `| ${troupe.concurrency} | ${troupe.maxBatch} | ${troupe.label} | ${fmt(troupe.msgPerSec, 0)} | ${fmt(troupe.cpuUsPerMsg, 2)} | ${fmt(troupe.overheadUsPerMsg ?? troupe.cpuUsPerMsg - plain.cpuUsPerMsg, 2)} |`,
+      `| ${concurrency} | ${maxBatch} | ${plain.label} | ${fmt(plain.msgPerSec, 0)} | ${fmt(plain.cpuUsPerMsg, 2)} | — |`,
+      `| ${concurrency} | ${maxBatch} | ${troupe.label} | ${fmt(troupe.msgPerSec, 0)} | ${fmt(troupe.cpuUsPerMsg, 2)} | ${fmt(overheadUsPerMsg, 2)} |`,
     );
   }
   return lines;
 }
 
 /** The steady rows, in a child process started with the app's V8 setting (both sides alike). */
-function steadyWithAppSetting(): Throughput[] {
+function steadyWithAppSetting(): Pair[] {
   const output = execFileSync(
     process.execPath,
     [
@@ -342,7 +340,7 @@ function steadyWithAppSetting(): Throughput[] {
   return output
     .split('\n')
     .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as Throughput);
+    .map((line) => JSON.parse(line) as Pair);
 }
 
 async function main(): Promise<void> {
@@ -351,7 +349,7 @@ async function main(): Promise<void> {
   // with every machine of a pool through XState's code, they come out a few µs higher.
   const floor = xstateFloorUsPerMessage();
   const chart = chartAloneUsPerMessage();
-  const results: Throughput[] = [];
+  const results: Pair[] = [];
   for (const [concurrency, maxBatch] of [
     [1, 1],
     [4, 1],
@@ -362,14 +360,14 @@ async function main(): Promise<void> {
     [4, 100],
   ] as const) {
     process.stderr.write(`bench: throughput at concurrency ${concurrency} × batch ${maxBatch}…\n`);
-    results.push(...(await throughput(concurrency, maxBatch)));
+    results.push(await throughput(concurrency, maxBatch));
   }
-  const steadyResults: Throughput[] = [];
+  const steadyResults: Pair[] = [];
   for (const [concurrency, maxBatch] of steadyShapes) {
     process.stderr.write(
       `bench: steady state at concurrency ${concurrency} × batch ${maxBatch}…\n`,
     );
-    steadyResults.push(...(await steady(concurrency, maxBatch)));
+    steadyResults.push(await steady(concurrency, maxBatch));
   }
   process.stderr.write("bench: steady state with the app's V8 setting (a child process)…\n");
   const appSetting = steadyWithAppSetting();
@@ -395,7 +393,7 @@ async function main(): Promise<void> {
     'pool (a consumer and N processor actors driven by events). CPU is user + system time of',
     'the whole process (every thread) divided by messages. Each round runs the two sides back to',
     'back, in turn first; the runtime overhead is the median over rounds of the difference',
-    `within a round. Medians of ${quick ? 3 : 7} rounds of ${quick ? '20,000' : '200,000'} messages.`,
+    `within a round. Medians of ${rounds} rounds of ${messages.toLocaleString('en-US')} messages.`,
     '',
     '### Steady state: a consumer started once, one burst per round',
     '',
@@ -474,9 +472,7 @@ async function main(): Promise<void> {
 
 if (process.argv.includes('--steady-only')) {
   for (const [concurrency, maxBatch] of steadyShapes) {
-    for (const row of await steady(concurrency, maxBatch)) {
-      process.stdout.write(`${JSON.stringify(row)}\n`);
-    }
+    process.stdout.write(`${JSON.stringify(await steady(concurrency, maxBatch))}\n`);
   }
 } else {
   await main();

@@ -7,6 +7,7 @@
 //
 //   node --import tsx packages/amqp/test/latency-publisher.ts <queue> <total>
 import { connect } from 'amqplib';
+import { body } from './bench-work.js';
 import { brokerUrl } from './helpers.js';
 
 const [queue, totalArg] = process.argv.slice(2);
@@ -14,7 +15,6 @@ if (queue === undefined || totalArg === undefined) {
   throw new Error('usage: latency-publisher.ts <queue> <total>');
 }
 const total = Number(totalArg);
-const body = Buffer.from(JSON.stringify({ id: 'x', pad: 'x'.repeat(230) }));
 
 // Nagle off, as Troupe's transport sets it: with it on, a lone publish can wait for the
 // broker's delayed ACK (up to 40 ms on Linux loopback).

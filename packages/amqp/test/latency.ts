@@ -16,8 +16,8 @@ import { createPool, defineProcessor, startSupervisor } from '@troupe/core';
 import { MemoryStore } from '@troupe/memory';
 import { connect } from 'amqplib';
 import { pino } from 'pino';
-import { z } from 'zod';
 import { AmqpTransport } from '../src/index.js';
+import { decode, schema } from './bench-work.js';
 import { brokerUrl } from './helpers.js';
 
 const seconds = Number(process.argv[2] ?? '5');
@@ -25,13 +25,6 @@ const rounds = Number(process.argv[3] ?? '3');
 const total = seconds * 1000;
 const logger = pino({ level: 'silent' });
 const publisherScript = fileURLToPath(new URL('./latency-publisher.ts', import.meta.url));
-
-const schema = z.object({ id: z.string(), pad: z.string() });
-const decoder = new TextDecoder('utf-8', { fatal: true });
-const decode = (content: Uint8Array): void => {
-  const result = schema['~standard'].validate(JSON.parse(decoder.decode(content)));
-  if (result instanceof Promise || result.issues !== undefined) throw new Error('invalid');
-};
 
 /** Publish → now, in ms, from a message id `<i>:<ns at publish>`. */
 const since = (messageId: string): number =>

@@ -12,15 +12,14 @@ import { createPool, defineProcessor, startSupervisor, type ProcessorObserver } 
 import { MemoryStore } from '@troupe/memory';
 import { connect } from 'amqplib';
 import { pino } from 'pino';
-import { z } from 'zod';
 import { AmqpTransport } from '../src/index.js';
+import { body, decode, schema } from './bench-work.js';
 import { brokerUrl } from './helpers.js';
 
 const messages = Number(process.argv[2] ?? '50000');
 /** Rounds of the consume rows (medians reported). */
 const rounds = Number(process.argv[3] ?? '3');
-const body = Buffer.from(JSON.stringify({ id: 'x', pad: 'x'.repeat(230) }));
-// Message bodies are the same for every row; ids come from the broker's messageId.
+// Message bodies (bench-work.ts) are the same for every row; ids come from messageId.
 const logger = pino({ level: 'silent' });
 
 interface Result {
@@ -112,12 +111,6 @@ async function main(): Promise<void> {
 
   // Consuming: every row starts when the consumer is asked for, ends when every message
   // is acked, and decodes and validates each body against the same schema.
-  const schema = z.object({ id: z.string(), pad: z.string() });
-  const decoder = new TextDecoder('utf-8', { fatal: true });
-  const decode = (content: Uint8Array): void => {
-    const result = schema['~standard'].validate(JSON.parse(decoder.decode(content)));
-    if (result instanceof Promise || result.issues !== undefined) throw new Error('invalid');
-  };
   const counting = (total: number, done: () => void): ProcessorObserver => {
     let count = 0;
     return {
