@@ -185,19 +185,51 @@ function startWriterThread(data: WriterThreadData): Worker {
   return new Worker(bootstrap, { eval: true, workerData: data });
 }
 
+/** How often a lost writer thread is replaced: at most `maxRestarts` within `withinMs`. */
+export interface WriterRestarts {
+  readonly maxRestarts: number;
+  readonly withinMs: number;
+}
+
+/** The default restart intensity of the writer thread: 3 restarts within 60 s. */
+export const defaultWriterRestarts: WriterRestarts = { maxRestarts: 3, withinMs: 60_000 };
+
 /**
  * Commits on a worker thread that owns its own connection to the file. The thread starts
  * with the first commit, so a store only read from (the CLI) never starts one.
+ *
+ * The committer supervises its thread, one for one: a thread that dies (an uncaught
+ * error, out of memory, terminated) fails the commit it held, whose outcome is unknown
+ * (the callers retry it, as after any failed commit), and the next commit starts a new
+ * thread on the same file; SQLite's journal makes the lost transaction all or nothing.
+ * More losses than `maxRestarts` within `withinMs` and it stays down: every commit then
+ * fails with the reason, and so does the store's health (readiness).
  */
 export class ThreadCommitter implements Committer {
   readonly #data: WriterThreadData;
+  readonly #intensity: WriterRestarts;
   #worker: Worker | undefined;
   #waiting: ((message: FromWriterThread) => void) | undefined;
-  #failure: PlainError | undefined;
-  #exited = false;
+  /** When each thread was lost (performance.now()), the oldest first. */
+  #losses: number[] = [];
+  #restarts = 0;
+  /** Set once the committer gives up: past its restart intensity, or closed. */
+  #down: PlainError | undefined;
+  #closing = false;
 
-  constructor(data: WriterThreadData) {
+  constructor(data: WriterThreadData, restarts: WriterRestarts = defaultWriterRestarts) {
     this.#data = data;
+    this.#intensity = restarts;
+  }
+
+  /** The thread commits run on now, if one runs (for tests). */
+  get thread(): Worker | undefined {
+    return this.#worker;
+  }
+
+  /** Threads started to replace a lost one. */
+  get restarts(): number {
+    return this.#restarts;
   }
 
   #start(): Worker {
@@ -208,39 +240,61 @@ export class ThreadCommitter implements Committer {
       this.#waiting = undefined;
       waiting?.(message);
     });
-    const lost = (error: PlainError): void => {
-      this.#failure ??= error;
-      this.#exited = true;
-      const waiting = this.#waiting;
-      this.#waiting = undefined;
-      waiting?.({ type: 'failed', error });
-    };
-    worker.on('error', (error) =>
-      lost({ name: error.name, message: `sqlite writer thread: ${error.message}` }),
-    );
-    worker.on('exit', (code) =>
-      lost({ name: 'Error', message: `sqlite writer thread exited (${code})` }),
-    );
+    // 'error' is followed by 'exit': the first of the two is the reason.
+    let lostReason: PlainError | undefined;
+    worker.on('error', (error) => {
+      lostReason ??= { name: error.name, message: `sqlite writer thread: ${error.message}` };
+    });
+    worker.on('exit', (code) => {
+      this.#lost(
+        worker,
+        lostReason ?? { name: 'Error', message: `sqlite writer thread exited (${code})` },
+      );
+    });
     return worker;
   }
 
-  #request(message: ToWriterThread): Promise<FromWriterThread> {
-    if (this.#exited) {
-      return Promise.resolve({
-        type: 'failed',
-        error: this.#failure ?? { name: 'Error', message: 'sqlite writer thread gone' },
-      });
+  /** `worker` is gone: the commit it held fails; the next commit starts a new one, or not. */
+  #lost(worker: Worker, reason: PlainError): void {
+    if (this.#worker !== worker) return;
+    this.#worker = undefined;
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    if (this.#closing) {
+      this.#down ??= { name: 'Error', message: 'sqlite writer thread closed' };
+      waiting?.({ type: 'closed' });
+      return;
     }
-    this.#worker ??= this.#start();
-    const worker = this.#worker;
+    const now = performance.now();
+    const { maxRestarts, withinMs } = this.#intensity;
+    this.#losses = this.#losses.filter((at) => now - at < withinMs);
+    this.#losses.push(now);
+    if (this.#losses.length > maxRestarts) {
+      this.#down = {
+        name: 'Error',
+        message: `sqlite writer thread lost ${this.#losses.length} times within ${withinMs} ms; not restarted: ${reason.message}`,
+      };
+    }
+    waiting?.({ type: 'failed', error: reason });
+  }
+
+  #request(message: ToWriterThread): Promise<FromWriterThread> {
+    if (this.#down !== undefined) return Promise.resolve({ type: 'failed', error: this.#down });
+    let worker = this.#worker;
+    if (worker === undefined) {
+      worker = this.#start();
+      if (this.#losses.length > 0) this.#restarts += 1;
+      this.#worker = worker;
+    }
+    const started = worker;
     return new Promise((resolve) => {
       this.#waiting = (reply) => {
-        worker.unref();
+        started.unref();
         resolve(reply);
       };
       // A commit in flight keeps the process alive until it is durable.
-      worker.ref();
-      worker.postMessage(message);
+      started.ref();
+      started.postMessage(message);
     });
   }
 
@@ -262,8 +316,14 @@ export class ThreadCommitter implements Committer {
   }
 
   async close(): Promise<PlainError | undefined> {
-    if (this.#exited || this.#worker === undefined) return undefined;
+    if (this.#closing) return undefined;
+    this.#closing = true;
+    if (this.#worker === undefined) {
+      this.#down ??= { name: 'Error', message: 'sqlite writer thread closed' };
+      return undefined;
+    }
     const reply = await this.#request({ type: 'close' });
+    this.#down ??= { name: 'Error', message: 'sqlite writer thread closed' };
     return reply.type === 'closed' ? reply.error : undefined;
   }
 }
