@@ -1,6 +1,8 @@
 // The RabbitMQ part of `pnpm bench`: runs packages/amqp/test/throughput.ts (raw amqplib
 // and Troupe side by side on the local broker, in one process and one run) and writes its
-// figures to test/bench/reports/amqp.md.
+// figures to test/bench/reports/amqp.md. The consume rows run twice: with V8's defaults
+// (a library in someone else's process) and in a process with the app's V8 setting
+// (apps/supervisor/src/v8-tuning.ts), both sides alike.
 //
 //   node --import tsx test/bench/amqp.ts [--quick]
 import { execFile } from 'node:child_process';
@@ -22,6 +24,11 @@ interface Row {
   readonly maxBatch?: number;
   readonly msgPerSecond: number;
   readonly cpuMicrosPerMessage: number;
+  readonly msgPerSecondMin?: number;
+  readonly msgPerSecondMax?: number;
+  readonly vsRawPaired?: number;
+  readonly vsRawPairedMin?: number;
+  readonly vsRawPairedMax?: number;
   readonly p50Ms?: number;
   readonly p99Ms?: number;
   readonly maxMs?: number;
@@ -46,6 +53,21 @@ const { stdout } = await run(
   ],
   { cwd: root, maxBuffer: 10 * 1024 * 1024 },
 );
+// The consume rows again, in a process with the app's V8 setting.
+const tuned = await run(
+  process.execPath,
+  [
+    '--expose-gc',
+    '--no-allocation-site-pretenuring',
+    '--import',
+    'tsx',
+    'packages/amqp/test/throughput.ts',
+    String(messages),
+    String(rounds),
+    '--consume-only',
+  ],
+  { cwd: root, maxBuffer: 10 * 1024 * 1024 },
+);
 // Latency in processes of its own (packages/amqp/test/latency.ts): the consumer under
 // measure alone in one, the publisher in another, as a producer is another service.
 const latencyRun = await run(
@@ -64,12 +86,39 @@ const rows = `${stdout}\n${latencyRun.stdout}`
   .filter((line) => line.startsWith('{'))
   .map((line) => JSON.parse(line) as Row);
 
-const find = (name: string, prefetch?: number): Row | undefined =>
-  rows.find((row) => row.name === name && row.prefetch === prefetch);
+const tunedRows = tuned.stdout
+  .split('\n')
+  .filter((line) => line.startsWith('{'))
+  .map((line) => JSON.parse(line) as Row);
+
+const find = (list: readonly Row[], name: string, prefetch?: number): Row | undefined =>
+  list.find((row) => row.name === name && row.prefetch === prefetch);
 const pct = (part: Row | undefined, whole: Row | undefined): string =>
   part === undefined || whole === undefined
     ? '—'
     : `${Math.round((part.msgPerSecond / whole.msgPerSecond) * 100)}%`;
+const paired = (row: Row): string =>
+  row.vsRawPaired === undefined
+    ? '—'
+    : `${Math.round(row.vsRawPaired * 100)}% (${Math.round((row.vsRawPairedMin ?? NaN) * 100)}–${Math.round((row.vsRawPairedMax ?? NaN) * 100)}%)`;
+/** The table of `list`'s publish and consume rows, each against its raw amqplib row. */
+const table = (list: readonly Row[]): string[] => {
+  const out = [
+    '| measurement | prefetch | workers × maxBatch | msg/s | its rounds: slowest–fastest | Node CPU µs/msg | vs raw amqplib (medians) | vs raw, round by round: median (range) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const row of list.filter(
+    (r) => r.name.startsWith('publish/') || r.name.startsWith('consume/'),
+  )) {
+    const raw = row.name.startsWith('publish/')
+      ? find(list, 'publish/raw-amqplib-windowed-confirms')
+      : find(list, 'consume/raw-amqplib', row.prefetch);
+    out.push(
+      `| ${row.name} | ${row.prefetch ?? '—'} | ${row.concurrency === undefined ? '—' : `${row.concurrency} × ${row.maxBatch ?? 1}`} | ${row.msgPerSecond.toLocaleString('en-US')} | ${row.msgPerSecondMin === undefined ? '—' : `${row.msgPerSecondMin.toLocaleString('en-US')}–${(row.msgPerSecondMax ?? NaN).toLocaleString('en-US')}`} | ${row.cpuMicrosPerMessage} | ${row === raw ? '—' : pct(row, raw)} | ${row === raw ? '—' : paired(row)} |`,
+    );
+  }
+  return out;
+};
 
 const lines = [
   '# RabbitMQ benchmark',
@@ -81,19 +130,16 @@ const lines = [
   'two cores with Node, so absolute figures move with the load; compare within a table.',
   `Load average ${loadBefore.toFixed(1)} before the run and ${(loadavg()[0] ?? 0).toFixed(1)} after it.`,
   '',
-  '| measurement | prefetch | workers × maxBatch | msg/s | Node CPU µs/msg | vs raw amqplib |',
-  '| --- | ---: | ---: | ---: | ---: | ---: |',
+  ...table(rows),
+  '',
+  "The last column divides each round's row by the raw row of the same round (a round runs every row once, so a pair ran a few seconds apart): the broker's share of the two cores drifts during a run, and a pair shares its moment where medians taken apart do not. The rounds column shows how far one row moves from round to round on this machine: the same raw amqplib consumer, same queue, same messages, can deliver at twice the rate of its previous round. That movement is the broker's (a raw consumer alone, round after round, moves as much), and it is larger than the 5% the target is about: read the ratios as medians of noisy rounds, not as a measurement to the percent.",
+  '',
+  "## The consume rows in a process with the app's V8 setting",
+  '',
+  "The supervisor app turns off V8's allocation-site pretenuring at start (`apps/supervisor/src/v8-tuning.ts`; docs/production.md says why). The same consume rows, run again in one process started with `--no-allocation-site-pretenuring`, both sides alike: this is how the pool runs in the app.",
+  '',
+  ...table(tunedRows),
 ];
-for (const row of rows.filter(
-  (r) => r.name.startsWith('publish/') || r.name.startsWith('consume/'),
-)) {
-  const raw = row.name.startsWith('publish/')
-    ? find('publish/raw-amqplib-windowed-confirms')
-    : find('consume/raw-amqplib', row.prefetch);
-  lines.push(
-    `| ${row.name} | ${row.prefetch ?? '—'} | ${row.concurrency === undefined ? '—' : `${row.concurrency} × ${row.maxBatch ?? 1}`} | ${row.msgPerSecond.toLocaleString('en-US')} | ${row.cpuMicrosPerMessage} | ${row === raw ? '—' : pct(row, raw)} |`,
-  );
-}
 const rawLatency = rows.find((row) => row.name === 'latency/raw-amqplib');
 const latency = rows.find((row) => row.name === 'latency/troupe-pool-batched');
 const heap = rows.find((row) => row.name.startsWith('heap/'));

@@ -4,13 +4,14 @@
 // consumer vs a full Troupe pool, same prefetch, same decode work, same end: every
 // message acked), with Node CPU per message; heap under a backlog. Latency is latency.ts.
 //
-//   node_modules/.bin/tsx packages/amqp/test/throughput.ts [messages=50000] [rounds=3]
+//   node_modules/.bin/tsx packages/amqp/test/throughput.ts [messages=50000] [rounds=3] [--consume-only]
 //
-// Prints one JSON line per measurement. Not part of the test suites.
+// Prints one JSON line per measurement. Not part of the test suites. `--consume-only`
+// runs the consume rows alone (the bench runs them again under the app's V8 setting).
 import { randomUUID } from 'node:crypto';
 import { createPool, defineProcessor, startSupervisor, type ProcessorObserver } from '@troupe/core';
 import { MemoryStore } from '@troupe/memory';
-import { connect } from 'amqplib';
+import { connect, type Channel } from 'amqplib';
 import { pino } from 'pino';
 import { AmqpTransport } from '../src/index.js';
 import { body, decode, schema } from './bench-work.js';
@@ -19,6 +20,7 @@ import { brokerUrl } from './helpers.js';
 const messages = Number(process.argv[2] ?? '50000');
 /** Rounds of the consume rows (medians reported). */
 const rounds = Number(process.argv[3] ?? '3');
+const consumeOnly = process.argv.includes('--consume-only');
 // Message bodies (bench-work.ts) are the same for every row; ids come from messageId.
 const logger = pino({ level: 'silent' });
 
@@ -64,13 +66,12 @@ async function fillN(queue: string, count: number): Promise<void> {
   await model.close();
 }
 
-async function main(): Promise<void> {
-  const admin = await connect(brokerUrl);
-  const channel = await admin.createChannel();
-  const queue = `troupe-bench.${randomUUID().slice(0, 8)}`;
-  await channel.assertQueue(queue, { durable: true });
-
-  // Publishing.
+/** The publish rows: raw amqplib with windowed confirms, the transport pipelined. */
+async function publishRows(
+  channel: Channel,
+  queue: string,
+  transport: AmqpTransport,
+): Promise<void> {
   const raw = await connect(brokerUrl);
   const rawConfirm = await raw.createConfirmChannel();
   report(
@@ -92,8 +93,6 @@ async function main(): Promise<void> {
   await raw.close();
   await channel.purgeQueue(queue);
 
-  const transport = new AmqpTransport({ url: brokerUrl, logger });
-  await transport.ready();
   report(
     'publish/troupe-pipelined',
     await measure(async () => {
@@ -108,6 +107,17 @@ async function main(): Promise<void> {
     }),
   );
   await channel.purgeQueue(queue);
+}
+
+async function main(): Promise<void> {
+  const admin = await connect(brokerUrl);
+  const channel = await admin.createChannel();
+  const queue = `troupe-bench.${randomUUID().slice(0, 8)}`;
+  await channel.assertQueue(queue, { durable: true });
+
+  const transport = new AmqpTransport({ url: brokerUrl, logger });
+  await transport.ready();
+  if (!consumeOnly) await publishRows(channel, queue, transport);
 
   // Consuming: every row starts when the consumer is asked for, ends when every message
   // is acked, and decodes and validates each body against the same schema.
@@ -240,21 +250,40 @@ async function main(): Promise<void> {
         if (row !== undefined) results[index]?.push(await row.run());
       }
     }
+    // Each round's row against the raw row of the same round, which ran next to it: the
+    // broker's share of the cores drifts over a run, and a round's pair shares its moment.
+    const rawRounds = results[0] ?? [];
     rows.forEach((row, index) => {
       const each = results[index] ?? [];
+      const paired = each.map((result, round) => {
+        const rawRound = rawRounds[round];
+        return rawRound === undefined ? NaN : result.msgPerSecond / rawRound.msgPerSecond;
+      });
       report(
         row.name,
         {
           msgPerSecond: median(each.map((result) => result.msgPerSecond)),
           cpuMicrosPerMessage: median(each.map((result) => result.cpuMicrosPerMessage)),
         },
-        { ...row.extra, rounds },
+        {
+          ...row.extra,
+          rounds,
+          msgPerSecondMin: Math.min(...each.map((result) => result.msgPerSecond)),
+          msgPerSecondMax: Math.max(...each.map((result) => result.msgPerSecond)),
+          ...(index === 0
+            ? {}
+            : {
+                vsRawPaired: Number(median(paired).toFixed(3)),
+                vsRawPairedMin: Number(Math.min(...paired).toFixed(3)),
+                vsRawPairedMax: Number(Math.max(...paired).toFixed(3)),
+              }),
+        },
       );
     });
   }
 
   // Heap under a backlog: bounded by the prefetch, not by the backlog.
-  {
+  if (!consumeOnly) {
     const backlog = messages <= 10_000 ? 20_000 : 100_000;
     await fillN(queue, backlog);
     const heap = (): number => {
