@@ -254,6 +254,14 @@ export class ThreadCommitter implements Committer {
     return worker;
   }
 
+  /** Starts the thread commits run on: the first, or one that replaces a lost one. */
+  #spawn(): Worker {
+    const worker = this.#start();
+    if (this.#losses.length > 0) this.#restarts += 1;
+    this.#worker = worker;
+    return worker;
+  }
+
   /** `worker` is gone: the commit it held fails; the next commit starts a new one, or not. */
   #lost(worker: Worker, reason: PlainError): void {
     if (this.#worker !== worker) return;
@@ -280,21 +288,15 @@ export class ThreadCommitter implements Committer {
 
   #request(message: ToWriterThread): Promise<FromWriterThread> {
     if (this.#down !== undefined) return Promise.resolve({ type: 'failed', error: this.#down });
-    let worker = this.#worker;
-    if (worker === undefined) {
-      worker = this.#start();
-      if (this.#losses.length > 0) this.#restarts += 1;
-      this.#worker = worker;
-    }
-    const started = worker;
+    const worker = this.#worker ?? this.#spawn();
     return new Promise((resolve) => {
       this.#waiting = (reply) => {
-        started.unref();
+        worker.unref();
         resolve(reply);
       };
       // A commit in flight keeps the process alive until it is durable.
-      started.ref();
-      started.postMessage(message);
+      worker.ref();
+      worker.postMessage(message);
     });
   }
 
