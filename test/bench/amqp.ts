@@ -41,55 +41,34 @@ const quick = process.argv.includes('--quick');
 const messages = quick ? 10_000 : 20_000;
 const rounds = quick ? 1 : 5;
 const loadBefore = loadavg()[0] ?? 0;
-const { stdout } = await run(
-  process.execPath,
-  [
-    '--expose-gc',
-    '--import',
-    'tsx',
-    'packages/amqp/test/throughput.ts',
-    String(messages),
-    String(rounds),
-  ],
-  { cwd: root, maxBuffer: 10 * 1024 * 1024 },
-);
+/** Runs one of the amqp package's bench scripts in a process of its own; its JSON rows. */
+async function rowsOf(nodeArgs: readonly string[], script: string, args: readonly string[]) {
+  const { stdout } = await run(
+    process.execPath,
+    [...nodeArgs, '--import', 'tsx', `packages/amqp/test/${script}`, ...args],
+    { cwd: root, maxBuffer: 10 * 1024 * 1024 },
+  );
+  return stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Row);
+}
+
+const throughputArgs = [String(messages), String(rounds)];
+const throughputRows = await rowsOf(['--expose-gc'], 'throughput.ts', throughputArgs);
 // The consume rows again, in a process with the app's V8 setting.
-const tuned = await run(
-  process.execPath,
-  [
-    '--expose-gc',
-    '--no-allocation-site-pretenuring',
-    '--import',
-    'tsx',
-    'packages/amqp/test/throughput.ts',
-    String(messages),
-    String(rounds),
-    '--consume-only',
-  ],
-  { cwd: root, maxBuffer: 10 * 1024 * 1024 },
+const tunedRows = await rowsOf(
+  ['--expose-gc', '--no-allocation-site-pretenuring'],
+  'throughput.ts',
+  [...throughputArgs, '--consume-only'],
 );
 // Latency in processes of its own (packages/amqp/test/latency.ts): the consumer under
 // measure alone in one, the publisher in another, as a producer is another service.
-const latencyRun = await run(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    'packages/amqp/test/latency.ts',
-    String(quick ? 2 : 5), // seconds at 1,000 msg/s per round
-    String(quick ? 1 : 3), // rounds
-  ],
-  { cwd: root, maxBuffer: 10 * 1024 * 1024 },
-);
-const rows = `${stdout}\n${latencyRun.stdout}`
-  .split('\n')
-  .filter((line) => line.startsWith('{'))
-  .map((line) => JSON.parse(line) as Row);
-
-const tunedRows = tuned.stdout
-  .split('\n')
-  .filter((line) => line.startsWith('{'))
-  .map((line) => JSON.parse(line) as Row);
+const latencyRows = await rowsOf([], 'latency.ts', [
+  String(quick ? 2 : 5), // seconds at 1,000 msg/s per round
+  String(quick ? 1 : 3), // rounds
+]);
+const rows = [...throughputRows, ...latencyRows];
 
 const find = (list: readonly Row[], name: string, prefetch?: number): Row | undefined =>
   list.find((row) => row.name === name && row.prefetch === prefetch);

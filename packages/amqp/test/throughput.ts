@@ -255,6 +255,7 @@ async function main(): Promise<void> {
     const rawRounds = results[0] ?? [];
     rows.forEach((row, index) => {
       const each = results[index] ?? [];
+      const rates = each.map((result) => result.msgPerSecond);
       const paired = each.map((result, round) => {
         const rawRound = rawRounds[round];
         return rawRound === undefined ? NaN : result.msgPerSecond / rawRound.msgPerSecond;
@@ -262,14 +263,14 @@ async function main(): Promise<void> {
       report(
         row.name,
         {
-          msgPerSecond: median(each.map((result) => result.msgPerSecond)),
+          msgPerSecond: median(rates),
           cpuMicrosPerMessage: median(each.map((result) => result.cpuMicrosPerMessage)),
         },
         {
           ...row.extra,
           rounds,
-          msgPerSecondMin: Math.min(...each.map((result) => result.msgPerSecond)),
-          msgPerSecondMax: Math.max(...each.map((result) => result.msgPerSecond)),
+          msgPerSecondMin: Math.min(...rates),
+          msgPerSecondMax: Math.max(...rates),
           ...(index === 0
             ? {}
             : {
