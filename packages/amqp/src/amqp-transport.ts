@@ -815,14 +815,15 @@ export class AmqpTransport implements Transport {
     attempts: number,
   ): Promise<void> {
     const tier = retryTier(delayMs);
-    const retryQueue = retryQueueName(queue, tier);
+    const queueType = this.#topology.get(queue)?.queueType;
+    const retryQueue = retryQueueName(queue, tier, queueType);
     const model = await this.#whenConnected();
     const channel = await model.createChannel();
     channel.on('error', (err: Error) => this.#logger.warn({ err }, 'retry channel error'));
     try {
       await channel.assertQueue(retryQueue, {
         durable: true,
-        arguments: retryQueueArguments(queue, tier),
+        arguments: retryQueueArguments(queue, tier, queueType),
       });
     } finally {
       channel.close().catch(() => undefined);

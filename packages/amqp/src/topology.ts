@@ -189,8 +189,17 @@ export function retryTier(delayMs: number): number {
   return Math.round(best);
 }
 
-/** The retry queue of `queue` holding messages for `tier` ms. */
-export const retryQueueName = (queue: string, tier: number): string => `${queue}.retry.${tier}`;
+/**
+ * The retry queue of `queue` holding messages for `tier` ms: `<queue>.retry.<tier>`, and
+ * `<queue>.retry.<tier>.quorum` when `queue` is a quorum queue (a name of its own, so
+ * that a classic retry queue an earlier version declared never meets quorum arguments;
+ * unused, it expires).
+ */
+export const retryQueueName = (
+  queue: string,
+  tier: number,
+  queueType?: QueueTopology['queueType'],
+): string => `${queue}.retry.${tier}${queueType === 'quorum' ? '.quorum' : ''}`;
 
 /**
  * Arguments of a retry queue: messages expire after `tier` ms and are dead-lettered
@@ -198,12 +207,30 @@ export const retryQueueName = (queue: string, tier: number): string => `${queue}
  * exchange, which would copy them to every other queue bound there). The queue itself
  * expires when unused for twice its delay plus a minute; declaring it again before
  * each publish renews that lease, so it never expires with messages in it.
+ *
+ * A quorum queue's retry queues are quorum queues, for the reason its dead-letter queue
+ * is one: a classic queue lives on one node, and while that node is down the messages
+ * waiting in it are out of reach and no retry can be parked there. They dead-letter
+ * at least once (`x-dead-letter-strategy`, which needs `x-overflow: reject-publish`): a
+ * message leaves only once `queue` has taken it, so a node lost at that moment loses
+ * nothing (RabbitMQ 3.10 or later).
  */
-export function retryQueueArguments(queue: string, tier: number): Record<string, unknown> {
+export function retryQueueArguments(
+  queue: string,
+  tier: number,
+  queueType?: QueueTopology['queueType'],
+): Record<string, unknown> {
   return {
     'x-message-ttl': tier,
     'x-dead-letter-exchange': '',
     'x-dead-letter-routing-key': queue,
     'x-expires': tier * 2 + 60_000,
+    ...(queueType === 'quorum'
+      ? {
+          'x-queue-type': 'quorum',
+          'x-dead-letter-strategy': 'at-least-once',
+          'x-overflow': 'reject-publish',
+        }
+      : {}),
   };
 }

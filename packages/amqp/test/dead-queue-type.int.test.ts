@@ -2,7 +2,9 @@
 // `.dead` queue lives on one node, and while that node is down no replica can declare
 // its topology on another node (the cluster suite, test/cluster/, found it). A classic
 // queue's dead-letter queue stays classic. A dead letter of a quorum queue reaches it
-// with its reason (the dead-letter path declares the queue the same way).
+// with its reason (the dead-letter path declares the queue the same way). The same goes
+// for the retry queues a delayed retry parks a message in: a quorum queue's message
+// waits in a quorum queue, and comes back with its attempt count.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { QueueTopology } from '@troupe/core';
@@ -26,7 +28,8 @@ afterEach(async () => {
   await admin.cleanup();
 });
 
-async function queueTypes(names: readonly string[]): Promise<Record<string, string>> {
+/** The broker's queues and their types, of those `wanted` picks by name. */
+async function typesOf(wanted: (name: string) => boolean): Promise<Record<string, string>> {
   const { stdout } = await run('rabbitmqctl', [
     'list_queues',
     'name',
@@ -37,10 +40,13 @@ async function queueTypes(names: readonly string[]): Promise<Record<string, stri
   const types: Record<string, string> = {};
   for (const line of stdout.split('\n')) {
     const [name, type] = line.split('\t');
-    if (name !== undefined && type !== undefined && names.includes(name)) types[name] = type.trim();
+    if (name !== undefined && type !== undefined && wanted(name)) types[name] = type.trim();
   }
   return types;
 }
+
+const queueTypes = (names: readonly string[]): Promise<Record<string, string>> =>
+  typesOf((name) => names.includes(name));
 
 it('declares the dead-letter queue of a quorum queue as quorum, of a classic one as classic', async () => {
   const quorum = uniqueName('dq-quorum');
@@ -80,4 +86,37 @@ it('dead-letters a quorum queue message into its quorum .dead queue, with the re
   expect(dead?.properties.headers).toMatchObject({
     'x-troupe-reason': 'INVALID_MESSAGE: bad json',
   });
+});
+
+it('parks a quorum queue message for a delayed retry in a quorum queue, a classic one in a classic queue', async () => {
+  const quorum = uniqueName('rq-quorum');
+  const classic = uniqueName('rq-classic');
+  const entries: QueueTopology[] = [
+    { queue: quorum, bindings: [], queueType: 'quorum' },
+    { queue: classic, bindings: [], queueType: 'classic' },
+  ];
+  admin.track(entries);
+  transport = createTransport();
+  await transport.declare(entries);
+  const retryQueues = (queue: string): Promise<Record<string, string>> =>
+    typesOf((name) => name.startsWith(`${queue}.retry.`));
+  for (const queue of [quorum, classic]) {
+    const collector = new Collector();
+    collector.onEach = (delivery) => {
+      if (collector.deliveries.length === 1) delivery.retryLater?.(100, 2);
+      else delivery.ack();
+    };
+    await transport.consume(queue, { prefetch: 1 }, collector.onDelivery);
+    await transport.publish('', queue, bytes('later'), { messageId: `retry-${queue}` });
+    await collector.until(2);
+    // Back from the retry queue, with the attempts the retry wrote.
+    expect(collector.deliveries.map((delivery) => delivery.previousAttempts)).toEqual([0, 2]);
+    admin.track(
+      Object.keys(await retryQueues(queue)).map((name) => ({ queue: name, bindings: [] })),
+    );
+  }
+  const quorumRetry = await retryQueues(quorum);
+  const classicRetry = await retryQueues(classic);
+  expect(Object.values(quorumRetry)).toEqual(['quorum']);
+  expect(Object.values(classicRetry)).toEqual(['classic']);
 });

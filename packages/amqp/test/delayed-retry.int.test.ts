@@ -93,7 +93,7 @@ describe('retryLater', () => {
     const quorum = uniqueName('quorum');
     const entries: QueueTopology[] = [{ queue: quorum, bindings: [], queueType: 'quorum' }];
     admin.track(entries);
-    admin.track([{ queue: retryQueueName(quorum, 100), bindings: [] }]);
+    admin.track([{ queue: retryQueueName(quorum, 100, 'quorum'), bindings: [] }]);
     await transport.declare(entries);
     const collector = new Collector();
     collector.onEach = (delivery) => {

@@ -7,6 +7,7 @@ import {
   processorTopology,
   queueArguments,
   retryQueueArguments,
+  retryQueueName,
   retryTier,
 } from '../src/index.js';
 
@@ -115,6 +116,21 @@ describe('retry queues', () => {
       'x-dead-letter-exchange': '',
       'x-dead-letter-routing-key': 'q',
       'x-expires': 66_000,
+    });
+  });
+
+  it('of a quorum queue are quorum queues of their own name that dead-letter at least once', () => {
+    expect(retryQueueName('q', 3000)).toBe('q.retry.3000');
+    expect(retryQueueName('q', 3000, 'classic')).toBe('q.retry.3000');
+    expect(retryQueueName('q', 3000, 'quorum')).toBe('q.retry.3000.quorum');
+    expect(retryQueueArguments('q', 3000, 'quorum')).toEqual({
+      'x-message-ttl': 3000,
+      'x-dead-letter-exchange': '',
+      'x-dead-letter-routing-key': 'q',
+      'x-expires': 66_000,
+      'x-queue-type': 'quorum',
+      'x-dead-letter-strategy': 'at-least-once',
+      'x-overflow': 'reject-publish',
     });
   });
 });

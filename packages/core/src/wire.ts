@@ -73,13 +73,21 @@ function count(value: unknown): number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : 0;
 }
 
-/** The retry queues of `queue` are named `<queue>.retry.<delay ms>`. */
+/**
+ * The retry queues of `queue` are named `<queue>.retry.<delay ms>`, and
+ * `<queue>.retry.<delay ms>.quorum` for a quorum queue (a quorum queue's messages wait in
+ * quorum queues; the suffix keeps them apart from classic ones an earlier version made).
+ */
 export const retryQueuePrefix = (queue: string): string => `${queue}.retry.`;
+
+/** What follows {@link retryQueuePrefix} in a retry queue's name. */
+const retryQueueSuffix = /^\d+(?:\.quorum)?$/;
 
 /**
  * True when the broker itself returned the message from one of `queue`'s retry queues:
  * it came through the default exchange and the newest `x-death` entry says it expired
- * in `<queue>.retry.<n>`. A publisher to an application exchange cannot meet this.
+ * in `<queue>.retry.<n>` (or `<queue>.retry.<n>.quorum`). A publisher to an application
+ * exchange cannot meet this.
  */
 export function cameBackFromRetry(facts: DeliveryFacts): boolean {
   if (facts.exchange !== '') return false;
@@ -92,7 +100,7 @@ export function cameBackFromRetry(facts: DeliveryFacts): boolean {
     reason === 'expired' &&
     typeof queue === 'string' &&
     queue.startsWith(retryQueuePrefix(facts.queue)) &&
-    /^\d+$/.test(queue.slice(retryQueuePrefix(facts.queue).length))
+    retryQueueSuffix.test(queue.slice(retryQueuePrefix(facts.queue).length))
   );
 }
 

@@ -85,6 +85,18 @@ describe('readDelivery: attempt counts', () => {
     expect(readDelivery(named).previousAttempts).toBe(0);
   });
 
+  it("takes them back from a quorum queue's quorum retry queue too", () => {
+    const headers = { 'x-troupe-retry-attempts': 2 };
+    const quorum = (queue: string): DeliveryFacts => ({
+      ...fromRetryQueue(headers),
+      headers: { ...headers, 'x-death': [{ queue, reason: 'expired' }] },
+    });
+    expect(readDelivery(quorum('company.updated.retry.2000.quorum')).previousAttempts).toBe(2);
+    // Only that suffix: a queue named like it otherwise is nobody's retry queue.
+    expect(readDelivery(quorum('company.updated.retry.2000.q')).previousAttempts).toBe(0);
+    expect(readDelivery(quorum('company.updated.retry.quorum')).previousAttempts).toBe(0);
+  });
+
   it('takes x-delivery-count only on a redelivery from a queue whose broker counts', () => {
     const headers = { 'x-delivery-count': 2 };
     expect(readDelivery({ ...fresh, headers, brokerCountsDeliveries: true }).previousAttempts).toBe(
