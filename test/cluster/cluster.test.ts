@@ -6,6 +6,10 @@
 // 3. the Erlang VM of the node replica B is on killed with SIGKILL, then booted again;
 // 4. the node replica A is on stopped: A reconnects to the next address of its list.
 //
+// And one without the app, on the transport alone: a message waiting out a long retry
+// delay in its quorum queue's retry queue when that retry queue's leader node stops
+// comes back to its queue from the other two nodes, with its attempt count.
+//
 // Each scenario is audited as the fault suite audits (test/fault/fault-harness.ts, the
 // same app with its effect ledger): zero lost, zero duplicated effects, every dead
 // letter with a reason; the recovery time is measured from the fault until acks resume
@@ -21,6 +25,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Delivery } from '@troupe/core';
+import { AmqpTransport, retryQueueName, retryTier } from '@troupe/amqp';
+import { pino } from 'pino';
 import { AppProcess, companyEvents, eventually } from '../e2e/harness.js';
 import {
   ackedBy,
@@ -326,6 +333,58 @@ describe.skipIf(unavailable !== undefined)(
       expect(outcome.recoveryMs).toBeDefined();
       // In order: after node 1, node 2.
       expect(nodeAfter).toBe(2);
+    }, 300_000);
+
+    it('a message waiting out a long retry survives the loss of its retry queue’s node', async () => {
+      const queue = `retry-survives-${Date.now()}`;
+      // Longer than stopping a node takes, so the message is still waiting when it stops.
+      const delayMs = 20_000;
+      const retryQueue = retryQueueName(queue, retryTier(delayMs), 'quorum');
+      const logger = pino({ level: 'silent' });
+      const topology = [{ queue, bindings: [], queueType: 'quorum' as const }];
+      const first = new AmqpTransport({ url: cluster.url(1), logger });
+      let second: AmqpTransport | undefined;
+      let stopped: NodeIndex | undefined;
+      const publisher = new FaultBroker(cluster.url(3));
+      try {
+        await first.declare(topology);
+        await first.consume(queue, { prefetch: 1 }, (delivery: Delivery) => {
+          delivery.retryLater?.(delayMs, 1);
+        });
+        await first.publish('', queue, Buffer.from('{"id":"late"}'), { messageId: 'late' });
+        // Parked: the retry queue holds it and the queue itself is empty (its original acked).
+        await eventually(
+          async () =>
+            (await publisher.depth(retryQueue)) === 1 && (await publisher.depth(queue)) === 0,
+          60_000,
+          'the message parked in the retry queue',
+        );
+        await first.close();
+        stopped = (await cluster.leaderOf(retryQueue, 3)) ?? 1;
+        await cluster.stopApp(stopped);
+        // A consumer on a node that is up takes the message when its delay has passed.
+        const up = ([1, 2, 3] as const).find((node) => node !== stopped) ?? 2;
+        const back: Delivery[] = [];
+        second = new AmqpTransport({ url: cluster.url(up), logger });
+        await second.declare(topology);
+        await second.consume(queue, { prefetch: 1 }, (delivery: Delivery) => {
+          back.push(delivery);
+          delivery.ack();
+        });
+        await eventually(
+          () => Promise.resolve(back.length > 0),
+          delayMs + 60_000,
+          'the message back from the retry queue',
+        );
+        expect(back.map((delivery) => [delivery.messageId, delivery.previousAttempts])).toEqual([
+          ['late', 1],
+        ]);
+      } finally {
+        await second?.close();
+        await first.close().catch(() => undefined);
+        if (stopped !== undefined) await cluster.startApp(stopped);
+        await publisher.close();
+      }
     }, 300_000);
   },
 );
