@@ -168,6 +168,8 @@ export class AmqpTransport implements Transport {
   #health: TopologyHealth = { ok: true, missing: [], conflicts: [], repaired: [], checks: 0 };
   /** Queues whose redeclaration the broker refused (406), with the error. */
   readonly #conflicts = new Map<string, string>();
+  /** Retry queue declarations in flight: the retries of one batch share one per queue. */
+  readonly #retryDeclarations = new Map<string, Promise<void>>();
 
   constructor(options: AmqpTransportOptions) {
     const endpoints = resolveConnections(options);
@@ -817,22 +819,35 @@ export class AmqpTransport implements Transport {
     const tier = retryTier(delayMs);
     const queueType = this.#topology.get(queue)?.queueType;
     const retryQueue = retryQueueName(queue, tier, queueType);
-    const model = await this.#whenConnected();
-    const channel = await model.createChannel();
-    channel.on('error', (err: Error) => this.#logger.warn({ err }, 'retry channel error'));
-    try {
-      await channel.assertQueue(retryQueue, {
-        durable: true,
-        arguments: retryQueueArguments(queue, tier, queueType),
-      });
-    } finally {
-      channel.close().catch(() => undefined);
-    }
+    await this.#declareRetryQueue(retryQueue, retryQueueArguments(queue, tier, queueType));
     const options = copyOptions(message, {
       [troupeHeaders.retryAttempts]: attempts,
       [troupeHeaders.routingKey]: originalRoutingKey(message, queue),
     });
     await this.#publisher.publish('', retryQueue, message.content, options);
+  }
+
+  /**
+   * Declares a retry queue on a channel of its own (a refusal closes only that channel).
+   * Retries that arrive while a declaration of the same queue is in flight (a batch's,
+   * settled in one pass) wait for that one instead of opening a channel each: its lease
+   * starts a moment before their publishes, as theirs would.
+   */
+  #declareRetryQueue(retryQueue: string, args: Record<string, unknown>): Promise<void> {
+    const inFlight = this.#retryDeclarations.get(retryQueue);
+    if (inFlight !== undefined) return inFlight;
+    const declared = (async () => {
+      const model = await this.#whenConnected();
+      const channel = await model.createChannel();
+      channel.on('error', (err: Error) => this.#logger.warn({ err }, 'retry channel error'));
+      try {
+        await channel.assertQueue(retryQueue, { durable: true, arguments: args });
+      } finally {
+        channel.close().catch(() => undefined);
+      }
+    })().finally(() => this.#retryDeclarations.delete(retryQueue));
+    this.#retryDeclarations.set(retryQueue, declared);
+    return declared;
   }
 }
 

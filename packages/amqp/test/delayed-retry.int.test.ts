@@ -2,10 +2,12 @@
 // dead-letters it straight back to its queue (never through the exchange, so other
 // bound queues get no copy), with the attempt count and the original routing key.
 import type { Delivery, QueueTopology } from '@troupe/core';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { connect, type ChannelModel } from 'amqplib';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { retryQueueName, type AmqpTransport } from '../src/index.js';
 import {
   BrokerAdmin,
+  brokerUrl,
   bytes,
   Collector,
   createTransport,
@@ -106,6 +108,46 @@ describe('retryLater', () => {
     await transport.publish('', quorum, bytes('q'), { messageId: 'q' });
     await collector.until(3);
     expect(collector.deliveries.map((d) => d.previousAttempts)).toEqual([0, 3, 4]);
+  });
+
+  it("declares the retry queue once for a batch's retries, not once per message", async () => {
+    const n = 20;
+    // amqplib's connection class (not exported), to count the channels the transport
+    // opens; the calls pass through to it.
+    const probe = await connect(brokerUrl);
+    const model = Object.getPrototypeOf(probe) as ChannelModel;
+    await probe.close();
+    const opened = vi.spyOn(model, 'createChannel');
+    const collector = new Collector();
+    const held: Delivery[] = [];
+    let before = 0;
+    collector.onEach = (delivery) => {
+      if (delivery.previousAttempts > 0) {
+        delivery.ack();
+        return;
+      }
+      held.push(delivery);
+      if (held.length < n) return;
+      // The whole batch at once, as a worker settles it.
+      before = opened.mock.calls.length;
+      for (const each of held) each.retryLater?.(200, 1);
+    };
+    try {
+      await transport.consume(queue, { prefetch: n }, collector.onDelivery);
+      for (let i = 0; i < n; i += 1) {
+        await transport.publish(exchange, 'company.updated', bytes(`${i}`), {
+          messageId: `b-${i}`,
+        });
+      }
+      await collector.until(2 * n);
+      const retried = collector.deliveries.slice(n);
+      expect(new Set(retried.map((delivery) => delivery.messageId)).size).toBe(n);
+      expect(retried.every((delivery) => delivery.previousAttempts === 1)).toBe(true);
+      // One channel to declare the batch's retry queue, where it was one per message.
+      expect(opened.mock.calls.length - before).toBe(1);
+    } finally {
+      opened.mockRestore();
+    }
   });
 
   it('settles at most once: after ack, retryLater is a no-op', async () => {
