@@ -199,7 +199,7 @@ export class AmqpTransport implements Transport {
       publishDeadLetter: (queue, message, info) => this.#publishDeadLetter(queue, message, info),
       publishRetry: (queue, message, delayMs, attempts) =>
         this.#publishRetry(queue, message, delayMs, attempts),
-      countsDeliveries: (queue) => this.#topology.get(queue)?.queueType === 'quorum',
+      countsDeliveries: (queue) => this.#countsDeliveries(queue),
       channelLost: (consumer, model) => this.#channelLost(consumer, model),
       forget: (consumer) => this.#consumers.delete(consumer),
     };
@@ -796,7 +796,7 @@ export class AmqpTransport implements Transport {
       [troupeHeaders.reason]: info.reason,
       [troupeHeaders.processor]: info.processor,
       [troupeHeaders.attempts]: info.attempts,
-      [troupeHeaders.routingKey]: originalRoutingKey(message, queue),
+      [troupeHeaders.routingKey]: originalRoutingKey(message, queue, this.#countsDeliveries(queue)),
     });
     return this.#publisher.publish(
       this.#topologyOptions.deadLetterExchange,
@@ -822,7 +822,7 @@ export class AmqpTransport implements Transport {
     await this.#declareRetryQueue(retryQueue, retryQueueArguments(queue, tier, queueType));
     const options = copyOptions(message, {
       [troupeHeaders.retryAttempts]: attempts,
-      [troupeHeaders.routingKey]: originalRoutingKey(message, queue),
+      [troupeHeaders.routingKey]: originalRoutingKey(message, queue, this.#countsDeliveries(queue)),
     });
     await this.#publisher.publish('', retryQueue, message.content, options);
   }
@@ -833,6 +833,11 @@ export class AmqpTransport implements Transport {
    * settled in one pass) wait for that one instead of opening a channel each: its lease
    * starts a moment before their publishes, as theirs would.
    */
+  /** Whether the broker counts deliveries of `queue`: a quorum queue, as declared. */
+  #countsDeliveries(queue: string): boolean {
+    return this.#topology.get(queue)?.queueType === 'quorum';
+  }
+
   #declareRetryQueue(retryQueue: string, args: Record<string, unknown>): Promise<void> {
     const inFlight = this.#retryDeclarations.get(retryQueue);
     if (inFlight !== undefined) return inFlight;
@@ -866,8 +871,11 @@ function translateDeclareError(error: unknown): Error {
   return new TransientError('topology declaration failed', { cause: error });
 }
 
-/** The routing key a message was first published with (kept across retry queues). */
-function originalRoutingKey(message: ConsumeMessage, queue: string): string {
+/**
+ * The routing key a message was first published with (kept across retry queues).
+ * `quorum`: `queue` is a quorum queue, whose retry queues are named apart.
+ */
+function originalRoutingKey(message: ConsumeMessage, queue: string, quorum: boolean): string {
   const { properties, fields } = message;
   return readDelivery({
     queue,
@@ -875,7 +883,7 @@ function originalRoutingKey(message: ConsumeMessage, queue: string): string {
     routingKey: fields.routingKey,
     exchange: fields.exchange,
     redelivered: fields.redelivered,
-    brokerCountsDeliveries: false,
+    brokerCountsDeliveries: quorum,
   }).routingKey;
 }
 

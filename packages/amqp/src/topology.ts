@@ -204,8 +204,8 @@ export const retryQueueName = (
 /**
  * Arguments of a retry queue: messages expire after `tier` ms and are dead-lettered
  * through the default exchange straight back to `queue` (not through the original
- * exchange, which would copy them to every other queue bound there). The queue itself
- * expires when unused for twice its delay plus a minute; declaring it again before
+ * exchange, which would copy them to every other queue bound there). A classic retry
+ * queue expires when unused for twice its delay plus a minute; declaring it again before
  * each publish renews that lease, so it never expires with messages in it.
  *
  * A quorum queue's retry queues are quorum queues, for the reason its dead-letter queue
@@ -213,24 +213,26 @@ export const retryQueueName = (
  * waiting in it are out of reach and no retry can be parked there. They dead-letter
  * at least once (`x-dead-letter-strategy`, which needs `x-overflow: reject-publish`): a
  * message leaves only once `queue` has taken it, so a node lost at that moment loses
- * nothing (RabbitMQ 3.10 or later).
+ * nothing (RabbitMQ 3.10 or later). They do not expire: a quorum queue's `x-expires`
+ * counts from its creation, a redeclaration does not renew it, and it deletes the queue
+ * with whatever is parked in it. They stay, a few per queue (one per delay tier used).
  */
 export function retryQueueArguments(
   queue: string,
   tier: number,
   queueType?: QueueTopology['queueType'],
 ): Record<string, unknown> {
-  return {
+  const back = {
     'x-message-ttl': tier,
     'x-dead-letter-exchange': '',
     'x-dead-letter-routing-key': queue,
-    'x-expires': tier * 2 + 60_000,
-    ...(queueType === 'quorum'
-      ? {
-          'x-queue-type': 'quorum',
-          'x-dead-letter-strategy': 'at-least-once',
-          'x-overflow': 'reject-publish',
-        }
-      : {}),
   };
+  return queueType === 'quorum'
+    ? {
+        ...back,
+        'x-queue-type': 'quorum',
+        'x-dead-letter-strategy': 'at-least-once',
+        'x-overflow': 'reject-publish',
+      }
+    : { ...back, 'x-expires': tier * 2 + 60_000 };
 }

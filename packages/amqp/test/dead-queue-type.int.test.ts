@@ -89,34 +89,46 @@ it('dead-letters a quorum queue message into its quorum .dead queue, with the re
 });
 
 it('parks a quorum queue message for a delayed retry in a quorum queue, a classic one in a classic queue', async () => {
+  const exchange = uniqueName('rq-events');
   const quorum = uniqueName('rq-quorum');
   const classic = uniqueName('rq-classic');
   const entries: QueueTopology[] = [
-    { queue: quorum, bindings: [], queueType: 'quorum' },
-    { queue: classic, bindings: [], queueType: 'classic' },
+    { queue: quorum, bindings: [{ exchange, routingKey: 'quorum.#' }], queueType: 'quorum' },
+    { queue: classic, bindings: [{ exchange, routingKey: 'classic.#' }], queueType: 'classic' },
   ];
   admin.track(entries);
   transport = createTransport();
   await transport.declare(entries);
   const retryQueues = (queue: string): Promise<Record<string, string>> =>
     typesOf((name) => name.startsWith(`${queue}.retry.`));
-  for (const queue of [quorum, classic]) {
+  for (const [queue, kind] of [
+    [quorum, 'quorum'],
+    [classic, 'classic'],
+  ] as const) {
     const collector = new Collector();
     collector.onEach = (delivery) => {
-      if (collector.deliveries.length === 1) delivery.retryLater?.(100, 2);
+      const round = collector.deliveries.length;
+      if (round < 3) delivery.retryLater?.(100, round);
       else delivery.ack();
     };
     await transport.consume(queue, { prefetch: 1 }, collector.onDelivery);
-    await transport.publish('', queue, bytes('later'), { messageId: `retry-${queue}` });
-    await collector.until(2);
-    // Back from the retry queue, with the attempts the retry wrote.
-    expect(collector.deliveries.map((delivery) => delivery.previousAttempts)).toEqual([0, 2]);
+    await transport.publish(exchange, `${kind}.updated`, bytes('later'), {
+      messageId: `retry-${queue}`,
+    });
+    await collector.until(3);
+    // Back from the retry queue twice, with the attempts each retry wrote and the
+    // routing key the message was first published with.
+    expect(
+      collector.deliveries.map((delivery) => [delivery.previousAttempts, delivery.routingKey]),
+    ).toEqual([
+      [0, `${kind}.updated`],
+      [1, `${kind}.updated`],
+      [2, `${kind}.updated`],
+    ]);
     admin.track(
       Object.keys(await retryQueues(queue)).map((name) => ({ queue: name, bindings: [] })),
     );
   }
-  const quorumRetry = await retryQueues(quorum);
-  const classicRetry = await retryQueues(classic);
-  expect(Object.values(quorumRetry)).toEqual(['quorum']);
-  expect(Object.values(classicRetry)).toEqual(['classic']);
+  expect(await retryQueues(quorum)).toEqual({ [`${quorum}.retry.100.quorum`]: 'quorum' });
+  expect(await retryQueues(classic)).toEqual({ [`${classic}.retry.100`]: 'classic' });
 });

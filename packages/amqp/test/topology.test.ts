@@ -123,11 +123,12 @@ describe('retry queues', () => {
     expect(retryQueueName('q', 3000)).toBe('q.retry.3000');
     expect(retryQueueName('q', 3000, 'classic')).toBe('q.retry.3000');
     expect(retryQueueName('q', 3000, 'quorum')).toBe('q.retry.3000.quorum');
+    // No x-expires: a quorum queue's expiry counts from its creation (a redeclaration
+    // does not renew it), so it would delete the queue with messages parked in it.
     expect(retryQueueArguments('q', 3000, 'quorum')).toEqual({
       'x-message-ttl': 3000,
       'x-dead-letter-exchange': '',
       'x-dead-letter-routing-key': 'q',
-      'x-expires': 66_000,
       'x-queue-type': 'quorum',
       'x-dead-letter-strategy': 'at-least-once',
       'x-overflow': 'reject-publish',

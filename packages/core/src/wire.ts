@@ -80,14 +80,20 @@ function count(value: unknown): number {
  */
 export const retryQueuePrefix = (queue: string): string => `${queue}.retry.`;
 
-/** What follows {@link retryQueuePrefix} in a retry queue's name. */
-const retryQueueSuffix = /^\d+(?:\.quorum)?$/;
+/** What follows {@link retryQueuePrefix} in a retry queue's name: a classic one's, a quorum one's. */
+const classicRetrySuffix = /^\d+$/;
+const quorumRetrySuffix = /^\d+\.quorum$/;
+
+/** A classic retry queue's suffix for any queue; a quorum one's only for a quorum queue. */
+function isRetrySuffix(suffix: string, quorumQueue: boolean): boolean {
+  return classicRetrySuffix.test(suffix) || (quorumQueue && quorumRetrySuffix.test(suffix));
+}
 
 /**
  * True when the broker itself returned the message from one of `queue`'s retry queues:
  * it came through the default exchange and the newest `x-death` entry says it expired
- * in `<queue>.retry.<n>` (or `<queue>.retry.<n>.quorum`). A publisher to an application
- * exchange cannot meet this.
+ * in `<queue>.retry.<n>` (or, for a quorum queue, `<queue>.retry.<n>.quorum`). A
+ * publisher to an application exchange cannot meet this.
  */
 export function cameBackFromRetry(facts: DeliveryFacts): boolean {
   if (facts.exchange !== '') return false;
@@ -100,7 +106,7 @@ export function cameBackFromRetry(facts: DeliveryFacts): boolean {
     reason === 'expired' &&
     typeof queue === 'string' &&
     queue.startsWith(retryQueuePrefix(facts.queue)) &&
-    retryQueueSuffix.test(queue.slice(retryQueuePrefix(facts.queue).length))
+    isRetrySuffix(queue.slice(retryQueuePrefix(facts.queue).length), facts.brokerCountsDeliveries)
   );
 }
 

@@ -89,12 +89,21 @@ describe('readDelivery: attempt counts', () => {
     const headers = { 'x-troupe-retry-attempts': 2 };
     const quorum = (queue: string): DeliveryFacts => ({
       ...fromRetryQueue(headers),
+      brokerCountsDeliveries: true,
       headers: { ...headers, 'x-death': [{ queue, reason: 'expired' }] },
     });
     expect(readDelivery(quorum('company.updated.retry.2000.quorum')).previousAttempts).toBe(2);
+    // And from its classic retry queues an earlier version made.
+    expect(readDelivery(quorum('company.updated.retry.2000')).previousAttempts).toBe(2);
     // Only that suffix: a queue named like it otherwise is nobody's retry queue.
     expect(readDelivery(quorum('company.updated.retry.2000.q')).previousAttempts).toBe(0);
     expect(readDelivery(quorum('company.updated.retry.quorum')).previousAttempts).toBe(0);
+    // A classic queue has no quorum retry queue.
+    const classic = {
+      ...quorum('company.updated.retry.2000.quorum'),
+      brokerCountsDeliveries: false,
+    };
+    expect(readDelivery(classic).previousAttempts).toBe(0);
   });
 
   it('takes x-delivery-count only on a redelivery from a queue whose broker counts', () => {
