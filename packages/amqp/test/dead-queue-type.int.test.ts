@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { QueueTopology } from '@troupe/core';
 import { afterEach, expect, it } from 'vitest';
-import { deadQueueName, type AmqpTransport } from '../src/index.js';
+import { deadQueueName, retryQueueName, type AmqpTransport } from '../src/index.js';
 import {
   BrokerAdmin,
   bytes,
@@ -96,7 +96,12 @@ it('parks a quorum queue message for a delayed retry in a quorum queue, a classi
     { queue: quorum, bindings: [{ exchange, routingKey: 'quorum.#' }], queueType: 'quorum' },
     { queue: classic, bindings: [{ exchange, routingKey: 'classic.#' }], queueType: 'classic' },
   ];
-  admin.track(entries);
+  // Removed afterwards whatever happens (a quorum retry queue does not expire).
+  admin.track([
+    ...entries,
+    { queue: retryQueueName(quorum, 100, 'quorum'), bindings: [] },
+    { queue: retryQueueName(classic, 100), bindings: [] },
+  ]);
   transport = createTransport();
   await transport.declare(entries);
   const retryQueues = (queue: string): Promise<Record<string, string>> =>
@@ -125,9 +130,6 @@ it('parks a quorum queue message for a delayed retry in a quorum queue, a classi
       [1, `${kind}.updated`],
       [2, `${kind}.updated`],
     ]);
-    admin.track(
-      Object.keys(await retryQueues(queue)).map((name) => ({ queue: name, bindings: [] })),
-    );
   }
   expect(await retryQueues(quorum)).toEqual({ [`${quorum}.retry.100.quorum`]: 'quorum' });
   expect(await retryQueues(classic)).toEqual({ [`${classic}.retry.100`]: 'classic' });
