@@ -29,6 +29,7 @@ import { pino } from 'pino';
 import type { AnyStateMachine } from 'xstate';
 import { amqpUrls, loadConfig, type Config } from './config.js';
 import { listDeadLetters, replayDeadLetters } from './dlq.js';
+import { listRetryQueues } from './retries.js';
 import { configuredProcessors, configuredTopology } from './processors.js';
 import { scaffoldProcessor, workspaceRoot } from './scaffold.js';
 
@@ -462,6 +463,15 @@ const verbs: Record<string, Verb> = {
       const options = { url: await reachableUrl(values), queue, limit, out };
       if (action === 'list') await listDeadLetters(options);
       else await replayDeadLetters(options);
+    },
+  },
+  retries: {
+    usage: 'troupe retries <queue> [--url amqp://…]',
+    summary: "Show a queue's messages waiting out a delayed retry, by retry queue",
+    options: { ...urlOption },
+    run: async ([queue], values) => {
+      if (queue === undefined) throw new UsageError('expected <queue>');
+      await listRetryQueues({ url: await reachableUrl(values), queue, out });
     },
   },
 };

@@ -38,5 +38,6 @@ export {
   retryAttemptsHeader,
   retryQueueName,
   retryTier,
+  retryTiers,
 } from './topology.js';
 export type { TopologyOptions } from './topology.js';

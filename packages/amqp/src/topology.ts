@@ -190,6 +190,21 @@ export function retryTier(delayMs: number): number {
 }
 
 /**
+ * Every delay tier {@link retryTier} can give, from 1 ms up to `maxMs`, in order: what a
+ * tool looking for a queue's retry queues tries.
+ */
+export function retryTiers(maxMs = 10 ** 9): number[] {
+  const tiers = new Set<number>([1]);
+  for (let decade = 1; decade <= maxMs; decade *= 10) {
+    for (const step of ladder) {
+      const tier = Math.round(step * decade);
+      if (tier <= maxMs) tiers.add(tier);
+    }
+  }
+  return [...tiers].sort((a, b) => a - b);
+}
+
+/**
  * The retry queue of `queue` holding messages for `tier` ms: `<queue>.retry.<tier>`, and
  * `<queue>.retry.<tier>.quorum` when `queue` is a quorum queue (a name of its own, so
  * that a classic retry queue an earlier version declared never meets quorum arguments;

@@ -9,6 +9,7 @@ import {
   retryQueueArguments,
   retryQueueName,
   retryTier,
+  retryTiers,
 } from '../src/index.js';
 
 const options = { deadLetterExchange: 'troupe.dead-letter', deliveryLimit: 20 };
@@ -155,5 +156,17 @@ describe('processorTopology', () => {
         singleActiveConsumer: true,
       },
     ]);
+  });
+});
+
+describe('retryTiers', () => {
+  it('lists every tier retryTier gives, in order, up to the bound', () => {
+    const tiers = retryTiers();
+    expect(tiers.slice(0, 12)).toEqual([1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 25, 30]);
+    expect(tiers).toEqual([...tiers].sort((a, b) => a - b));
+    for (let delay = 1; delay < 10 ** 9; delay = Math.ceil(delay * 1.37)) {
+      expect(tiers).toContain(retryTier(delay));
+    }
+    expect(retryTiers(1000).at(-1)).toBe(1000);
   });
 });
