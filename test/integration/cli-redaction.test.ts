@@ -40,6 +40,7 @@ describe('troupe CLI redaction', { timeout: 60_000 }, () => {
       for (const run of [
         troupe(['dlq', 'list', 'company.updated', '--url', url]),
         troupe(['dlq', 'list', 'company.updated'], { TROUPE_AMQP_URL: url }),
+        troupe(['retries', 'company.updated', '--url', url]),
       ]) {
         const { code, output } = await run;
         expect(code).not.toBe(0);

@@ -220,7 +220,10 @@ describe('troupe CLI', { timeout: 90_000 }, () => {
     expect(unroutable.stderr).toMatch(/the broker would drop it/);
     const nowhere = await troupe(['dlq', 'replay', 'company.updated.nowhere'], env);
     expect(nowhere.code).toBe(1);
-    for (const verb of ['publish', 'store', 'dlq', 'start', 'chart', 'inspect']) {
+    const noQueue = await troupe(['retries'], env);
+    expect(noQueue.code).toBe(2);
+    expect(noQueue.stderr).toMatch(/expected <queue>/);
+    for (const verb of ['publish', 'store', 'dlq', 'retries', 'start', 'chart', 'inspect']) {
       const help = await troupe([verb, '--help']);
       expect(help.code).toBe(0);
       expect(help.stdout).toMatch(/^Usage: troupe /);
