@@ -5,8 +5,8 @@ import { AmqpTransport } from '@troupe/amqp';
 import type { Delivery, QueueTopology } from '@troupe/core';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { listRetryQueues } from '../../apps/supervisor/src/retries.js';
-import { Vhost } from '../e2e/harness.js';
+import { listRetryQueues, type RetrySummary } from '../../apps/supervisor/src/retries.js';
+import { eventually, Vhost } from '../e2e/harness.js';
 
 const vhost = new Vhost();
 
@@ -60,28 +60,42 @@ it('lists the messages waiting in each retry queue, by delay, and takes none', a
       lines.push(line);
     };
     // Parked once each retry is confirmed: asked until the broker shows them all.
-    let classic = await listRetryQueues({ url: vhost.url, queue: 'classic-q', out });
-    while (classic.total < 5) {
-      classic = await listRetryQueues({ url: vhost.url, queue: 'classic-q', out });
-    }
+    const listed = async (queue: string, total: number): Promise<RetrySummary> => {
+      let summary: RetrySummary | undefined;
+      await eventually(
+        async () => {
+          summary = await listRetryQueues({ url: vhost.url, queue, out });
+          return summary.total >= total;
+        },
+        30_000,
+        `${total} messages parked for ${queue}`,
+      );
+      if (summary === undefined) throw new Error('never listed');
+      return summary;
+    };
+    const classic = await listed('classic-q', 5);
     expect(classic.queues).toEqual([
       { name: 'classic-q.retry.600000', delayMs: 600_000, type: 'classic', messages: 3 },
       { name: 'classic-q.retry.1500000', delayMs: 1_500_000, type: 'classic', messages: 2 },
     ]);
     expect(lines.at(-3)).toBe('classic-q.retry.600000  waits 10 min  classic  3 messages');
+    expect(lines.at(-2)).toBe('classic-q.retry.1500000  waits 25 min  classic  2 messages');
     expect(lines.at(-1)).toBe('classic-q: 5 messages waiting in 2 retry queues');
-    let quorum = await listRetryQueues({ url: vhost.url, queue: 'quorum-q', out });
-    while (quorum.total < 4)
-      quorum = await listRetryQueues({ url: vhost.url, queue: 'quorum-q', out });
+    const quorum = await listed('quorum-q', 4);
     expect(quorum.queues).toEqual([
       { name: 'quorum-q.retry.600000.quorum', delayMs: 600_000, type: 'quorum', messages: 4 },
     ]);
     // Listing took nothing.
     expect((await listRetryQueues({ url: vhost.url, queue: 'classic-q', out })).total).toBe(5);
-    const none = await listRetryQueues({ url: vhost.url, queue: 'no-such-q', out });
+    await transport.declare([{ queue: 'never-retried-q', bindings: [] }]);
+    const none = await listRetryQueues({ url: vhost.url, queue: 'never-retried-q', out });
     expect(none).toEqual({ queues: [], total: 0 });
     expect(lines.at(-1)).toBe(
-      'no-such-q: no retry queues (no message has waited out a delayed retry here)',
+      'never-retried-q: no retry queues (no message has waited out a delayed retry here)',
+    );
+    // A queue that is not there (a typo, say) is an error, not an empty answer.
+    await expect(listRetryQueues({ url: vhost.url, queue: 'no-such-q', out })).rejects.toThrow(
+      'no queue no-such-q',
     );
   } finally {
     await transport.close();

@@ -36,7 +36,16 @@ export interface RetrySummary {
 /** Checks made at once, each on a channel of its own (a missing queue closes its channel). */
 const checksAtOnce = 32;
 
-/** The messages in `name`, or undefined when it does not exist. */
+/**
+ * The broker's answer that a queue does not exist: 404, but not "home node … is down",
+ * which is a classic queue that exists on a node the broker cannot reach.
+ */
+function isMissing(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return code === 404 && !(typeof message === 'string' && message.includes('home node'));
+}
+
+/** The messages in `name`, or undefined when it does not exist; any other failure throws. */
 async function depthOf(model: ChannelModel, name: string): Promise<number | undefined> {
   const channel = await model.createChannel();
   channel.on('error', () => undefined);
@@ -44,9 +53,16 @@ async function depthOf(model: ChannelModel, name: string): Promise<number | unde
     const { messageCount } = await channel.checkQueue(name);
     await channel.close().catch(() => undefined);
     return messageCount;
-  } catch {
-    // 404: no such queue; the broker closed the channel.
-    return undefined;
+  } catch (error) {
+    // A missing queue: the broker closed the channel. Anything else is the run's failure.
+    if (isMissing(error)) return undefined;
+    await channel.close().catch(() => undefined);
+    throw new Error(
+      `cannot check ${name}: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
@@ -67,9 +83,17 @@ export async function listRetryQueues({
     })),
   );
   const model: ChannelModel = await connect(url);
+  // A lost connection fails the checks in flight (they throw), so nothing is reported as
+  // missing that was not seen missing.
   model.on('error', () => undefined);
   const found: RetryQueueDepth[] = [];
   try {
+    const main = await model.createChannel();
+    main.on('error', () => undefined);
+    await main.checkQueue(queue).catch((error: unknown) => {
+      throw new Error(`no queue ${queue}`, { cause: error });
+    });
+    await main.close().catch(() => undefined);
     for (let at = 0; at < candidates.length; at += checksAtOnce) {
       const chunk = candidates.slice(at, at + checksAtOnce);
       const depths = await Promise.all(chunk.map(({ name }) => depthOf(model, name)));
@@ -98,10 +122,11 @@ export async function listRetryQueues({
   return { queues: found, total };
 }
 
-/** `1500` → `1.5 s`, `120000` → `2 min`, `250` → `250 ms`. */
+/** `1500` → `1.5 s`, `120000` → `2 min`, `250000` → `4.2 min`, `250` → `250 ms`. */
 function formatDelay(ms: number): string {
+  const round = (value: number): number => Math.round(value * 10) / 10;
   if (ms < 1000) return `${ms} ms`;
-  if (ms < 60_000) return `${ms / 1000} s`;
-  if (ms < 3_600_000) return `${ms / 60_000} min`;
-  return `${ms / 3_600_000} h`;
+  if (ms < 60_000) return `${round(ms / 1000)} s`;
+  if (ms < 3_600_000) return `${round(ms / 60_000)} min`;
+  return `${round(ms / 3_600_000)} h`;
 }

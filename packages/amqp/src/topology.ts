@@ -191,9 +191,10 @@ export function retryTier(delayMs: number): number {
 
 /**
  * Every delay tier {@link retryTier} can give, from 1 ms up to `maxMs`, in order: what a
- * tool looking for a queue's retry queues tries.
+ * tool looking for a queue's retry queues tries. The default bound is the largest
+ * `x-message-ttl` RabbitMQ accepts (2³² − 1 ms, about 49 days).
  */
-export function retryTiers(maxMs = 10 ** 9): number[] {
+export function retryTiers(maxMs = 2 ** 32 - 1): number[] {
   const tiers = new Set<number>([1]);
   for (let decade = 1; decade <= maxMs; decade *= 10) {
     for (const step of ladder) {

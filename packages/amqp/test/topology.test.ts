@@ -164,9 +164,12 @@ describe('retryTiers', () => {
     const tiers = retryTiers();
     expect(tiers.slice(0, 12)).toEqual([1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 25, 30]);
     expect(tiers).toEqual([...tiers].sort((a, b) => a - b));
-    for (let delay = 1; delay < 10 ** 9; delay = Math.ceil(delay * 1.37)) {
-      expect(tiers).toContain(retryTier(delay));
+    for (let delay = 1; delay < 2 ** 32; delay = Math.ceil(delay * 1.37)) {
+      if (retryTier(delay) < 2 ** 32) expect(tiers).toContain(retryTier(delay));
     }
+    // The longest delay a retry policy takes (Node's timer limit), and the largest tier.
+    expect(tiers).toContain(retryTier(2_147_483_647));
+    expect(tiers.at(-1)).toBe(4_000_000_000);
     expect(retryTiers(1000).at(-1)).toBe(1000);
   });
 });
