@@ -98,7 +98,8 @@ boot_node() {
   until grep -qE '^[0-9]+' "$dir/node.pid" 2>/dev/null; do
     tries=$((tries + 1))
     if [ "$tries" -gt 1200 ]; then
-      echo "cluster.sh: node $n wrote no PID file in $dir" >&2
+      echo "cluster.sh: node $n wrote no PID file in $dir; the end of its logs:" >&2
+      tail -n 20 "$dir"/log/*.log >&2 2>/dev/null || echo "(no log)" >&2
       exit 1
     fi
     sleep 0.1
