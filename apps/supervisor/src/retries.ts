@@ -88,12 +88,7 @@ export async function listRetryQueues({
   model.on('error', () => undefined);
   const found: RetryQueueDepth[] = [];
   try {
-    const main = await model.createChannel();
-    main.on('error', () => undefined);
-    await main.checkQueue(queue).catch((error: unknown) => {
-      throw new Error(`no queue ${queue}`, { cause: error });
-    });
-    await main.close().catch(() => undefined);
+    if ((await depthOf(model, queue)) === undefined) throw new Error(`no queue ${queue}`);
     for (let at = 0; at < candidates.length; at += checksAtOnce) {
       const chunk = candidates.slice(at, at + checksAtOnce);
       const depths = await Promise.all(chunk.map(({ name }) => depthOf(model, name)));

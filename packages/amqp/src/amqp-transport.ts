@@ -822,9 +822,14 @@ export class AmqpTransport implements Transport {
     await this.#declareRetryQueue(retryQueue, retryQueueArguments(queue, tier, queueType));
     const options = copyOptions(message, {
       [troupeHeaders.retryAttempts]: attempts,
-      [troupeHeaders.routingKey]: originalRoutingKey(message, queue, this.#countsDeliveries(queue)),
+      [troupeHeaders.routingKey]: originalRoutingKey(message, queue, queueType === 'quorum'),
     });
     await this.#publisher.publish('', retryQueue, message.content, options);
+  }
+
+  /** Whether the broker counts deliveries of `queue`: a quorum queue, as declared. */
+  #countsDeliveries(queue: string): boolean {
+    return this.#topology.get(queue)?.queueType === 'quorum';
   }
 
   /**
@@ -833,11 +838,6 @@ export class AmqpTransport implements Transport {
    * settled in one pass) wait for that one instead of opening a channel each: its lease
    * starts a moment before their publishes, as theirs would.
    */
-  /** Whether the broker counts deliveries of `queue`: a quorum queue, as declared. */
-  #countsDeliveries(queue: string): boolean {
-    return this.#topology.get(queue)?.queueType === 'quorum';
-  }
-
   #declareRetryQueue(retryQueue: string, args: Record<string, unknown>): Promise<void> {
     const inFlight = this.#retryDeclarations.get(retryQueue);
     if (inFlight !== undefined) return inFlight;
