@@ -16,6 +16,8 @@ import type { AnyActorRef } from 'xstate';
 
 /** Seconds. */
 const latencyBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Messages per persist step: a batch of one up to past the largest prefetch RabbitMQ advises. */
+const batchBuckets = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500];
 
 const outcomes: readonly SettlementOutcome[] = [
   'acked',
@@ -134,6 +136,7 @@ export class Metrics {
   readonly #retryCells: CounterCell[] = [];
   readonly #latencyCells: HistogramCell[] = [];
   readonly #stepCells: HistogramCell[] = [];
+  readonly #persistSizeCells: HistogramCell[] = [];
   readonly #loop: IntervalHistogram;
 
   constructor(options: MetricsOptions = {}) {
@@ -142,6 +145,7 @@ export class Metrics {
     const retryCells = this.#retryCells;
     const latencyCells = this.#latencyCells;
     const stepCells = this.#stepCells;
+    const persistSizeCells = this.#persistSizeCells;
     collectDefaultMetrics({ register: this.registry });
     new Counter({
       name: 'troupe_messages_total',
@@ -179,6 +183,16 @@ export class Metrics {
       registers,
       collect() {
         flushHistogram(this, stepCells);
+      },
+    });
+    new Histogram({
+      name: 'troupe_persist_batch_messages',
+      help: 'Messages stored by one persist step (one store call, one transaction), by processor.',
+      labelNames: ['processor'],
+      buckets: batchBuckets,
+      registers,
+      collect() {
+        flushHistogram(this, persistSizeCells);
       },
     });
 
@@ -283,6 +297,8 @@ export class Metrics {
       this.#stepCells.push(time);
       byStep.set(step, { retries, time });
     }
+    const persistSizes = new HistogramCell({ processor }, batchBuckets);
+    this.#persistSizeCells.push(persistSizes);
     return {
       settled: (outcome, elapsedMs) => {
         const cells = byOutcome.get(outcome);
@@ -290,7 +306,10 @@ export class Metrics {
         cells.count.value += 1;
         cells.time.observe(elapsedMs / 1000);
       },
-      step: (step, ms) => byStep.get(step)?.time.observe(ms / 1000),
+      step: (step, ms, size) => {
+        byStep.get(step)?.time.observe(ms / 1000);
+        if (step === 'persist') persistSizes.observe(size);
+      },
       retrying: (step) => {
         const cells = byStep.get(step);
         if (cells !== undefined) cells.retries.value += 1;

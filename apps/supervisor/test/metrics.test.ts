@@ -99,6 +99,23 @@ describe('/metrics', () => {
     ).toBe(3);
   });
 
+  it('counts the messages each persist step stored, per processor', async () => {
+    metrics = new Metrics();
+    const observer = metrics.observer('orders');
+    observer.step('persist', 12, 250);
+    observer.step('persist', 3, 1);
+    observer.step('handle', 1, 1);
+    const text = samples(await metrics.render());
+    const bucket = (le: string) =>
+      text.get(`troupe_persist_batch_messages_bucket{le="${le}",processor="orders"}`);
+    expect(bucket('1')).toBe(1);
+    expect(bucket('100')).toBe(1);
+    expect(bucket('250')).toBe(2);
+    expect(bucket('+Inf')).toBe(2);
+    expect(text.get('troupe_persist_batch_messages_count{processor="orders"}')).toBe(2);
+    expect(text.get('troupe_persist_batch_messages_sum{processor="orders"}')).toBe(251);
+  });
+
   it('counts what a real pool settles, and shows its actors by state', async () => {
     const transport = new MemoryTransport();
     const store = new MemoryStore();
@@ -136,6 +153,9 @@ describe('/metrics', () => {
     expect(text.get('troupe_step_duration_seconds_count{processor="orders",step="persist"}')).toBe(
       2,
     );
+    // Two persist steps, one stored message each (the third message was dead-lettered).
+    expect(text.get('troupe_persist_batch_messages_count{processor="orders"}')).toBe(2);
+    expect(text.get('troupe_persist_batch_messages_sum{processor="orders"}')).toBe(2);
     expect(text.get('troupe_actors{machine="processor",state="idle"}')).toBe(2);
     expect(text.get('troupe_in_flight')).toBe(0);
     expect(text.get('troupe_restarts{supervisor="pool:orders",child="worker-1"}')).toBe(0);
