@@ -12,12 +12,15 @@
 // hot paths), the second from there to the last (the same process warm, as a service
 // that has run for a while). Each consumer runs in a process of its own (the two
 // hand-written ones are the scripts in baselines/) and is observed from here the same
-// way: its database counted every 20 ms, its CPU (every thread) read from /proc.
+// way: its database counted every 20 ms, its CPU (every thread) read from /proc. The
+// report also counts each row's store calls: the hand-written consumers count their own
+// transactions, the app's persist steps are read from its /metrics.
 //
 //   node --import tsx test/bench/e2e.ts [--quick]   (written to reports/e2e.md)
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,12 +68,58 @@ interface Span {
   readonly cpuMicros: number;
 }
 
+/** A row's store calls: the app's persist steps, a hand-written consumer's transactions. */
+interface StoreCalls {
+  readonly calls: number;
+  /** Messages they stored. */
+  readonly messages: number;
+}
+
 interface Result {
   readonly name: string;
   /** The first span: first stored document → the span's last (the process cold). */
   readonly cold: Span;
   /** The second span: from there to the backlog's last (the same process warm). */
   readonly warm: Span;
+  readonly storeCalls?: StoreCalls | undefined;
+}
+
+/** A TCP port free now on the loopback interface. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** The persist steps of processor `name`, read from the app's `/metrics` histogram. */
+async function storeCallsOf(port: number, name: string): Promise<StoreCalls> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const value = (series: string): number => {
+    const line = text
+      .split('\n')
+      .find((candidate) => candidate.startsWith(`${series}{processor="${name}"} `));
+    if (line === undefined) throw new Error(`${series} for ${name} missing from /metrics`);
+    return Number(line.slice(line.lastIndexOf(' ') + 1));
+  };
+  return {
+    calls: value('troupe_persist_batch_messages_count'),
+    messages: value('troupe_persist_batch_messages_sum'),
+  };
+}
+
+/** A hand-written consumer's transactions, as it wrote them to `file` when it stopped. */
+function commitsIn(file: string): StoreCalls | undefined {
+  try {
+    const { transactions, messages } = JSON.parse(readFileSync(file, 'utf8')) as {
+      transactions: number;
+      messages: number;
+    };
+    return { calls: transactions, messages };
+  } catch {
+    return undefined;
+  }
 }
 
 async function rabbitmqctl(...args: string[]): Promise<void> {
@@ -175,6 +224,11 @@ async function observed(
   command: readonly string[],
   database: { path: string; countSql: string },
   env: NodeJS.ProcessEnv = {},
+  /** How the row's store calls are read: before the process is stopped, or after. */
+  storeCalls: {
+    readonly beforeStop?: () => Promise<StoreCalls>;
+    readonly afterExit?: () => StoreCalls | undefined;
+  } = {},
 ): Promise<Result> {
   const child: ChildProcess = spawn(process.execPath, command, {
     cwd: root,
@@ -191,9 +245,14 @@ async function observed(
     }
   };
   let exited = false;
+  const ended = new Promise((resolve) => child.once('exit', resolve));
   child.once('exit', () => {
     exited = true;
   });
+  const stop = async (): Promise<void> => {
+    if (!exited) child.kill('SIGTERM');
+    await ended;
+  };
   try {
     const { cold, warm } = await timeStored(
       () => {
@@ -203,19 +262,20 @@ async function observed(
       20,
       () => processCpu(child.pid),
     );
-    return { name, cold, warm };
+    let calls = await storeCalls.beforeStop?.();
+    await stop();
+    calls ??= storeCalls.afterExit?.();
+    return { name, cold, warm, storeCalls: calls };
   } finally {
     reader?.close();
-    if (!exited) {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-    }
+    await stop();
   }
 }
 
 /** A hand-written consumer of test/bench/baselines, on a fresh database file. */
 function baseline(name: string, script: string, url: string, dir: string): Promise<Result> {
   const path = join(dir, `${script}-${randomUUID().slice(0, 8)}.db`);
+  const commits = `${path}.commits.json`;
   return observed(
     name,
     [
@@ -228,6 +288,8 @@ function baseline(name: string, script: string, url: string, dir: string): Promi
       path,
     ],
     { path, countSql },
+    { TROUPE_BENCH_COMMITS: commits },
+    { afterExit: () => commitsIn(commits) },
   );
 }
 
@@ -238,12 +300,13 @@ async function troupe(
   settings: { concurrency: number; maxBatch: number },
 ): Promise<Result> {
   const path = join(dir, `troupe-${settings.maxBatch}.db`);
+  const port = await freePort();
   writeFileSync(
     join(dir, 'troupe.config.json'),
     JSON.stringify({
       amqp: { url },
       store: `sqlite:${path}`,
-      http: { port: 0 },
+      http: { port },
       logLevel: 'warn',
       demo: { enabled: false },
       inspector: { enabled: false },
@@ -259,6 +322,7 @@ async function troupe(
     [...appNodeArgs, join(root, 'apps', 'supervisor', 'dist', 'main.js')],
     { path, countSql: "SELECT COUNT(*) AS n FROM troupe_documents WHERE collection = 'companies'" },
     { NODE_ENV: 'production', TROUPE_CONFIG: join(dir, 'troupe.config.json') },
+    { beforeStop: () => storeCallsOf(port, companyUpdated.name) },
   );
 }
 
@@ -364,6 +428,21 @@ async function main(): Promise<void> {
       ),
     ];
   };
+  const storeCallTable = (): string[] => [
+    '| consumer | store calls (median) | messages per call (median) |',
+    '| --- | ---: | ---: |',
+    ...chosen.flatMap(([key]) => {
+      const runs = (samples.get(key) ?? []).flatMap((run) =>
+        run.storeCalls === undefined ? [] : [{ name: run.name, ...run.storeCalls }],
+      );
+      const first = runs[0];
+      if (first === undefined) return [];
+      const perCall = median(runs.map((run) => run.messages / run.calls));
+      return [
+        `| ${first.name} | ${format(median(runs.map((run) => run.calls)))} | ${perCall.toFixed(1)} |`,
+      ];
+    }),
+  ];
   const count = span.toLocaleString('en-US');
   const lines = [
     '# End-to-end benchmark: company-updated on RabbitMQ with SQLite FULL',
@@ -389,6 +468,17 @@ async function main(): Promise<void> {
     `## The next ${count} messages (the same process warm)`,
     '',
     ...table('warm'),
+    '',
+    '## What each store call carried',
+    '',
+    "Over each row's whole backlog: the hand-written consumers' transactions, as each counted",
+    "them, and the app's persist steps, from its `troupe_persist_batch_messages` histogram",
+    "(read from its `/metrics` once the backlog is stored). An app's persist step is one store",
+    'call: one SQLite transaction, unless the group commit joined the calls of several workers',
+    'in one. The group-commit consumer commits what arrived together, up to its prefetch; a',
+    'worker of the app stores what it took, up to `maxBatch`.',
+    '',
+    ...storeCallTable(),
     '',
   ];
   if (only !== undefined) {

@@ -3,10 +3,11 @@
 // end-to-end benchmark in a process of its own, as the Troupe app is, and observed the
 // same way.
 import { connect, type ConsumeMessage } from 'amqplib';
-import { args, decode, groupPrefetch, openDb, upsertSql } from './shared.js';
+import { args, commitCounter, decode, groupPrefetch, openDb, upsertSql } from './shared.js';
 
 const { url, queue, path } = args();
 const db = openDb(path);
+const commits = commitCounter();
 const upsert = db.prepare(upsertSql);
 const model = await connect(url);
 const channel = await model.createChannel();
@@ -29,6 +30,10 @@ const flush = (): void => {
     else valid.push(company);
   }
   writeAll(valid);
+  if (valid.length > 0) {
+    commits.counts.transactions += 1;
+    commits.counts.messages += valid.length;
+  }
   const last = batch.at(-1);
   if (last !== undefined) channel.ack(last, true);
 };
@@ -42,6 +47,7 @@ await channel.consume(queue, (message) => {
 });
 process.once('SIGTERM', () => {
   void model.close().finally(() => {
+    commits.write();
     db.close();
     process.exit(0);
   });

@@ -2,6 +2,7 @@
 // opens it (WAL, synchronous FULL), the upsert that keeps the newest version, and the
 // decode Troupe does (UTF-8, JSON, the processor's own zod schema).
 import { companySchema } from '@troupe/processor-company-updated';
+import { writeFileSync } from 'node:fs';
 import type { ConsumeMessage } from 'amqplib';
 import Database from 'better-sqlite3';
 
@@ -43,4 +44,25 @@ export function args(): { url: string; queue: string; path: string } {
     throw new Error('usage: <amqp url> <queue> <database file>');
   }
   return { url, queue, path };
+}
+
+/** Transactions a consumer committed and the messages they stored. */
+export interface Commits {
+  transactions: number;
+  messages: number;
+}
+
+/**
+ * Counts a consumer's commits; written as JSON to the file named by
+ * `TROUPE_BENCH_COMMITS` (if set) when the consumer stops, for the benchmark's report.
+ */
+export function commitCounter(): { counts: Commits; write(): void } {
+  const counts: Commits = { transactions: 0, messages: 0 };
+  const file = process.env.TROUPE_BENCH_COMMITS;
+  return {
+    counts,
+    write: () => {
+      if (file !== undefined) writeFileSync(file, JSON.stringify(counts));
+    },
+  };
 }
