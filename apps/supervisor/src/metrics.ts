@@ -16,7 +16,7 @@ import type { AnyActorRef } from 'xstate';
 
 /** Seconds. */
 const latencyBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-/** Messages per persist step: a batch of one up to past the largest prefetch RabbitMQ advises. */
+/** Messages per persist step: a batch of one up to past the largest `maxBatch` worth setting. */
 const batchBuckets = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500];
 
 const outcomes: readonly SettlementOutcome[] = [
@@ -187,7 +187,7 @@ export class Metrics {
     });
     new Histogram({
       name: 'troupe_persist_batch_messages',
-      help: 'Messages stored by one persist step (one store call, one transaction), by processor.',
+      help: 'Messages in each persist step of a worker batch (each attempt), by processor.',
       labelNames: ['processor'],
       buckets: batchBuckets,
       registers,

@@ -116,6 +116,44 @@ describe('/metrics', () => {
     expect(text.get('troupe_persist_batch_messages_sum{processor="orders"}')).toBe(251);
   });
 
+  it('counts the messages of a real pool’s persist steps: several to a step when they wait together', async () => {
+    const transport = new MemoryTransport();
+    const store = new MemoryStore();
+    const definition = defineProcessor({
+      name: 'orders',
+      queue: 'metrics.batches',
+      bindings: [{ exchange: 'metrics', routingKey: 'batches' }],
+      schema: z.object({ id: z.string() }),
+      concurrency: 1,
+      maxBatch: 10,
+      handle: (order) => ({ collection: 'orders', key: order.id, document: order }),
+    });
+    await transport.declare([{ queue: definition.queue, bindings: definition.bindings }]);
+    // Waiting before the pool starts: the worker takes them together.
+    for (const id of ['a', 'b', 'c', 'd', 'e']) {
+      await transport.publish('metrics', 'batches', Buffer.from(JSON.stringify({ id })), {});
+    }
+    metrics = new Metrics();
+    const counted = metrics.observer('orders');
+    let settle: () => void = () => undefined;
+    let settled = 0;
+    const allSettled = new Promise<void>((resolve) => (settle = resolve));
+    const observer: ProcessorObserver = {
+      ...counted,
+      settled: (outcome, ms, messageId) => {
+        counted.settled(outcome, ms, messageId);
+        settled += 1;
+        if (settled === 5) settle();
+      },
+    };
+    const pool = createPool({ definition, transport, store, logger, observer });
+    runtime = startSupervisor({ strategy: 'one-for-one', children: [pool.childSpec], logger });
+    await allSettled;
+    const text = samples(await metrics.render());
+    expect(text.get('troupe_persist_batch_messages_sum{processor="orders"}')).toBe(5);
+    expect(text.get('troupe_persist_batch_messages_count{processor="orders"}')).toBeLessThan(5);
+  });
+
   it('counts what a real pool settles, and shows its actors by state', async () => {
     const transport = new MemoryTransport();
     const store = new MemoryStore();
