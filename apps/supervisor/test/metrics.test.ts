@@ -52,6 +52,27 @@ afterEach(async () => {
   metrics = undefined;
 });
 
+/** `counted`, and a promise that resolves once it has seen `count` settlements. */
+function settling(
+  counted: ProcessorObserver,
+  count: number,
+): { observer: ProcessorObserver; allSettled: Promise<void> } {
+  let settle: () => void = () => undefined;
+  let settled = 0;
+  const allSettled = new Promise<void>((resolve) => (settle = resolve));
+  return {
+    observer: {
+      ...counted,
+      settled: (outcome, ms, messageId) => {
+        counted.settled(outcome, ms, messageId);
+        settled += 1;
+        if (settled === count) settle();
+      },
+    },
+    allSettled,
+  };
+}
+
 describe('/metrics', () => {
   it('exposes every metric the README lists, and the default process metrics', async () => {
     metrics = new Metrics({ brokerConnected: () => true });
@@ -134,18 +155,7 @@ describe('/metrics', () => {
       await transport.publish('metrics', 'batches', Buffer.from(JSON.stringify({ id })), {});
     }
     metrics = new Metrics();
-    const counted = metrics.observer('orders');
-    let settle: () => void = () => undefined;
-    let settled = 0;
-    const allSettled = new Promise<void>((resolve) => (settle = resolve));
-    const observer: ProcessorObserver = {
-      ...counted,
-      settled: (outcome, ms, messageId) => {
-        counted.settled(outcome, ms, messageId);
-        settled += 1;
-        if (settled === 5) settle();
-      },
-    };
+    const { observer, allSettled } = settling(metrics.observer('orders'), 5);
     const pool = createPool({ definition, transport, store, logger, observer });
     runtime = startSupervisor({ strategy: 'one-for-one', children: [pool.childSpec], logger });
     await allSettled;
@@ -167,18 +177,7 @@ describe('/metrics', () => {
     });
     await transport.declare([{ queue: definition.queue, bindings: definition.bindings }]);
     metrics = new Metrics({ root: () => runtime?.actor });
-    const counted = metrics.observer('orders');
-    let settle: () => void = () => undefined;
-    let settled = 0;
-    const allSettled = new Promise<void>((resolve) => (settle = resolve));
-    const observer: ProcessorObserver = {
-      ...counted,
-      settled: (outcome, ms, messageId) => {
-        counted.settled(outcome, ms, messageId);
-        settled += 1;
-        if (settled === 3) settle();
-      },
-    };
+    const { observer, allSettled } = settling(metrics.observer('orders'), 3);
     const pool = createPool({ definition, transport, store, logger, observer });
     runtime = startSupervisor({ strategy: 'one-for-one', children: [pool.childSpec], logger });
     for (const body of ['{"id":"a"}', '{"id":"b"}', 'not json']) {
