@@ -265,12 +265,12 @@ async function observed(
     }
   };
   let exited = false;
-  const ended = new Promise((resolve) => {
-    child.once('exit', resolve);
-    child.once('error', resolve);
-  });
-  child.once('exit', () => {
-    exited = true;
+  const ended = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    });
+    child.once('error', () => resolve());
   });
   /** SIGTERM, then SIGKILL if the process has not exited 30 s later. */
   const stop = async (): Promise<void> => {
