@@ -10,6 +10,7 @@ import {
   type KeyedDocument,
   type Store,
   type StoredDocument,
+  type StoreWriteStats,
   type StoreWrite,
   type UpsertOptions,
   type WriteOptions,
@@ -218,8 +219,18 @@ export class ArangoStore implements Store {
   }
 
   /** Coalesced requests and the calls they carried, for tests and benchmarks. */
-  get writeStats(): Readonly<CoalescerStats> {
+  get coalescerStats(): Readonly<CoalescerStats> {
     return this.#writes.stats;
+  }
+
+  /**
+   * Coalesced `bulkWrite` requests so far and the calls and documents they carried (for
+   * metrics). Single writes (`upsert`, `patch`, `remove`) go out on their own and are not
+   * counted.
+   */
+  writeStats(): StoreWriteStats {
+    const { requests, calls, items } = this.#writes.stats;
+    return { commits: requests, calls, documents: items };
   }
 
   /**

@@ -235,7 +235,8 @@ describe("ArangoStore requests, checked by a REST double of ArangoDB's documente
     );
     expect(sent).toHaveLength(1);
     expect(sent[0]?.query).toBe(bulkWriteQuery(2));
-    expect(store.writeStats).toMatchObject({ requests: 1, calls: 20, largest: 20 });
+    expect(store.writeStats()).toEqual({ commits: 1, calls: 20, documents: 100 });
+    expect(store.coalescerStats.largest).toBe(20);
     expect(double.collections.get('bw_a')?.size).toBe(60);
     expect(double.collections.get('bw_b')?.size).toBe(40);
   });
@@ -253,7 +254,7 @@ describe("ArangoStore requests, checked by a REST double of ArangoDB's documente
     release();
     await Promise.all([first, ...waiting]);
     expect(requests()).toHaveLength(1);
-    expect(store.writeStats).toMatchObject({ requests: 2, calls: 3 });
+    expect(store.writeStats()).toEqual({ commits: 2, calls: 3, documents: 3 });
   });
 
   it('bulkWrite: a call aborted while it waits is dropped (TransientError); the one in flight completes', async () => {
@@ -272,7 +273,7 @@ describe("ArangoStore requests, checked by a REST double of ArangoDB's documente
     release();
     expect(await first).toEqual([{ ok: true, written: true }]);
     expect(double.collections.get('bw_abort')?.has('dropped')).toBe(false);
-    expect(store.writeStats.requests).toBe(1);
+    expect(store.writeStats().commits).toBe(1);
   });
 
   it('bulkWrite: a document ArangoDB refuses (1210) fails alone; the query is split per write', async () => {

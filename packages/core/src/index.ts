@@ -95,6 +95,7 @@ export type {
   KeyedDocument,
   Store,
   StoreHealth,
+  StoreWriteStats,
   StoredDocument,
   StoreWrite,
   UpsertOptions,

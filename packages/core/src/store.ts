@@ -69,6 +69,23 @@ export type StoreHealth =
   | { readonly healthy: true }
   | { readonly healthy: false; readonly reason: string; readonly error: Error };
 
+/**
+ * How a store's writes have reached its database since it opened, as running totals
+ * (see {@link Store.writeStats}). A store that coalesces calls (group commit) makes fewer
+ * commits than it is given calls: `documents / commits` is what one commit carried.
+ */
+export interface StoreWriteStats {
+  /**
+   * Transactions (SQLite) or write requests (ArangoDB) run, failed ones included: what
+   * each paid a durable commit or a round trip for.
+   */
+  readonly commits: number;
+  /** Store calls they carried (a worker's persist step is one call). */
+  readonly calls: number;
+  /** Documents those calls wrote, or tried to. */
+  readonly documents: number;
+}
+
 /** Keyed, idempotent document storage. Errors are TransientError or PermanentError. */
 export interface Store {
   /** Creates the collection if absent. Idempotent. */
@@ -120,6 +137,12 @@ export interface Store {
    * throws. Optional: a store without it is taken as healthy.
    */
   health?(): Promise<StoreHealth>;
+  /**
+   * Running totals of the store's commits and what they carried, for metrics; cheap and
+   * synchronous (read at every scrape). Optional: a store that does not batch its writes
+   * (in memory) has nothing to tell apart from its calls.
+   */
+  writeStats?(): StoreWriteStats;
   close(): Promise<void>;
 }
 

@@ -13,6 +13,7 @@ import {
   type KeyedDocument,
   type Store,
   type StoredDocument,
+  type StoreWriteStats,
   type StoreWrite,
   type TroupeError,
   type UpsertOptions,
@@ -263,6 +264,12 @@ export class SqliteStore implements Store {
   /** Commits and the operations they carried, for tests and benchmarks. */
   get groupStats(): Readonly<GroupStats> {
     return this.#group.stats;
+  }
+
+  /** Group commits so far and the calls and documents they carried (for metrics). */
+  writeStats(): StoreWriteStats {
+    const { commits, operations, documents } = this.#group.stats;
+    return { commits, calls: operations, documents };
   }
 
   /** Queues `operation` for the next group commit; rejects with the store's failure. */

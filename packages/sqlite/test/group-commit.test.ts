@@ -54,6 +54,7 @@ describe.each(['thread', 'inline'] as const)('SqliteStore group commit (writer %
     await store.ensureCollection('c');
     await store.upsert('c', 'gone', { n: 0 });
     const before = store.groupStats.commits;
+    const stats = store.writeStats();
     const results = await Promise.all([
       ...Array.from({ length: 20 }, (_, c) =>
         store.bulkWrite([write(`a${c}`), write(`b${c}`, 'd')]),
@@ -64,12 +65,28 @@ describe.each(['thread', 'inline'] as const)('SqliteStore group commit (writer %
     ]);
     expect(store.groupStats.commits - before).toBe(1);
     expect(store.groupStats.largest).toBe(23);
+    // What the metrics read: one commit, the 23 calls it carried, their 43 documents.
+    const after = store.writeStats();
+    expect({
+      commits: after.commits - stats.commits,
+      calls: after.calls - stats.calls,
+      documents: after.documents - stats.documents,
+    }).toEqual({ commits: 1, calls: 23, documents: 43 });
     expect(results.slice(0, 20).flat()).toEqual(
       Array.from({ length: 40 }, () => ({ ok: true, written: true })),
     );
     expect(results.slice(20)).toEqual([{ written: true }, { written: true }, true]);
     expect(await store.count('c')).toBe(22);
     expect(await store.count('d')).toBe(20);
+  });
+
+  it('a health probe (a write rolled back) is not counted as a commit', async () => {
+    const store = openStore({ writer });
+    await store.upsert('c', 'one', { n: 1 });
+    const before = store.writeStats();
+    expect(before).toEqual({ commits: 1, calls: 1, documents: 1 });
+    expect((await store.health()).healthy).toBe(true);
+    expect(store.writeStats()).toEqual(before);
   });
 
   it('a document nested deeper than SQLite’s JSON limit fails alone inside the transaction', async () => {

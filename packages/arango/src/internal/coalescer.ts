@@ -22,10 +22,15 @@ export type GroupSender<TItem, TResult> = (
   group: Group<TItem>,
 ) => Promise<readonly (readonly TResult[] | Error)[]>;
 
-/** Statistics, for tests and benchmarks. */
+/** Statistics, for metrics, tests and benchmarks. */
 export interface CoalescerStats {
+  /** Groups sent (failed ones included). */
   requests: number;
+  /** Calls they carried. */
   calls: number;
+  /** Items those calls carried. */
+  items: number;
+  /** The most calls one group carried. */
   largest: number;
 }
 
@@ -35,7 +40,7 @@ export class Coalescer<TItem, TResult> {
   #queue: Pending<TItem, TResult>[] = [];
   #inFlight = 0;
   #scheduled = false;
-  readonly stats: CoalescerStats = { requests: 0, calls: 0, largest: 0 };
+  readonly stats: CoalescerStats = { requests: 0, calls: 0, items: 0, largest: 0 };
 
   constructor(send: GroupSender<TItem, TResult>, maxInFlight: number) {
     this.#send = send;
@@ -86,6 +91,7 @@ export class Coalescer<TItem, TResult> {
     this.#inFlight += 1;
     this.stats.requests += 1;
     this.stats.calls += group.length;
+    for (const pending of group) this.stats.items += pending.items.length;
     this.stats.largest = Math.max(this.stats.largest, group.length);
     try {
       const results = await this.#send(group.map((pending) => pending.items));

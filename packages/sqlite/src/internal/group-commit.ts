@@ -50,14 +50,31 @@ interface Pending {
   readonly onAbort: () => void;
 }
 
-/** Statistics of the queue, for tests and benchmarks. */
+/** Statistics of the queue, for metrics, tests and benchmarks. */
 export interface GroupStats {
-  /** Commits run. */
+  /** Commits run (failed ones included; a group of health probes alone is not one). */
   commits: number;
-  /** Operations committed. */
+  /** Operations committed (health probes left out). */
   operations: number;
+  /** Documents those operations wrote or tried to (a patch or a remove is one). */
+  documents: number;
   /** The most operations one commit carried. */
   largest: number;
+}
+
+/** The documents `operation` writes. */
+function documentsOf(operation: Operation): number {
+  switch (operation.type) {
+    case 'writes':
+    case 'bulk':
+      return operation.writes.length;
+    case 'patch':
+    case 'remove':
+      return 1;
+    case 'ensure':
+    case 'probe':
+      return 0;
+  }
 }
 
 /**
@@ -71,7 +88,7 @@ export class GroupCommit {
   #running = false;
   #closed = false;
   #idle: (() => void) | undefined;
-  readonly stats: GroupStats = { commits: 0, operations: 0, largest: 0 };
+  readonly stats: GroupStats = { commits: 0, operations: 0, documents: 0, largest: 0 };
 
   constructor(committer: Committer) {
     this.#committer = committer;
@@ -124,9 +141,7 @@ export class GroupCommit {
           error: { name: 'Error', message: error instanceof Error ? error.message : String(error) },
         };
       }
-      this.stats.commits += 1;
-      this.stats.operations += group.length;
-      this.stats.largest = Math.max(this.stats.largest, group.length);
+      this.#count(group);
       for (const [i, pending] of group.entries()) {
         const own = result.ok ? result.results[i] : undefined;
         if (own !== undefined) pending.resolve(own);
@@ -140,6 +155,22 @@ export class GroupCommit {
     this.#running = false;
     if (this.#queue.length > 0) this.#schedule();
     else this.#idle?.();
+  }
+
+  #count(group: readonly Pending[]): void {
+    let operations = 0;
+    let documents = 0;
+    for (const { operation } of group) {
+      if (operation.type === 'probe') continue;
+      operations += 1;
+      documents += documentsOf(operation);
+    }
+    if (operations === 0) return;
+    const { stats } = this;
+    stats.commits += 1;
+    stats.operations += operations;
+    stats.documents += documents;
+    stats.largest = Math.max(stats.largest, operations);
   }
 
   /** Refuses new operations, waits for the queued ones to commit, then closes the committer. */
