@@ -69,6 +69,12 @@ async function createStore(config: Config): Promise<Store> {
   );
 }
 
+/** The store's kind, as the `store` label of its metrics: `sqlite`, `arangodb` or `memory`. */
+function storeKind(config: Config): string {
+  if (config.store.startsWith('arangodb')) return 'arangodb';
+  return config.store.split(':')[0] ?? 'unknown';
+}
+
 /** The store's URL as logs and errors show it: without its password. */
 function describeStore(config: Config): string {
   return redactCredentials(config.store);
@@ -307,6 +313,7 @@ export async function startApp(
     root: () => runtime?.actor,
     brokerConnected,
     brokerNode: () => amqp?.status.node,
+    storeWrites: { kind: storeKind(config), stats: () => store?.writeStats?.() },
   });
   let http: OperationsServer | undefined;
   let detachInspector: (() => void) | undefined;

@@ -10,6 +10,7 @@ import {
   supervisorViewOf,
   type ProcessorObserver,
   type SettlementOutcome,
+  type StoreWriteStats,
 } from '@troupe/core';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AnyActorRef } from 'xstate';
@@ -126,6 +127,53 @@ export interface MetricsOptions {
   readonly brokerConnected?: (() => boolean) | undefined;
   /** The broker node the connection is on, or trying (password redacted): the gauge's `node` label. */
   readonly brokerNode?: (() => string | undefined) | undefined;
+  /**
+   * The store's commits and what they carried, read at scrape time: `kind` is the
+   * `store` label (`sqlite`, `arangodb`); `stats` answers undefined while the store is
+   * not open or does not count its commits (in memory), and the series are left out.
+   */
+  readonly storeWrites?:
+    { readonly kind: string; readonly stats: () => StoreWriteStats | undefined } | undefined;
+}
+
+/**
+ * The store's commits, calls and documents, as counters read from one snapshot of its
+ * running totals per scrape (the first of them to be collected takes it; a scrape
+ * collects in registration order), so that the three agree with each other.
+ */
+function storeTotals(registers: Registry[], storeWrites: MetricsOptions['storeWrites']): void {
+  const labels = { store: storeWrites?.kind ?? 'unknown' };
+  let snapshot: StoreWriteStats | undefined;
+  const totals = [
+    [
+      'troupe_store_commits_total',
+      'Transactions (SQLite) or write requests (ArangoDB) the store ran, failed ones included: each carries every store call queued meanwhile (group commit).',
+      (stats: StoreWriteStats) => stats.commits,
+    ],
+    [
+      'troupe_store_calls_total',
+      'Store calls those commits carried (each persist step of a worker is one).',
+      (stats: StoreWriteStats) => stats.calls,
+    ],
+    [
+      'troupe_store_documents_total',
+      'Documents those calls wrote or tried to; documents per commit is its rate over the commits rate.',
+      (stats: StoreWriteStats) => stats.documents,
+    ],
+  ] as const;
+  for (const [index, [name, help, read]] of totals.entries()) {
+    new Counter({
+      name,
+      help,
+      labelNames: ['store'],
+      registers,
+      collect() {
+        if (index === 0) snapshot = storeWrites?.stats();
+        this.reset();
+        if (snapshot !== undefined) this.inc(labels, read(snapshot));
+      },
+    });
+  }
 }
 
 /** The app's metrics, on a prom-client registry of their own. */
@@ -257,6 +305,8 @@ export class Metrics {
         },
       });
     }
+
+    storeTotals(registers, options.storeWrites);
 
     const loop = monitorEventLoopDelay({ resolution: 20 });
     loop.enable();

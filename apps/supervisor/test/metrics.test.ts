@@ -12,6 +12,7 @@ import {
   type SupervisorRuntime,
 } from '@troupe/core';
 import { MemoryStore, MemoryTransport } from '@troupe/memory';
+import { SqliteStore } from '@troupe/sqlite';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -162,6 +163,57 @@ describe('/metrics', () => {
     const text = samples(await metrics.render());
     expect(text.get('troupe_persist_batch_messages_sum{processor="orders"}')).toBe(5);
     expect(text.get('troupe_persist_batch_messages_count{processor="orders"}')).toBeLessThan(5);
+  });
+
+  it('counts the store’s commits and what they carried, from a real pool on SQLite', async () => {
+    const transport = new MemoryTransport();
+    const store = new SqliteStore({ path: ':memory:' });
+    const definition = defineProcessor({
+      name: 'orders',
+      queue: 'metrics.commits',
+      bindings: [{ exchange: 'metrics', routingKey: 'commits' }],
+      schema: z.object({ id: z.string() }),
+      concurrency: 2,
+      maxBatch: 10,
+      handle: (order) => ({ collection: 'orders', key: order.id, document: order }),
+    });
+    await transport.declare([{ queue: definition.queue, bindings: definition.bindings }]);
+    for (let i = 0; i < 12; i += 1) {
+      await transport.publish(
+        'metrics',
+        'commits',
+        Buffer.from(JSON.stringify({ id: `o${i}` })),
+        {},
+      );
+    }
+    metrics = new Metrics({ storeWrites: { kind: 'sqlite', stats: () => store.writeStats() } });
+    const { observer, allSettled } = settling(metrics.observer('orders'), 12);
+    const pool = createPool({ definition, transport, store, logger, observer });
+    runtime = startSupervisor({ strategy: 'one-for-one', children: [pool.childSpec], logger });
+    try {
+      await allSettled;
+      const text = samples(await metrics.render());
+      const commits = text.get('troupe_store_commits_total{store="sqlite"}') ?? Number.NaN;
+      const calls = text.get('troupe_store_calls_total{store="sqlite"}') ?? Number.NaN;
+      expect(text.get('troupe_store_documents_total{store="sqlite"}')).toBe(12);
+      // Every persist step is a call; group commit makes no more commits than calls.
+      const steps = text.get('troupe_persist_batch_messages_count{processor="orders"}') ?? 0;
+      expect(calls).toBeGreaterThanOrEqual(steps);
+      expect(commits).toBeGreaterThanOrEqual(1);
+      expect(commits).toBeLessThanOrEqual(calls);
+      expect({ commits, calls, documents: 12 }).toEqual(store.writeStats());
+    } finally {
+      await runtime.shutdown();
+      runtime = undefined;
+      await store.close();
+    }
+  });
+
+  it('leaves the store’s series out while it does not count its commits (in memory, not open yet)', async () => {
+    metrics = new Metrics({ storeWrites: { kind: 'memory', stats: () => undefined } });
+    const text = await metrics.render();
+    expect(text).toContain('# TYPE troupe_store_commits_total counter');
+    expect([...samples(text).keys()].filter((key) => key.startsWith('troupe_store_'))).toEqual([]);
   });
 
   it('counts what a real pool settles, and shows its actors by state', async () => {
