@@ -73,6 +73,8 @@ interface StoreCalls {
   readonly calls: number;
   /** Messages they stored. */
   readonly messages: number;
+  /** SQLite transactions they made (the app's group commit can join several calls in one). */
+  readonly transactions: number;
 }
 
 interface Result {
@@ -109,15 +111,19 @@ async function storeCallsOf(port: number, name: string): Promise<StoreCalls | un
       });
       const text = await response.text();
       const value = (series: string): number | undefined => {
-        const line = text
-          .split('\n')
-          .find((candidate) => candidate.startsWith(`${series}{processor="${name}"} `));
+        const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
         return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
       };
-      const calls = value('troupe_persist_batch_messages_count');
-      const messages = value('troupe_persist_batch_messages_sum');
-      if (calls !== undefined && messages !== undefined && messages >= backlog) {
-        return { calls, messages };
+      const calls = value(`troupe_persist_batch_messages_count{processor="${name}"}`);
+      const messages = value(`troupe_persist_batch_messages_sum{processor="${name}"}`);
+      const transactions = value('troupe_store_commits_total{store="sqlite"}');
+      if (
+        calls !== undefined &&
+        messages !== undefined &&
+        transactions !== undefined &&
+        messages >= backlog
+      ) {
+        return { calls, messages, transactions };
       }
       last = `${messages ?? 0} messages counted`;
     } catch (error) {
@@ -136,7 +142,7 @@ function commitsIn(file: string): StoreCalls | undefined {
       transactions: number;
       messages: number;
     };
-    return { calls: transactions, messages };
+    return { calls: transactions, messages, transactions };
   } catch {
     return undefined;
   }
@@ -456,8 +462,8 @@ async function main(): Promise<void> {
     ];
   };
   const storeCallTable = (): string[] => [
-    '| consumer | store calls (median) | messages per call (median) |',
-    '| --- | ---: | ---: |',
+    '| consumer | store calls (median) | messages per call (median) | transactions (median) | messages per transaction (median) |',
+    '| --- | ---: | ---: | ---: | ---: |',
     ...chosen.flatMap(([key]) => {
       const runs = (samples.get(key) ?? []).flatMap((run) =>
         run.storeCalls === undefined ? [] : [{ name: run.name, ...run.storeCalls }],
@@ -465,8 +471,10 @@ async function main(): Promise<void> {
       const first = runs[0];
       if (first === undefined) return [];
       const perCall = median(runs.map((run) => run.messages / run.calls));
+      const perTransaction = median(runs.map((run) => run.messages / run.transactions));
       return [
-        `| ${first.name} | ${format(median(runs.map((run) => run.calls)))} | ${perCall.toFixed(1)} |`,
+        `| ${first.name} | ${format(median(runs.map((run) => run.calls)))} | ${perCall.toFixed(1)} | ` +
+          `${format(median(runs.map((run) => run.transactions)))} | ${perTransaction.toFixed(1)} |`,
       ];
     }),
   ];
@@ -499,11 +507,13 @@ async function main(): Promise<void> {
     '## What each store call carried',
     '',
     "Over each row's whole backlog: the hand-written consumers' transactions, as each counted",
-    "them, and the app's persist steps, from its `troupe_persist_batch_messages` histogram",
+    "them (each is one store call), and the app's persist steps and SQLite transactions, from",
+    'its `troupe_persist_batch_messages` histogram and `troupe_store_commits_total` counter',
     "(read from its `/metrics` once the backlog is stored). An app's persist step is one store",
-    'call: one SQLite transaction, unless the group commit joined the calls of several workers',
-    'in one. The group-commit consumer commits what arrived together, up to its prefetch; a',
-    'worker of the app stores what it took, up to `maxBatch`.',
+    'call; its group commit joins the calls of several workers that arrive together in one',
+    'transaction (the count includes the few that ensured its collection at start-up). The',
+    'group-commit consumer commits what arrived together, up to its prefetch; a worker of the',
+    'app stores what it took, up to `maxBatch`.',
     '',
     ...storeCallTable(),
     '',
