@@ -215,7 +215,12 @@ export class ArangoStore implements Store {
       ...(config.timeout === undefined ? {} : { timeout: config.timeout }),
     };
     const maxWriteRequests = options.maxWriteRequests ?? 2;
-    this.#writes = new Coalescer((group) => this.#sendGroup(group), maxWriteRequests);
+    // Writes refused before ArangoDB (a bad key) travel as their error: not documents sent.
+    this.#writes = new Coalescer(
+      (group) => this.#sendGroup(group),
+      maxWriteRequests,
+      (item) => !(item instanceof Error),
+    );
   }
 
   /** Coalesced requests and the calls they carried, for tests and benchmarks. */
@@ -224,13 +229,13 @@ export class ArangoStore implements Store {
   }
 
   /**
-   * Coalesced `bulkWrite` requests so far and the calls and documents they carried (for
-   * metrics). Single writes (`upsert`, `patch`, `remove`) go out on their own and are not
-   * counted.
+   * Coalesced `bulkWrite` groups so far (each one AQL query, more when it must be split)
+   * and the calls and documents they carried (for metrics). Single writes (`upsert`,
+   * `patch`, `remove`) go out on their own and are not counted.
    */
   writeStats(): StoreWriteStats {
-    const { requests, calls, items } = this.#writes.stats;
-    return { commits: requests, calls, documents: items };
+    const { requests, failures, calls, items } = this.#writes.stats;
+    return { commits: requests, failures, calls, documents: items };
   }
 
   /**

@@ -235,7 +235,7 @@ describe("ArangoStore requests, checked by a REST double of ArangoDB's documente
     );
     expect(sent).toHaveLength(1);
     expect(sent[0]?.query).toBe(bulkWriteQuery(2));
-    expect(store.writeStats()).toEqual({ commits: 1, calls: 20, documents: 100 });
+    expect(store.writeStats()).toEqual({ commits: 1, failures: 0, calls: 20, documents: 100 });
     expect(store.coalescerStats.largest).toBe(20);
     expect(double.collections.get('bw_a')?.size).toBe(60);
     expect(double.collections.get('bw_b')?.size).toBe(40);
@@ -254,7 +254,7 @@ describe("ArangoStore requests, checked by a REST double of ArangoDB's documente
     release();
     await Promise.all([first, ...waiting]);
     expect(requests()).toHaveLength(1);
-    expect(store.writeStats()).toEqual({ commits: 2, calls: 3, documents: 3 });
+    expect(store.writeStats()).toEqual({ commits: 2, failures: 0, calls: 3, documents: 3 });
   });
 
   it('bulkWrite: a call aborted while it waits is dropped (TransientError); the one in flight completes', async () => {
@@ -287,6 +287,19 @@ describe("ArangoStore requests, checked by a REST double of ArangoDB's documente
     const refused = outcomes[1];
     expect(refused?.ok === false ? refused.error : undefined).toBeInstanceOf(PermanentError);
     expect([...(double.collections.get('bw_refuse')?.keys() ?? [])].sort()).toEqual(['a', 'b']);
+    // Refused by ArangoDB, so sent: three documents in one group.
+    expect(store.writeStats()).toEqual({ commits: 1, failures: 0, calls: 1, documents: 3 });
+  });
+
+  it('writeStats: a write refused before ArangoDB (a bad key) is not a document sent', async () => {
+    const store = open();
+    await store.ensureCollection('bw_stats');
+    const outcomes = await store.bulkWrite([
+      { collection: 'bw_stats', key: 'good', document: {} },
+      { collection: 'bw_stats', key: 'bad key', document: {} },
+    ]);
+    expect(outcomes.map((outcome) => outcome.ok)).toEqual([true, false]);
+    expect(store.writeStats()).toEqual({ commits: 1, failures: 0, calls: 1, documents: 1 });
   });
 
   it('bulkWrite: the same key in coalesced calls is written in call order (a second query), never twice in one', async () => {
@@ -310,6 +323,7 @@ describe("ArangoStore requests, checked by a REST double of ArangoDB's documente
       store.bulkWrite([{ collection: 'bw_down', key: `k${n}`, document: {} }]),
     );
     for (const call of calls) await expect(call).rejects.toBeInstanceOf(TransientError);
+    expect(store.writeStats()).toEqual({ commits: 1, failures: 1, calls: 2, documents: 2 });
   });
 
   it('hasCollection asks GET /_api/collection/<name>', async () => {

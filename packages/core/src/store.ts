@@ -76,13 +76,15 @@ export type StoreHealth =
  */
 export interface StoreWriteStats {
   /**
-   * Transactions (SQLite) or write requests (ArangoDB) run, failed ones included: what
-   * each paid a durable commit or a round trip for.
+   * Transactions (SQLite) or coalesced write groups (ArangoDB: one query, more when a
+   * group must be split) run, failed ones included.
    */
   readonly commits: number;
-  /** Store calls they carried (a worker's persist step is one call). */
+  /** Of those, the ones that failed as a whole (the store down, busy, or aborted). */
+  readonly failures: number;
+  /** Store calls they carried (a worker's persist step with `bulkWrite` is one call). */
   readonly calls: number;
-  /** Documents those calls wrote, or tried to. */
+  /** Documents those calls handed to the database (writes refused before it are not counted). */
   readonly documents: number;
 }
 

@@ -54,6 +54,7 @@ export function faultyStore(inner: Store): FaultyStore {
     hasCollection: (collection) => guard('hasCollection', () => inner.hasCollection(collection)),
     count: (collection) => guard('count', () => inner.count(collection)),
     health: () => inner.health?.() ?? Promise.resolve({ healthy: true }),
+    ...(inner.writeStats === undefined ? {} : { writeStats: inner.writeStats.bind(inner) }),
     close: () => inner.close(),
   };
 }

@@ -268,8 +268,8 @@ export class SqliteStore implements Store {
 
   /** Group commits so far and the calls and documents they carried (for metrics). */
   writeStats(): StoreWriteStats {
-    const { commits, operations, documents } = this.#group.stats;
-    return { commits, calls: operations, documents };
+    const { commits, failures, operations, documents } = this.#group.stats;
+    return { commits, failures, calls: operations, documents };
   }
 
   /** Queues `operation` for the next group commit; rejects with the store's failure. */

@@ -71,7 +71,8 @@ describe.each(['thread', 'inline'] as const)('SqliteStore group commit (writer %
       commits: after.commits - stats.commits,
       calls: after.calls - stats.calls,
       documents: after.documents - stats.documents,
-    }).toEqual({ commits: 1, calls: 23, documents: 43 });
+      failures: after.failures - stats.failures,
+    }).toEqual({ commits: 1, calls: 23, documents: 43, failures: 0 });
     expect(results.slice(0, 20).flat()).toEqual(
       Array.from({ length: 40 }, () => ({ ok: true, written: true })),
     );
@@ -84,7 +85,7 @@ describe.each(['thread', 'inline'] as const)('SqliteStore group commit (writer %
     const store = openStore({ writer });
     await store.upsert('c', 'one', { n: 1 });
     const before = store.writeStats();
-    expect(before).toEqual({ commits: 1, calls: 1, documents: 1 });
+    expect(before).toEqual({ commits: 1, failures: 0, calls: 1, documents: 1 });
     expect((await store.health()).healthy).toBe(true);
     expect(store.writeStats()).toEqual(before);
   });
@@ -151,12 +152,18 @@ describe('SqliteStore group commit on the writer thread, while another connectio
   it('a lock held past busyTimeout rejects the whole call with a TransientError', async () => {
     const store = openStore({ busyTimeout: 50 });
     await store.ensureCollection('c');
+    const before = store.writeStats();
     const release = holdLock(store);
     try {
       await expect(store.bulkWrite([write('k')])).rejects.toBeInstanceOf(TransientError);
     } finally {
       release();
     }
+    // The failed commit is counted, as a commit and as a failure.
+    const failed = store.writeStats();
+    expect(failed.commits - before.commits).toBe(1);
+    expect(failed.failures - before.failures).toBe(1);
     expect(await store.bulkWrite([write('k')])).toEqual([{ ok: true, written: true }]);
+    expect(store.writeStats().failures).toBe(failed.failures);
   });
 });

@@ -26,9 +26,11 @@ export type GroupSender<TItem, TResult> = (
 export interface CoalescerStats {
   /** Groups sent (failed ones included). */
   requests: number;
+  /** Of those, the ones that failed as a whole. */
+  failures: number;
   /** Calls they carried. */
   calls: number;
-  /** Items those calls carried. */
+  /** Items those calls carried (those `countsAsItem` accepts). */
   items: number;
   /** The most calls one group carried. */
   largest: number;
@@ -37,14 +39,20 @@ export interface CoalescerStats {
 export class Coalescer<TItem, TResult> {
   readonly #send: GroupSender<TItem, TResult>;
   readonly #maxInFlight: number;
+  readonly #countsAsItem: (item: TItem) => boolean;
   #queue: Pending<TItem, TResult>[] = [];
   #inFlight = 0;
   #scheduled = false;
-  readonly stats: CoalescerStats = { requests: 0, calls: 0, items: 0, largest: 0 };
+  readonly stats: CoalescerStats = { requests: 0, failures: 0, calls: 0, items: 0, largest: 0 };
 
-  constructor(send: GroupSender<TItem, TResult>, maxInFlight: number) {
+  constructor(
+    send: GroupSender<TItem, TResult>,
+    maxInFlight: number,
+    countsAsItem: (item: TItem) => boolean = () => true,
+  ) {
     this.#send = send;
     this.#maxInFlight = maxInFlight;
+    this.#countsAsItem = countsAsItem;
   }
 
   submit(items: readonly TItem[], signal?: AbortSignal): Promise<readonly TResult[]> {
@@ -91,7 +99,9 @@ export class Coalescer<TItem, TResult> {
     this.#inFlight += 1;
     this.stats.requests += 1;
     this.stats.calls += group.length;
-    for (const pending of group) this.stats.items += pending.items.length;
+    for (const pending of group) {
+      for (const item of pending.items) if (this.#countsAsItem(item)) this.stats.items += 1;
+    }
     this.stats.largest = Math.max(this.stats.largest, group.length);
     try {
       const results = await this.#send(group.map((pending) => pending.items));
@@ -102,6 +112,7 @@ export class Coalescer<TItem, TResult> {
         else pending.resolve(own);
       }
     } catch (error) {
+      this.stats.failures += 1;
       for (const pending of group) {
         pending.reject(error instanceof Error ? error : new TransientError(String(error)));
       }

@@ -54,6 +54,8 @@ interface Pending {
 export interface GroupStats {
   /** Commits run (failed ones included; a group of health probes alone is not one). */
   commits: number;
+  /** Of those, the ones that failed as a whole. */
+  failures: number;
   /** Operations committed (health probes left out). */
   operations: number;
   /** Documents those operations wrote or tried to (a patch or a remove is one). */
@@ -88,7 +90,7 @@ export class GroupCommit {
   #running = false;
   #closed = false;
   #idle: (() => void) | undefined;
-  readonly stats: GroupStats = { commits: 0, operations: 0, documents: 0, largest: 0 };
+  readonly stats: GroupStats = { commits: 0, failures: 0, operations: 0, documents: 0, largest: 0 };
 
   constructor(committer: Committer) {
     this.#committer = committer;
@@ -141,7 +143,7 @@ export class GroupCommit {
           error: { name: 'Error', message: error instanceof Error ? error.message : String(error) },
         };
       }
-      this.#count(group);
+      this.#count(group, result.ok);
       for (const [i, pending] of group.entries()) {
         const own = result.ok ? result.results[i] : undefined;
         if (own !== undefined) pending.resolve(own);
@@ -157,7 +159,7 @@ export class GroupCommit {
     else this.#idle?.();
   }
 
-  #count(group: readonly Pending[]): void {
+  #count(group: readonly Pending[], ok: boolean): void {
     let operations = 0;
     let documents = 0;
     for (const { operation } of group) {
@@ -168,6 +170,7 @@ export class GroupCommit {
     if (operations === 0) return;
     const { stats } = this;
     stats.commits += 1;
+    if (!ok) stats.failures += 1;
     stats.operations += operations;
     stats.documents += documents;
     stats.largest = Math.max(stats.largest, operations);
