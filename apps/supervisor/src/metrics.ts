@@ -137,40 +137,47 @@ export interface MetricsOptions {
 }
 
 /**
- * The store's commits, calls and documents, as counters read from one snapshot of its
- * running totals per scrape (the first of them to be collected takes it; a scrape
- * collects in registration order), so that the three agree with each other.
+ * The store's commits, failures, calls and documents, as counters copied from its running
+ * totals when Prometheus scrapes. Each reads the totals itself: they change only on
+ * later turns of the event loop, so the four agree within one scrape.
  */
-function storeTotals(registers: Registry[], storeWrites: MetricsOptions['storeWrites']): void {
-  const labels = { store: storeWrites?.kind ?? 'unknown' };
-  let snapshot: StoreWriteStats | undefined;
+function storeTotals(
+  registers: Registry[],
+  storeWrites: NonNullable<MetricsOptions['storeWrites']>,
+): void {
+  const labels = { store: storeWrites.kind };
   const totals = [
     [
       'troupe_store_commits_total',
-      'Transactions (SQLite) or write requests (ArangoDB) the store ran, failed ones included: each carries every store call queued meanwhile (group commit).',
+      'Transactions (SQLite) or coalesced bulkWrite groups (ArangoDB) the store ran, failed ones included; each carries every store call queued meanwhile (group commit).',
       (stats: StoreWriteStats) => stats.commits,
     ],
     [
+      'troupe_store_commit_failures_total',
+      'Of those commits, the ones that failed as a whole (the store down, busy or aborted); their calls are retried.',
+      (stats: StoreWriteStats) => stats.failures,
+    ],
+    [
       'troupe_store_calls_total',
-      'Store calls those commits carried (each persist step of a worker is one).',
+      'Store calls those commits carried: a persist step with bulkWrite is one, a per-message persist one per message; on ArangoDB, bulkWrite calls only.',
       (stats: StoreWriteStats) => stats.calls,
     ],
     [
       'troupe_store_documents_total',
-      'Documents those calls wrote or tried to; documents per commit is its rate over the commits rate.',
+      'Documents those calls handed to the database; documents per commit is its rate over the commits rate.',
       (stats: StoreWriteStats) => stats.documents,
     ],
   ] as const;
-  for (const [index, [name, help, read]] of totals.entries()) {
+  for (const [name, help, read] of totals) {
     new Counter({
       name,
       help,
       labelNames: ['store'],
       registers,
       collect() {
-        if (index === 0) snapshot = storeWrites?.stats();
         this.reset();
-        if (snapshot !== undefined) this.inc(labels, read(snapshot));
+        const stats = storeWrites.stats();
+        if (stats !== undefined) this.inc(labels, read(stats));
       },
     });
   }
@@ -306,7 +313,7 @@ export class Metrics {
       });
     }
 
-    storeTotals(registers, options.storeWrites);
+    if (options.storeWrites !== undefined) storeTotals(registers, options.storeWrites);
 
     const loop = monitorEventLoopDelay({ resolution: 20 });
     loop.enable();

@@ -76,7 +76,10 @@ function settling(
 
 describe('/metrics', () => {
   it('exposes every metric the README lists, and the default process metrics', async () => {
-    metrics = new Metrics({ brokerConnected: () => true });
+    metrics = new Metrics({
+      brokerConnected: () => true,
+      storeWrites: { kind: 'sqlite', stats: () => undefined },
+    });
     metrics.observer('p');
     const text = await metrics.render();
     const names = readmeMetricNames();
@@ -201,7 +204,8 @@ describe('/metrics', () => {
       expect(calls).toBeGreaterThanOrEqual(steps);
       expect(commits).toBeGreaterThanOrEqual(1);
       expect(commits).toBeLessThanOrEqual(calls);
-      expect({ commits, calls, documents: 12 }).toEqual(store.writeStats());
+      expect(text.get('troupe_store_commit_failures_total{store="sqlite"}')).toBe(0);
+      expect({ commits, failures: 0, calls, documents: 12 }).toEqual(store.writeStats());
     } finally {
       await runtime.shutdown();
       runtime = undefined;
