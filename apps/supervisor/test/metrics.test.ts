@@ -1,7 +1,9 @@
 // /metrics through prom-client: every metric name the README lists is exposed, with the
 // default process metrics beside them; a real pool's settlements, steps and actor states
-// reach the exposition; histogram buckets are cumulative with the right sum and count.
-import { readFileSync } from 'node:fs';
+// reach the exposition; histogram buckets are cumulative with the right sum and count;
+// the app wires its store's commit totals in.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -16,6 +18,8 @@ import { SqliteStore } from '@troupe/sqlite';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { startApp, type App } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
 import { Metrics } from '../src/metrics.js';
 
 const readme = readFileSync(
@@ -252,5 +256,45 @@ describe('/metrics', () => {
     expect(text.get('troupe_actors{machine="processor",state="idle"}')).toBe(2);
     expect(text.get('troupe_in_flight')).toBe(0);
     expect(text.get('troupe_restarts{supervisor="pool:orders",child="worker-1"}')).toBe(0);
+  });
+});
+
+describe('the app’s store metrics', () => {
+  let app: App | undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    await app?.stop();
+    app = undefined;
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  it('counts the SQLite store’s commits, calls and documents as the demo’s messages are stored', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'troupe-store-metrics-'));
+    // The repository's root, whose troupe.config.json names the example processors.
+    const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+    const config = loadConfig(
+      {
+        TROUPE_STORE: `sqlite:${join(dir, 'troupe.db')}`,
+        TROUPE_HTTP_PORT: '0',
+        TROUPE_DEMO: 'on',
+        TROUPE_DEMO_INTERVAL_MS: '5',
+      },
+      repoRoot,
+    );
+    app = await startApp(config, logger);
+    const scrape = async (): Promise<Map<string, number>> =>
+      samples(await (await fetch(`http://127.0.0.1:${app?.http.port}/metrics`)).text());
+    let text = await scrape();
+    // Waits for the event asserted: documents stored (each scrape a fresh read).
+    while ((text.get('troupe_store_documents_total{store="sqlite"}') ?? 0) < 5) {
+      await new Promise((resolve) => setImmediate(resolve));
+      text = await scrape();
+    }
+    const commits = text.get('troupe_store_commits_total{store="sqlite"}') ?? 0;
+    const calls = text.get('troupe_store_calls_total{store="sqlite"}') ?? 0;
+    expect(commits).toBeGreaterThanOrEqual(1);
+    expect(calls).toBeGreaterThanOrEqual(commits);
+    expect(text.get('troupe_store_commit_failures_total{store="sqlite"}')).toBe(0);
   });
 });
