@@ -31,6 +31,7 @@ import { pino } from 'pino';
 import { connect } from 'amqplib';
 import Database from 'better-sqlite3';
 import { countSql, groupPrefetch } from './baselines/shared.js';
+import { metric, scrape } from '../fault/fault-harness.js';
 
 const exec = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -106,26 +107,15 @@ async function storeCallsOf(port: number, name: string): Promise<StoreCalls | un
   let last = 'no answer';
   while (performance.now() < deadline) {
     try {
-      const response = await fetch(`http://127.0.0.1:${port}/metrics`, {
-        signal: AbortSignal.timeout(2_000),
-      });
-      const text = await response.text();
-      const value = (series: string): number | undefined => {
-        const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
-        return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
-      };
-      const calls = value(`troupe_persist_batch_messages_count{processor="${name}"}`);
-      const messages = value(`troupe_persist_batch_messages_sum{processor="${name}"}`);
-      const transactions = value('troupe_store_commits_total{store="sqlite"}');
-      if (
-        calls !== undefined &&
-        messages !== undefined &&
-        transactions !== undefined &&
-        messages >= backlog
-      ) {
+      const values = await scrape(`http://127.0.0.1:${port}`);
+      const processor = { processor: name };
+      const calls = metric(values, 'troupe_persist_batch_messages_count', processor);
+      const messages = metric(values, 'troupe_persist_batch_messages_sum', processor);
+      const transactions = metric(values, 'troupe_store_commits_total', { store: 'sqlite' });
+      if (messages >= backlog && calls > 0 && transactions > 0) {
         return { calls, messages, transactions };
       }
-      last = `${messages ?? 0} messages counted`;
+      last = `${messages} messages counted`;
     } catch (error) {
       last = error instanceof Error ? error.message : String(error);
     }
