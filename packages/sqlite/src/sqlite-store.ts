@@ -272,18 +272,20 @@ export class SqliteStore implements Store {
     return { commits, failures, calls: operations, documents };
   }
 
-  /** Queues `operation` for the next group commit; rejects with the store's failure. */
-  async #submit(operation: Operation, signal?: AbortSignal): Promise<OperationResult> {
-    try {
-      return await this.#group.submit(operation, signal);
-    } catch (reason) {
+  /**
+   * Queues `operation` for the next group commit; rejects with the store's failure. Not
+   * async, and neither is {@link #writes}: an async frame would keep the operation (and
+   * its encoded documents) alive until its commit returns.
+   */
+  #submit(operation: Operation, signal?: AbortSignal): Promise<OperationResult> {
+    return this.#group.submit(operation, signal).catch((reason: unknown) => {
       if (reason instanceof Refused) {
         throw reason.reason === 'aborted'
           ? new TransientError('sqlite: aborted before its commit')
           : new PermanentError('sqlite: the store is closed');
       }
       throw reason instanceof GroupFailed ? fromPlain(reason.failure) : classifySqliteError(reason);
-    }
+    });
   }
 
   async #value(operation: Operation): Promise<number> {
@@ -416,7 +418,7 @@ export class SqliteStore implements Store {
   }
 
   /** Commits the valid writes; an invalid one (an error already) is its own outcome. */
-  async #writes(
+  #writes(
     items: readonly (EncodedWrite | TroupeError)[],
     signal?: AbortSignal,
   ): Promise<readonly WriteOutcome[]> {
@@ -432,8 +434,8 @@ export class SqliteStore implements Store {
         outcomes.push(undefined);
       }
     }
-    if (valid.length > 0) {
-      const result = await this.#submit({ type: 'writes', writes: valid }, signal);
+    if (valid.length === 0) return Promise.resolve(outcomes as WriteOutcome[]);
+    return this.#submit({ type: 'writes', writes: valid }, signal).then((result) => {
       if (!result.ok) throw fromPlain(result.error);
       const written = result.value as ArrayLike<number | { error: PlainError }>;
       for (const [j, position] of positions.entries()) {
@@ -446,8 +448,8 @@ export class SqliteStore implements Store {
                 error: fromPlain(own?.error ?? { name: 'Error', message: 'no result' }),
               };
       }
-    }
-    return outcomes as WriteOutcome[];
+      return outcomes as WriteOutcome[];
+    });
   }
 
   count(collection: string): Promise<number> {

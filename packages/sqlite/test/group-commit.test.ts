@@ -5,10 +5,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { PermanentError, TransientError, type StoreWrite } from '@troupe/core';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore, type SqliteStoreOptions } from '../src/index.js';
+import { GroupCommit, type Committer } from '../src/internal/group-commit.js';
+import type { EncodedWrite, GroupResult } from '../src/internal/group.js';
 
 const root = mkdtempSync(join(tmpdir(), 'troupe-sqlite-group-'));
 let n = 0;
@@ -165,5 +169,48 @@ describe('SqliteStore group commit on the writer thread, while another connectio
     expect(failed.failures - before.failures).toBe(1);
     expect(await store.bulkWrite([write('k')])).toEqual([{ ok: true, written: true }]);
     expect(store.writeStats().failures).toBe(failed.failures);
+  });
+});
+
+describe('GroupCommit while a commit runs', () => {
+  // A backlog keeps a commit's worth of messages in flight, each waiting for its commit.
+  // What the queue holds of them meanwhile is copied by every young-generation
+  // collection; it should hold nothing of the operations it handed to the committer.
+  it('holds none of the operations it handed to the committer (their documents can be collected)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    let started: () => void = () => undefined;
+    const running = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    let finish: (result: GroupResult) => void = () => undefined;
+    // A committer that runs no longer than the test allows and keeps nothing it is given.
+    const committer: Committer = {
+      commit: () => {
+        started();
+        return new Promise((resolve) => {
+          finish = resolve;
+        });
+      },
+      close: () => Promise.resolve(undefined),
+    };
+    const group = new GroupCommit(committer);
+    // Submitted from a function of its own, so that no variable of the test holds the writes.
+    const submit = (): { handedOver: WeakRef<EncodedWrite[]>; result: Promise<unknown> } => {
+      const writes: EncodedWrite[] = [
+        { collection: 'c', key: 'k', doc: '{"_key":"k"}', path: null },
+      ];
+      return { handedOver: new WeakRef(writes), result: group.submit({ type: 'writes', writes }) };
+    };
+    const { handedOver, result } = submit();
+    await running;
+    await turn();
+    gc();
+    expect(handedOver.deref()).toBeUndefined();
+    // The caller still gets its own result once the commit returns, and the queue counts it.
+    finish({ ok: true, results: [{ ok: true, value: [1] }] });
+    expect(await result).toEqual({ ok: true, value: [1] });
+    expect(group.stats).toMatchObject({ commits: 1, operations: 1, documents: 1 });
+    await group.close();
   });
 });

@@ -64,6 +64,29 @@ export interface GroupStats {
   largest: number;
 }
 
+/** What a queued operation's caller waits on. */
+interface Settler {
+  readonly resolve: (result: OperationResult) => void;
+  readonly reject: (reason: Refused | GroupFailed) => void;
+}
+
+/** What one commit carried, counted before it runs (health probes left out). */
+interface Tally {
+  readonly operations: number;
+  readonly documents: number;
+}
+
+function tallyOf(operations: readonly Operation[]): Tally {
+  let counted = 0;
+  let documents = 0;
+  for (const operation of operations) {
+    if (operation.type === 'probe') continue;
+    counted += 1;
+    documents += documentsOf(operation);
+  }
+  return { operations: counted, documents };
+}
+
 /** The documents `operation` writes. */
 function documentsOf(operation: Operation): number {
   switch (operation.type) {
@@ -124,49 +147,68 @@ export class GroupCommit {
     this.#running = true;
     // One turn of the event loop first, so that calls made in the same turn (several
     // workers settling at once) share this commit.
-    setImmediate(() => void this.#commitQueued());
+    setImmediate(() => this.#commitQueued());
   }
 
-  async #commitQueued(): Promise<void> {
+  /**
+   * Takes the queue into one commit. While the commit runs, nothing here holds its
+   * operations: they (and every document in them) go to the committer, and what waits
+   * for the result is only the callers' settlers and the group's tally. A backlog keeps
+   * a commit's worth of messages in flight; the less each holds while it waits, the less
+   * every young-generation collection copies.
+   */
+  #commitQueued(): void {
     const group = this.#queue;
     this.#queue = [];
-    for (const pending of group) pending.signal?.removeEventListener('abort', pending.onAbort);
-    if (group.length > 0) {
-      let result: GroupResult;
-      try {
-        result = await this.#committer.commit(group.map((pending) => pending.operation));
-      } catch (error) {
-        // A committer resolves with failures rather than throwing; this is a last guard
-        // so that the queue can never stay stuck behind a commit that threw.
-        result = {
-          ok: false,
-          error: { name: 'Error', message: error instanceof Error ? error.message : String(error) },
-        };
-      }
-      this.#count(group, result.ok);
-      for (const [i, pending] of group.entries()) {
-        const own = result.ok ? result.results[i] : undefined;
-        if (own !== undefined) pending.resolve(own);
-        else {
-          pending.reject(
-            new GroupFailed(result.ok ? { name: 'Error', message: 'no result' } : result.error),
-          );
-        }
-      }
+    const operations: Operation[] = [];
+    const settlers: Settler[] = [];
+    for (const pending of group) {
+      pending.signal?.removeEventListener('abort', pending.onAbort);
+      operations.push(pending.operation);
+      settlers.push({ resolve: pending.resolve, reject: pending.reject });
     }
+    if (operations.length === 0) {
+      this.#done();
+      return;
+    }
+    const tally = tallyOf(operations);
+    let committing: Promise<GroupResult>;
+    try {
+      committing = this.#committer.commit(operations);
+    } catch (error) {
+      committing = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    committing
+      // A committer resolves with failures rather than throwing; this is a last guard
+      // so that the queue can never stay stuck behind a commit that threw.
+      .catch((error: unknown): GroupResult => ({
+        ok: false,
+        error: { name: 'Error', message: error instanceof Error ? error.message : String(error) },
+      }))
+      .then((result) => {
+        this.#count(tally, result.ok);
+        for (const [i, { resolve, reject }] of settlers.entries()) {
+          const own = result.ok ? result.results[i] : undefined;
+          if (own !== undefined) resolve(own);
+          else {
+            reject(
+              new GroupFailed(result.ok ? { name: 'Error', message: 'no result' } : result.error),
+            );
+          }
+        }
+        this.#done();
+      })
+      .catch(() => this.#done());
+  }
+
+  /** The commit is over: the next one starts if anything queued meanwhile. */
+  #done(): void {
     this.#running = false;
     if (this.#queue.length > 0) this.#schedule();
     else this.#idle?.();
   }
 
-  #count(group: readonly Pending[], ok: boolean): void {
-    let operations = 0;
-    let documents = 0;
-    for (const { operation } of group) {
-      if (operation.type === 'probe') continue;
-      operations += 1;
-      documents += documentsOf(operation);
-    }
+  #count({ operations, documents }: Tally, ok: boolean): void {
     if (operations === 0) return;
     const { stats } = this;
     stats.commits += 1;
@@ -323,19 +365,28 @@ export class ThreadCommitter implements Committer {
   #request(message: ToWriterThread): Promise<FromWriterThread> {
     if (this.#down !== undefined) return Promise.resolve({ type: 'failed', error: this.#down });
     const worker = this.#worker ?? this.#spawn();
-    return new Promise((resolve) => {
-      this.#waiting = (reply) => {
-        worker.unref();
-        resolve(reply);
-      };
-      // A commit in flight keeps the process alive until it is durable.
-      worker.ref();
-      worker.postMessage(message);
+    // Posted outside the promise's executor: a closure made there would share a scope
+    // with `message`, and the one waiting for the reply would keep it alive meanwhile.
+    let settle: (reply: FromWriterThread) => void = () => undefined;
+    const replied = new Promise<FromWriterThread>((resolve) => {
+      settle = resolve;
     });
+    this.#waiting = (reply) => {
+      worker.unref();
+      settle(reply);
+    };
+    // A commit in flight keeps the process alive until it is durable.
+    worker.ref();
+    worker.postMessage(message);
+    return replied;
   }
 
-  async commit(operations: readonly Operation[]): Promise<GroupResult> {
-    const reply = await this.#request({
+  /**
+   * Packs the operations and posts them; not async, so that nothing of them stays
+   * reachable from here while the thread commits.
+   */
+  commit(operations: readonly Operation[]): Promise<GroupResult> {
+    return this.#request({
       type: 'commit',
       operations: operations.map((operation): WireOperation => {
         if (operation.type === 'writes' || operation.type === 'bulk') {
@@ -343,12 +394,14 @@ export class ThreadCommitter implements Committer {
         }
         return operation;
       }),
-    });
-    if (reply.type === 'committed') return reply.result;
-    return {
-      ok: false,
-      error: reply.error ?? { name: 'Error', message: 'sqlite writer thread closed' },
-    };
+    }).then((reply) =>
+      reply.type === 'committed'
+        ? reply.result
+        : {
+            ok: false,
+            error: reply.error ?? { name: 'Error', message: 'sqlite writer thread closed' },
+          },
+    );
   }
 
   async close(): Promise<PlainError | undefined> {
