@@ -11,7 +11,7 @@ import { PermanentError, TransientError, type StoreWrite } from '@troupe/core';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore, type SqliteStoreOptions } from '../src/index.js';
-import { GroupCommit, type Committer } from '../src/internal/group-commit.js';
+import { GroupCommit, GroupFailed, type Committer } from '../src/internal/group-commit.js';
 import type { EncodedWrite, GroupResult } from '../src/internal/group.js';
 
 const root = mkdtempSync(join(tmpdir(), 'troupe-sqlite-group-'));
@@ -211,6 +211,26 @@ describe('GroupCommit while a commit runs', () => {
     finish({ ok: true, results: [{ ok: true, value: [1] }] });
     expect(await result).toEqual({ ok: true, value: [1] });
     expect(group.stats).toMatchObject({ commits: 1, operations: 1, documents: 1 });
+    await group.close();
+  });
+
+  it('a committer answering without results fails its callers, and the next commit still runs', async () => {
+    // A result the types rule out (a thread that answered wrongly): the cast makes one.
+    let answer: GroupResult = { ok: true, results: undefined } as unknown as GroupResult;
+    const committer: Committer = {
+      commit: () => Promise.resolve(answer),
+      close: () => Promise.resolve(undefined),
+    };
+    const group = new GroupCommit(committer);
+    const write: EncodedWrite = { collection: 'c', key: 'k', doc: '{"_key":"k"}', path: null };
+    await expect(group.submit({ type: 'writes', writes: [write] })).rejects.toBeInstanceOf(
+      GroupFailed,
+    );
+    answer = { ok: true, results: [{ ok: true, value: [1] }] };
+    expect(await group.submit({ type: 'writes', writes: [write] })).toEqual({
+      ok: true,
+      value: [1],
+    });
     await group.close();
   });
 });

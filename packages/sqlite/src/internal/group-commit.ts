@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import {
   packWrites,
+  plainError,
   type GroupResult,
   type Operation,
   type OperationResult,
@@ -198,7 +199,16 @@ export class GroupCommit {
         }
         this.#done();
       })
-      .catch(() => this.#done());
+      .catch((error: unknown) => {
+        // A result that is not one (no `results` where `ok`): every caller not answered
+        // yet fails with it (rejecting an answered one does nothing), and the queue goes on.
+        const failure = new GroupFailed({
+          name: 'Error',
+          message: `malformed commit result: ${error instanceof Error ? error.message : String(error)}`,
+        });
+        for (const { reject } of settlers) reject(failure);
+        this.#done();
+      });
   }
 
   /** The commit is over: the next one starts if anything queued meanwhile. */
@@ -377,7 +387,14 @@ export class ThreadCommitter implements Committer {
     };
     // A commit in flight keeps the process alive until it is durable.
     worker.ref();
-    worker.postMessage(message);
+    try {
+      worker.postMessage(message);
+    } catch (error) {
+      // Not sent (it could not be cloned): nothing waits on the thread for it.
+      this.#waiting = undefined;
+      worker.unref();
+      return Promise.resolve({ type: 'failed', error: plainError(error) });
+    }
     return replied;
   }
 
