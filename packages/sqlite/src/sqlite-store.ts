@@ -288,10 +288,11 @@ export class SqliteStore implements Store {
     });
   }
 
-  async #value(operation: Operation): Promise<number> {
-    const result = await this.#submit(operation);
-    if (!result.ok) throw fromPlain(result.error);
-    return result.value as number;
+  #value(operation: Operation): Promise<number> {
+    return this.#submit(operation).then((result) => {
+      if (!result.ok) throw fromPlain(result.error);
+      return result.value as number;
+    });
   }
 
   /**
@@ -370,20 +371,27 @@ export class SqliteStore implements Store {
   }
 
   /** All documents in one transaction: all or nothing. */
-  async bulkUpsert(
+  bulkUpsert(
     collection: string,
     documents: readonly KeyedDocument[],
     options?: UpsertOptions,
   ): Promise<BulkWriteResult> {
-    validCollection(collection);
-    const field = options?.ifNewer;
-    if (field !== undefined) versionPath(field);
-    const writes = documents.map(({ key, document }) =>
-      encodeWrite(collection, key, document, field),
-    );
-    if (writes.length === 0) return { written: 0, skipped: 0 };
-    const written = await this.#value({ type: 'bulk', writes });
-    return { written, skipped: documents.length - written };
+    // Not async, as #writes: nothing here holds the encoded writes while they commit.
+    let operation: Operation;
+    try {
+      validCollection(collection);
+      const field = options?.ifNewer;
+      if (field !== undefined) versionPath(field);
+      if (documents.length === 0) return Promise.resolve({ written: 0, skipped: 0 });
+      operation = {
+        type: 'bulk',
+        writes: documents.map(({ key, document }) => encodeWrite(collection, key, document, field)),
+      };
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    const total = documents.length;
+    return this.#value(operation).then((written) => ({ written, skipped: total - written }));
   }
 
   /**

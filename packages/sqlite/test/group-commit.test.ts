@@ -12,7 +12,7 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore, type SqliteStoreOptions } from '../src/index.js';
 import { GroupCommit, GroupFailed, type Committer } from '../src/internal/group-commit.js';
-import type { EncodedWrite, GroupResult } from '../src/internal/group.js';
+import type { EncodedWrite, GroupResult, Operation } from '../src/internal/group.js';
 
 const root = mkdtempSync(join(tmpdir(), 'troupe-sqlite-group-'));
 let n = 0;
@@ -136,6 +136,43 @@ describe('SqliteStore group commit on the writer thread, while another connectio
     expect(await store.count('c')).toBe(12);
   });
 
+  it('holds none of the encoded writes while they wait for their commit (bulkWrite, upsert, bulkUpsert)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const store = openStore();
+    await store.ensureCollection('c');
+    // Every operation the store queues, held weakly: what is still reachable while its
+    // commit waits on the writer thread is what every young-generation collection copies.
+    const queued: WeakRef<Operation>[] = [];
+    // Wrapped by hand: a vitest spy would keep every argument in its call log.
+    const submit = GroupCommit.prototype.submit;
+    GroupCommit.prototype.submit = function (this: GroupCommit, operation, signal) {
+      queued.push(new WeakRef(operation));
+      return submit.call(this, operation, signal);
+    };
+    let release: (() => void) | undefined = holdLock(store);
+    try {
+      const calls = [
+        store.bulkWrite([write('a'), write('b')]),
+        store.upsert('c', 'u', { n: 1 }),
+        store.bulkUpsert('c', [{ key: 'x', document: { n: 1 } }]),
+      ];
+      await turn();
+      await turn();
+      // One commit took the three; it is on the writer thread, waiting for the lock.
+      expect(queued).toHaveLength(3);
+      gc();
+      expect(queued.map((ref) => ref.deref())).toEqual([undefined, undefined, undefined]);
+      release();
+      release = undefined;
+      await Promise.all(calls);
+    } finally {
+      GroupCommit.prototype.submit = submit;
+      release?.();
+    }
+    expect(await store.count('c')).toBe(4);
+  });
+
   it('a call aborted while it waits is dropped with a TransientError; the one committing completes', async () => {
     const store = openStore();
     await store.ensureCollection('c');
@@ -231,6 +268,8 @@ describe('GroupCommit while a commit runs', () => {
       ok: true,
       value: [1],
     });
+    // The malformed commit counts as a failed one.
+    expect(group.stats).toMatchObject({ commits: 2, failures: 1 });
     await group.close();
   });
 });

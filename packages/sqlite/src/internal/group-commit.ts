@@ -175,7 +175,7 @@ export class GroupCommit {
     const tally = tallyOf(operations);
     let committing: Promise<GroupResult>;
     try {
-      committing = this.#committer.commit(operations);
+      committing = Promise.resolve(this.#committer.commit(operations));
     } catch (error) {
       committing = Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
@@ -187,6 +187,7 @@ export class GroupCommit {
         error: { name: 'Error', message: error instanceof Error ? error.message : String(error) },
       }))
       .then((result) => {
+        if (result.ok && !Array.isArray(result.results)) throw new Error('no results');
         this.#count(tally, result.ok);
         for (const [i, { resolve, reject }] of settlers.entries()) {
           const own = result.ok ? result.results[i] : undefined;
@@ -206,6 +207,7 @@ export class GroupCommit {
           name: 'Error',
           message: `malformed commit result: ${error instanceof Error ? error.message : String(error)}`,
         });
+        this.#count(tally, false);
         for (const { reject } of settlers) reject(failure);
         this.#done();
       });
