@@ -179,15 +179,24 @@ export class GroupCommit {
     } catch (error) {
       committing = Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
-    committing
-      // A committer resolves with failures rather than throwing; this is a last guard
-      // so that the queue can never stay stuck behind a commit that threw.
-      .catch((error: unknown): GroupResult => ({
-        ok: false,
-        error: { name: 'Error', message: error instanceof Error ? error.message : String(error) },
-      }))
+    // A committer resolves with failures rather than throwing, and with a result for
+    // every operation; these are last guards, so that no caller waits forever and the
+    // queue never stays stuck behind a commit that threw or answered wrongly.
+    void committing
+      .then(
+        (result): GroupResult =>
+          result.ok && !Array.isArray(result.results)
+            ? {
+                ok: false,
+                error: { name: 'Error', message: 'malformed commit result: no results' },
+              }
+            : result,
+        (error: unknown): GroupResult => ({
+          ok: false,
+          error: { name: 'Error', message: error instanceof Error ? error.message : String(error) },
+        }),
+      )
       .then((result) => {
-        if (result.ok && !Array.isArray(result.results)) throw new Error('no results');
         this.#count(tally, result.ok);
         for (const [i, { resolve, reject }] of settlers.entries()) {
           const own = result.ok ? result.results[i] : undefined;
@@ -198,17 +207,6 @@ export class GroupCommit {
             );
           }
         }
-        this.#done();
-      })
-      .catch((error: unknown) => {
-        // A result that is not one (no `results` where `ok`): every caller not answered
-        // yet fails with it (rejecting an answered one does nothing), and the queue goes on.
-        const failure = new GroupFailed({
-          name: 'Error',
-          message: `malformed commit result: ${error instanceof Error ? error.message : String(error)}`,
-        });
-        this.#count(tally, false);
-        for (const { reject } of settlers) reject(failure);
         this.#done();
       });
   }
