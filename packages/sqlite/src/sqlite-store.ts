@@ -78,7 +78,8 @@ export interface SqliteStoreOptions {
   /**
    * Milliseconds a commit waits for another connection's lock before failing with
    * `SQLITE_BUSY` (a {@link TransientError}, retried by the worker's backoff). With
-   * `writer: 'inline'` the wait blocks the event loop: keep it short there.
+   * `writer: 'inline'` the wait blocks the event loop: keep it short there. Opening the
+   * store waits as long for another process creating the same file.
    * @default 5000 with writer 'thread', 250 with writer 'inline'
    */
   readonly busyTimeout?: number;
@@ -221,10 +222,14 @@ export class SqliteStore implements Store {
     this.writer = writer;
     if (onDisk) prepareDatabaseFile(path);
     try {
-      this.#db = new Database(path, { timeout: writer === 'thread' ? 250 : busyTimeout });
+      // Opening may wait for another process creating the same file (the schema, the
+      // switch to WAL) as long as a write would; afterwards, with the writer thread, the
+      // main connection only reads, and a read in WAL mode never waits long.
+      this.#db = new Database(path, { timeout: busyTimeout });
       if (onDisk) this.#db.pragma('journal_mode = WAL');
       this.#db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
       this.#db.exec(schema);
+      if (writer === 'thread') this.#db.pragma('busy_timeout = 250');
       this.#get = this.#db.prepare(
         'SELECT doc FROM troupe_documents WHERE collection = ? AND key = ?',
       );

@@ -1,8 +1,10 @@
 // What the contract suite does not cover: the file and its pragmas, lock contention as a
 // TransientError, portable names, the closed store and the escape hatch.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { PermanentError, TransientError } from '@troupe/core';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore, type SqliteStoreOptions } from '../src/index.js';
@@ -83,6 +85,42 @@ describe('SqliteStore: the file', () => {
       )
       .get('companies', 'acme');
     expect(row).toEqual({ name: 'Acme' });
+  });
+});
+
+describe('SqliteStore: opening a file another process is creating', () => {
+  // Two processes opening one new file at once (replicas, or the CLI beside the app):
+  // the first creates the schema and switches to WAL under an exclusive lock. The other
+  // waits for it with the store's busyTimeout, as its writes would, rather than with the
+  // main connection's short read timeout, and opens.
+  it('waits for the lock with busyTimeout and opens', async () => {
+    const dir = join(root, 'opening');
+    mkdirSync(dir);
+    const path = join(dir, 'troupe.db');
+    // Another thread creates the file and holds its exclusive lock (not in WAL mode yet,
+    // so readers wait too) for a second: four times the main connection's read timeout
+    // (250 ms), and well inside busyTimeout (5 s).
+    const holder = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const Database = require(workerData.module);
+       const db = new Database(workerData.path);
+       db.exec('BEGIN EXCLUSIVE');
+       parentPort.postMessage('locked');
+       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
+       db.exec('COMMIT');
+       db.close();`,
+      {
+        eval: true,
+        workerData: { path, module: createRequire(import.meta.url).resolve('better-sqlite3') },
+      },
+    );
+    try {
+      await new Promise((resolve) => holder.once('message', resolve));
+      const store = openStore({}, path);
+      expect(await store.health()).toMatchObject({ healthy: true });
+    } finally {
+      await holder.terminate();
+    }
   });
 });
 
