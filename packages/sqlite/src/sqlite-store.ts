@@ -34,6 +34,7 @@ import {
 } from './internal/group-commit.js';
 import {
   schema,
+  upgradeSchema,
   Writer,
   type EncodedWrite,
   type Operation,
@@ -98,19 +99,20 @@ export type SqliteHealth =
 
 const fieldPattern = /^[^"\\]{1,256}$/;
 
-/** The JSON path of a version field, e.g. `$."version"`. */
-function versionPath(field: string): string {
+/** A version field's name, checked: it becomes a JSON path, `$."<field>"`, on the writer. */
+function checkField(field: string): string {
   if (!fieldPattern.test(field)) {
     throw new PermanentError(`invalid version field name ${JSON.stringify(field)}`);
   }
-  return `$."${field}"`;
+  return field;
 }
 
-function checkVersion(document: Readonly<Record<string, unknown>>, field: string): void {
+function versionOf(document: Readonly<Record<string, unknown>>, field: string): number {
   const version = document[field];
   if (typeof version !== 'number' || !Number.isFinite(version)) {
     throw new PermanentError(`version field ${JSON.stringify(field)} must be a finite number`);
   }
+  return version;
 }
 
 /**
@@ -140,15 +142,14 @@ function encodeWrite(
 ): EncodedWrite {
   validCollection(collection);
   validKey(key);
-  const path = field === undefined ? null : versionPath(field);
-  if (field !== undefined) checkVersion(document, field);
+  const version = field === undefined ? 0 : versionOf(document, checkField(field));
   let doc: string;
   try {
     doc = withKey(document, key);
   } catch (error) {
     throw classifySqliteError(error);
   }
-  return { collection, key, doc, path };
+  return { collection, key, doc, field: field ?? null, version };
 }
 
 /** A failure of a statement, as core's taxonomy. */
@@ -229,6 +230,7 @@ export class SqliteStore implements Store {
       if (onDisk) this.#db.pragma('journal_mode = WAL');
       this.#db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
       this.#db.exec(schema);
+      upgradeSchema(this.#db);
       if (writer === 'thread') this.#db.pragma('busy_timeout = 250');
       this.#get = this.#db.prepare(
         'SELECT doc FROM troupe_documents WHERE collection = ? AND key = ?',
@@ -259,8 +261,9 @@ export class SqliteStore implements Store {
   /**
    * The better-sqlite3 connection the store reads with: an escape hatch for processors
    * that accept being tied to this store (reporting queries, say). Documents are rows of
-   * `troupe_documents` (`collection`, `key`, `doc` as JSON text). With the `'thread'`
-   * writer, the store's own writes go through another connection.
+   * `troupe_documents` (`collection`, `key`, `doc` as JSON text; `version_field` and
+   * `version` are the version guard's, cleared by a trigger when `doc` is changed alone).
+   * With the `'thread'` writer, the store's own writes go through another connection.
    */
   get database(): Database.Database {
     return this.#db;
@@ -386,7 +389,7 @@ export class SqliteStore implements Store {
     try {
       validCollection(collection);
       const field = options?.ifNewer;
-      if (field !== undefined) versionPath(field);
+      if (field !== undefined) checkField(field);
       if (documents.length === 0) return Promise.resolve({ written: 0, skipped: 0 });
       operation = {
         type: 'bulk',

@@ -45,11 +45,12 @@ describe('sqlite store: document text', () => {
 });
 
 describe('sqlite store: writes packed for the writer thread', () => {
-  it('unpacks what it packed, paths and no paths, empty and non-ASCII text', () => {
+  it('unpacks what it packed, guards and no guards, versions, empty and non-ASCII text', () => {
     const writes: EncodedWrite[] = [
-      { collection: 'companies', key: 'c-1', doc: '{"a":"é😀"}', path: '$."version"' },
-      { collection: 'c', key: 'k', doc: '{}', path: null },
-      { collection: 'c', key: 'k2', doc: '{"x":""}', path: '$."v😀"' },
+      { collection: 'companies', key: 'c-1', doc: '{"a":"é😀"}', field: 'version', version: 7 },
+      { collection: 'c', key: 'k', doc: '{}', field: null, version: 0 },
+      { collection: 'c', key: 'k2', doc: '{"x":""}', field: 'v😀', version: -1.5e300 },
+      { collection: 'c', key: 'k3', doc: '{}', field: 'v', version: 2 ** 53 + 2 },
     ];
     expect(unpackWrites(packWrites(writes))).toEqual(writes);
     expect(unpackWrites(packWrites([]))).toEqual([]);

@@ -235,7 +235,7 @@ describe('GroupCommit while a commit runs', () => {
     // Submitted from a function of its own, so that no variable of the test holds the writes.
     const submit = (): { handedOver: WeakRef<EncodedWrite[]>; result: Promise<unknown> } => {
       const writes: EncodedWrite[] = [
-        { collection: 'c', key: 'k', doc: '{"_key":"k"}', path: null },
+        { collection: 'c', key: 'k', doc: '{"_key":"k"}', field: null, version: 0 },
       ];
       return { handedOver: new WeakRef(writes), result: group.submit({ type: 'writes', writes }) };
     };
@@ -259,7 +259,13 @@ describe('GroupCommit while a commit runs', () => {
       close: () => Promise.resolve(undefined),
     };
     const group = new GroupCommit(committer);
-    const write: EncodedWrite = { collection: 'c', key: 'k', doc: '{"_key":"k"}', path: null };
+    const write: EncodedWrite = {
+      collection: 'c',
+      key: 'k',
+      doc: '{"_key":"k"}',
+      field: null,
+      version: 0,
+    };
     await expect(group.submit({ type: 'writes', writes: [write] })).rejects.toBeInstanceOf(
       GroupFailed,
     );

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import Database from 'better-sqlite3';
 import { PermanentError, TransientError } from '@troupe/core';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore, type SqliteStoreOptions } from '../src/index.js';
@@ -85,6 +86,70 @@ describe('SqliteStore: the file', () => {
       )
       .get('companies', 'acme');
     expect(row).toEqual({ name: 'Acme' });
+  });
+});
+
+describe('SqliteStore: the version columns', () => {
+  // The guard compares a column when the stored row was written under a guard on the same
+  // field; the document itself otherwise. These tests reach the file with plain SQL, as an
+  // earlier Troupe or an operator would.
+  const earlierSchema = `
+    CREATE TABLE troupe_collections (name TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;
+    CREATE TABLE troupe_documents (
+      collection TEXT NOT NULL, key TEXT NOT NULL,
+      doc TEXT NOT NULL CHECK (json_valid(doc)),
+      PRIMARY KEY (collection, key)
+    ) WITHOUT ROWID;`;
+
+  it('a file an earlier Troupe created is upgraded on open, and its documents guard as before', async () => {
+    const path = join(root, 'earlier', 'troupe.db');
+    mkdirSync(join(root, 'earlier'));
+    const earlier = new Database(path);
+    earlier.pragma('journal_mode = WAL');
+    earlier.exec(earlierSchema);
+    earlier
+      .prepare('INSERT INTO troupe_documents (collection, key, doc) VALUES (?, ?, ?)')
+      .run('c', 'k', JSON.stringify({ _key: 'k', version: 5 }));
+    earlier.close();
+    const store = openStore({}, path);
+    const columns = store.database
+      .prepare<[], string>("SELECT name FROM pragma_table_info('troupe_documents')")
+      .pluck()
+      .all();
+    expect(columns).toEqual(['collection', 'key', 'doc', 'version_field', 'version']);
+    expect((await store.upsert('c', 'k', { version: 4 }, { ifNewer: 'version' })).written).toBe(
+      false,
+    );
+    expect((await store.upsert('c', 'k', { version: 6 }, { ifNewer: 'version' })).written).toBe(
+      true,
+    );
+    expect((await store.upsert('c', 'k', { version: 6 }, { ifNewer: 'version' })).written).toBe(
+      false,
+    );
+    expect(await store.get('c', 'k')).toEqual({ _key: 'k', version: 6 });
+    await store.close();
+    // Opened again: nothing left to upgrade, the same document.
+    expect(await openStore({}, path).get('c', 'k')).toEqual({ _key: 'k', version: 6 });
+  });
+
+  it('a document changed by SQL that does not know the columns is guarded by its new content', async () => {
+    // An earlier Troupe sharing the file during a rolling deploy writes the document only.
+    const store = openStore();
+    await store.upsert('c', 'k', { version: 5 }, { ifNewer: 'version' });
+    const other = new Database(store.path);
+    other
+      .prepare(
+        'UPDATE troupe_documents SET doc = ? WHERE collection = ? AND key = ? AND json_extract(doc, ?) < ?',
+      )
+      .run(JSON.stringify({ _key: 'k', version: 9 }), 'c', 'k', '$."version"', 9);
+    other.close();
+    expect((await store.upsert('c', 'k', { version: 7 }, { ifNewer: 'version' })).written).toBe(
+      false,
+    );
+    expect(await store.get('c', 'k')).toEqual({ _key: 'k', version: 9 });
+    expect((await store.upsert('c', 'k', { version: 10 }, { ifNewer: 'version' })).written).toBe(
+      true,
+    );
   });
 });
 

@@ -251,6 +251,20 @@ export function describeStoreContract(
         expect(await store.get(col, 'v')).toEqual({ _key: 'v', rev: 4, version: 1 });
       });
 
+      it('compares with the document stored now, whichever write stored it (a plain upsert, a patch, a guard on another field)', async () => {
+        await store.upsert(col, 'v', { version: 5, rev: 1 }, opts);
+        await store.patch(col, 'v', { version: 9 });
+        expect((await store.upsert(col, 'v', { version: 7 }, opts)).written).toBe(false);
+        await store.upsert(col, 'v', { version: 3, rev: 1 });
+        expect((await store.upsert(col, 'v', { version: 4, rev: 1 }, opts)).written).toBe(true);
+        expect(
+          (await store.upsert(col, 'v', { version: 2, rev: 8 }, { ifNewer: 'rev' })).written,
+        ).toBe(true);
+        expect((await store.upsert(col, 'v', { version: 3 }, opts)).written).toBe(true);
+        expect((await store.upsert(col, 'v', { version: 2 }, opts)).written).toBe(false);
+        expect(await store.get(col, 'v')).toEqual({ _key: 'v', version: 3 });
+      });
+
       it('rejects an incoming document whose version is not a number (PermanentError)', async () => {
         await expect(store.upsert(col, 'v', { version: '2' }, opts)).rejects.toBeInstanceOf(
           PermanentError,

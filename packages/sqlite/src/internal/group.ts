@@ -11,8 +11,10 @@ export interface EncodedWrite {
   readonly key: string;
   /** The JSON text, `_key` included. */
   readonly doc: string;
-  /** The JSON path of the version field (`$."version"`), or null without a guard. */
-  readonly path: string | null;
+  /** The version guard's field (`version`), or null without a guard. */
+  readonly field: string | null;
+  /** The document's value of `field` (a finite number); 0 without a guard. */
+  readonly version: number;
 }
 
 /** What the store asks of one commit. */
@@ -33,45 +35,51 @@ export type Operation =
   | { readonly type: 'probe' };
 
 /**
- * Writes packed for a trip to the writer thread: their strings in one text and their
- * lengths in one typed array. A structured clone of one string and one typed array is
- * two copies, where an array of write objects costs an object and four strings each,
- * serialized on the main thread and rebuilt on the other.
+ * Writes packed for a trip to the writer thread: their strings in one text, their
+ * lengths in one typed array and their versions in another. A structured clone of one
+ * string and two typed arrays is three copies, where an array of write objects costs an
+ * object and four strings each, serialized on the main thread and rebuilt on the other.
  */
 export interface PackedWrites {
-  /** Every write's collection, key, document and version path, one after the other. */
+  /** Every write's collection, key, document and version field, one after the other. */
   readonly text: string;
-  /** Four per write: the lengths of its collection, key and document, and of its path plus one (0: no path). */
+  /** Four per write: the lengths of its collection, key and document, and of its field plus one (0: no guard). */
   readonly lengths: Uint32Array;
+  /** One per write: its version (0 without a guard). */
+  readonly versions: Float64Array;
 }
 
 /** Packs `writes` (see {@link PackedWrites}). */
 export function packWrites(writes: readonly EncodedWrite[]): PackedWrites {
   const lengths = new Uint32Array(writes.length * 4);
+  const versions = new Float64Array(writes.length);
   let text = '';
   let i = 0;
-  for (const { collection, key, doc, path } of writes) {
-    text += collection + key + doc + (path ?? '');
+  let j = 0;
+  for (const { collection, key, doc, field, version } of writes) {
+    text += collection + key + doc + (field ?? '');
     lengths[i] = collection.length;
     lengths[i + 1] = key.length;
     lengths[i + 2] = doc.length;
-    lengths[i + 3] = path === null ? 0 : path.length + 1;
+    lengths[i + 3] = field === null ? 0 : field.length + 1;
+    versions[j] = version;
     i += 4;
+    j += 1;
   }
-  return { text, lengths };
+  return { text, lengths, versions };
 }
 
 /** The writes {@link packWrites} packed. */
-export function unpackWrites({ text, lengths }: PackedWrites): EncodedWrite[] {
+export function unpackWrites({ text, lengths, versions }: PackedWrites): EncodedWrite[] {
   const writes: EncodedWrite[] = [];
   let at = 0;
-  for (let i = 0; i < lengths.length; i += 4) {
+  for (let i = 0, j = 0; i < lengths.length; i += 4, j += 1) {
     const collection = text.slice(at, (at += lengths[i] ?? 0));
     const key = text.slice(at, (at += lengths[i + 1] ?? 0));
     const doc = text.slice(at, (at += lengths[i + 2] ?? 0));
-    const pathLength = lengths[i + 3] ?? 0;
-    const path = pathLength === 0 ? null : text.slice(at, (at += pathLength - 1));
-    writes.push({ collection, key, doc, path });
+    const fieldLength = lengths[i + 3] ?? 0;
+    const field = fieldLength === 0 ? null : text.slice(at, (at += fieldLength - 1));
+    writes.push({ collection, key, doc, field, version: versions[j] ?? 0 });
   }
   return writes;
 }
@@ -126,6 +134,9 @@ export function failsAlone(error: unknown): boolean {
 // One table holds every collection's documents, keyed by (collection, key) in a
 // WITHOUT ROWID B-tree: collection names are values, never SQL identifiers, so no
 // dynamic DDL and nothing to quote; `count` and `get` are primary-key prefix look-ups.
+// `version_field` and `version` remember the version guard of the write that stored the
+// row, so that the next guarded write on the same field compares two numbers instead of
+// parsing the stored document (see {@link upsertIfNewerSql}).
 export const schema = `
 CREATE TABLE IF NOT EXISTS troupe_collections (
   name TEXT PRIMARY KEY NOT NULL
@@ -134,23 +145,90 @@ CREATE TABLE IF NOT EXISTS troupe_documents (
   collection TEXT NOT NULL,
   key TEXT NOT NULL,
   doc TEXT NOT NULL CHECK (json_valid(doc)),
+  version_field TEXT,
+  version NUMERIC,
   PRIMARY KEY (collection, key)
 ) WITHOUT ROWID;
 `;
 
+// A row whose document changes while its version columns stay as they were was written by
+// something that does not know them: an earlier Troupe sharing the file during a rolling
+// deploy or after a rollback, or SQL through the store's `database`. Its columns may no
+// longer describe its document, so they are cleared and the next guarded write reads the
+// document itself. Troupe's own writes always change them: a guarded write raises the
+// version, a plain one clears the field.
+const versionTrigger = 'troupe_documents_version_unknown';
+const versionTriggerSql = `
+CREATE TRIGGER IF NOT EXISTS ${versionTrigger} AFTER UPDATE OF doc ON troupe_documents
+WHEN NEW.version_field IS NOT NULL AND NEW.version_field IS OLD.version_field
+  AND NEW.version IS OLD.version
+BEGIN
+  UPDATE troupe_documents SET version_field = NULL, version = NULL
+  WHERE collection = NEW.collection AND key = NEW.key;
+END`;
+
+/**
+ * Brings a database an earlier Troupe created up to {@link schema}: adds the version
+ * columns (left null: the guard then reads the documents, as before) and their trigger.
+ * Runs after {@link schema}; writes, in one transaction, only when something is missing, so
+ * that several processes opening the same file at once do it once.
+ */
+export function upgradeSchema(db: Database.Database): void {
+  const current = (): { columns: boolean; trigger: boolean } => ({
+    columns: db
+      .prepare<[], string>("SELECT name FROM pragma_table_info('troupe_documents')")
+      .pluck()
+      .all()
+      .includes('version_field'),
+    trigger:
+      db
+        .prepare<[string], number>(
+          "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND name = ?",
+        )
+        .pluck()
+        .get(versionTrigger) === 1,
+  });
+  const before = current();
+  if (before.columns && before.trigger) return;
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    if (!current().columns) {
+      db.exec('ALTER TABLE troupe_documents ADD COLUMN version_field TEXT');
+      db.exec('ALTER TABLE troupe_documents ADD COLUMN version NUMERIC');
+    }
+    db.exec(versionTriggerSql);
+    db.exec('COMMIT');
+  } catch (error) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    throw error;
+  }
+}
+
 // Positional parameters: better-sqlite3 binds them from the arguments, where named ones
-// cost a property look-up each on an object made for the call. The version guard reads
-// its path three times, so the path is bound three times.
+// cost a property look-up each on an object made for the call. A plain write clears the
+// version columns: nothing says which field a later guard will name.
 const upsertSql = `
 INSERT INTO troupe_documents (collection, key, doc) VALUES (?, ?, ?)
-ON CONFLICT (collection, key) DO UPDATE SET doc = excluded.doc`;
+ON CONFLICT (collection, key) DO UPDATE
+SET doc = excluded.doc, version_field = NULL, version = NULL`;
 
 // The version guard, evaluated by SQLite inside the statement: the stored document is
-// replaced only when it has no numeric version or a lower one. A skipped row counts
-// zero changes.
-const upsertIfNewerSql = `${upsertSql}
-WHERE coalesce(json_type(troupe_documents.doc, ?), 'null') NOT IN ('integer', 'real')
-   OR json_extract(excluded.doc, ?) > json_extract(troupe_documents.doc, ?)`;
+// replaced only when it has no numeric version or a lower one. A skipped row counts zero
+// changes. When the stored row was written with a guard on the same field, its version
+// column holds that field's value and nothing is parsed; otherwise (a plain write, another
+// field, a row from before the columns) the stored document's field is read from its JSON,
+// as it always was (its path bound twice). The incoming version is a parameter: the caller
+// read it from the document it encoded.
+const upsertIfNewerSql = `
+INSERT INTO troupe_documents (collection, key, doc, version_field, version)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (collection, key) DO UPDATE
+SET doc = excluded.doc, version_field = excluded.version_field, version = excluded.version
+WHERE CASE WHEN troupe_documents.version_field IS excluded.version_field
+  THEN coalesce(excluded.version > troupe_documents.version, 1)
+  ELSE coalesce(json_type(troupe_documents.doc, ?), 'null') NOT IN ('integer', 'real')
+    OR excluded.version > json_extract(troupe_documents.doc, ?)
+END`;
 
 /** The writing side of a connection: its prepared statements. */
 export class Writer {
@@ -158,7 +236,11 @@ export class Writer {
   readonly #ensure: Database.Statement<[string]>;
   readonly #get: Database.Statement<[string, string], { doc: string }>;
   readonly #upsert: Database.Statement<[string, string, string]>;
-  readonly #upsertIfNewer: Database.Statement<[string, string, string, string, string, string]>;
+  readonly #upsertIfNewer: Database.Statement<
+    [string, string, string, string, number, string, string]
+  >;
+  /** JSON paths of version fields, made once per field. */
+  readonly #paths = new Map<string, string>();
   readonly #remove: Database.Statement<[string, string]>;
 
   constructor(db: Database.Database) {
@@ -170,10 +252,32 @@ export class Writer {
     this.#remove = db.prepare('DELETE FROM troupe_documents WHERE collection = ? AND key = ?');
   }
 
-  #write({ collection, key, doc, path }: EncodedWrite): number {
-    return path === null
+  #write({ collection, key, doc, field, version }: EncodedWrite): number {
+    return field === null
       ? this.#upsert.run(collection, key, doc).changes
-      : this.#upsertIfNewer.run(collection, key, doc, path, path, path).changes;
+      : this.#guarded(collection, key, doc, field, version, this.#path(field));
+  }
+
+  #guarded(
+    collection: string,
+    key: string,
+    doc: string,
+    field: string,
+    version: number,
+    path: string,
+  ): number {
+    return this.#upsertIfNewer.run(collection, key, doc, field, version, path, path).changes;
+  }
+
+  /** The JSON path of a version field, e.g. `$."version"` (the store checked the name). */
+  #path(field: string): string {
+    let path = this.#paths.get(field);
+    if (path === undefined) {
+      path = `$."${field}"`;
+      // Fields are named by processors' code: a few. Past that, made each time.
+      if (this.#paths.size < 64) this.#paths.set(field, path);
+    }
+    return path;
   }
 
   /** A write alone: its own failure is its result; the store's is thrown. */
