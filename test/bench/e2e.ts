@@ -17,6 +17,7 @@
 // transactions, the app's persist steps are read from its /metrics.
 //
 //   node --import tsx test/bench/e2e.ts [--quick]   (written to reports/e2e.md)
+//   … [--rounds=N] [--span=N] [--only=group,troupe-250] [--app-node-args="…"]
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -37,8 +38,11 @@ const exec = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const quick = process.argv.includes('--quick');
-/** Messages per timed span; the backlog is two spans (cold, then warm). */
-const span = quick ? 5_000 : 20_000;
+/** `--span=N`: messages per timed span; the backlog is two spans (cold, then warm). */
+const span = Number(
+  process.argv.find((arg) => arg.startsWith('--span='))?.slice('--span='.length) ??
+    (quick ? 5_000 : 20_000),
+);
 const backlog = 2 * span;
 /** `--rounds=N`: rounds of every row, alternating. */
 const rounds = Number(
