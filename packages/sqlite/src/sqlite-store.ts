@@ -33,8 +33,7 @@ import {
   type GroupStats,
 } from './internal/group-commit.js';
 import {
-  schema,
-  upgradeSchema,
+  prepareSchema,
   Writer,
   type EncodedWrite,
   type Operation,
@@ -116,6 +115,17 @@ function versionOf(document: Readonly<Record<string, unknown>>, field: string): 
 }
 
 /**
+ * Whether the JSON of `document` certainly carries its `field` as read: an own, enumerable
+ * data property of a document without `toJSON`, and not `_key` (which the store sets).
+ * Only then does the row's version column record it; otherwise the guard reads the JSON.
+ */
+function recordsVersion(document: Readonly<Record<string, unknown>>, field: string): boolean {
+  if (field === '_key' || 'toJSON' in document) return false;
+  const own = Object.getOwnPropertyDescriptor(document, field);
+  return own !== undefined && own.enumerable === true && 'value' in own;
+}
+
+/**
  * The JSON text of `{ ...document, _key: key }`. A plain object without `_key` or
  * `toJSON` is encoded as it is and `_key` appended to the text: the same text, without
  * the copy (the copy made JSON.stringify take four times as long).
@@ -142,7 +152,11 @@ function encodeWrite(
 ): EncodedWrite {
   validCollection(collection);
   validKey(key);
-  const version = field === undefined ? 0 : versionOf(document, checkField(field));
+  let version = 0;
+  if (field !== undefined) {
+    version = versionOf(document, checkField(field));
+    if (!recordsVersion(document, field)) version = Number.NaN;
+  }
   let doc: string;
   try {
     doc = withKey(document, key);
@@ -222,15 +236,15 @@ export class SqliteStore implements Store {
     this.path = path;
     this.writer = writer;
     if (onDisk) prepareDatabaseFile(path);
+    let opened: Database.Database | undefined;
     try {
       // Opening may wait for another process creating the same file (the schema, the
       // switch to WAL) as long as a write would; afterwards, with the writer thread, the
       // main connection only reads, and a read in WAL mode never waits long.
-      this.#db = new Database(path, { timeout: busyTimeout });
+      this.#db = opened = new Database(path, { timeout: busyTimeout });
       if (onDisk) this.#db.pragma('journal_mode = WAL');
       this.#db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
-      this.#db.exec(schema);
-      upgradeSchema(this.#db);
+      prepareSchema(this.#db);
       if (writer === 'thread') this.#db.pragma('busy_timeout = 250');
       this.#get = this.#db.prepare(
         'SELECT doc FROM troupe_documents WHERE collection = ? AND key = ?',
@@ -242,6 +256,12 @@ export class SqliteStore implements Store {
         EXISTS (SELECT 1 FROM troupe_collections WHERE name = ?)
         OR EXISTS (SELECT 1 FROM troupe_documents WHERE collection = ?) AS n`);
     } catch (error) {
+      // A connection that opened and then failed (the schema, a pragma) is closed, not leaked.
+      try {
+        opened?.close();
+      } catch {
+        // Closing what failed to open properly: the open's error is the one to report.
+      }
       const failure = classifySqliteError(error);
       throw new ConfigurationError('path', `cannot open ${path}: ${failure.message}`, {
         cause: error,

@@ -51,6 +51,7 @@ describe('sqlite store: writes packed for the writer thread', () => {
       { collection: 'c', key: 'k', doc: '{}', field: null, version: 0 },
       { collection: 'c', key: 'k2', doc: '{"x":""}', field: 'v😀', version: -1.5e300 },
       { collection: 'c', key: 'k3', doc: '{}', field: 'v', version: 2 ** 53 + 2 },
+      { collection: 'c', key: 'k4', doc: '{}', field: 'v', version: Number.NaN },
     ];
     expect(unpackWrites(packWrites(writes))).toEqual(writes);
     expect(unpackWrites(packWrites([]))).toEqual([]);

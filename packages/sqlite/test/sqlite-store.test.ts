@@ -89,6 +89,15 @@ describe('SqliteStore: the file', () => {
   });
 });
 
+/** A row's version columns, read on the store's own connection. */
+function columnsOf(store: SqliteStore, key: string): unknown {
+  return store.database
+    .prepare(
+      "SELECT version_field, version FROM troupe_documents WHERE collection = 'c' AND key = ?",
+    )
+    .get(key);
+}
+
 describe('SqliteStore: the version columns', () => {
   // The guard compares a column when the stored row was written under a guard on the same
   // field; the document itself otherwise. These tests reach the file with plain SQL, as an
@@ -127,9 +136,65 @@ describe('SqliteStore: the version columns', () => {
       false,
     );
     expect(await store.get('c', 'k')).toEqual({ _key: 'k', version: 6 });
+    const trigger = store.database
+      .prepare("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'trigger'")
+      .get();
+    expect(trigger).toEqual({ n: 1 });
+    // The earlier Troupe, still writing to the file, changes the document alone: the
+    // columns are cleared and the next guard reads the document it wrote.
+    const earlierStill = new Database(path);
+    earlierStill
+      .prepare(
+        `INSERT INTO troupe_documents (collection, key, doc) VALUES (?, ?, ?)
+         ON CONFLICT (collection, key) DO UPDATE SET doc = excluded.doc
+         WHERE json_extract(excluded.doc, '$.version') > json_extract(doc, '$.version')`,
+      )
+      .run('c', 'k', JSON.stringify({ _key: 'k', version: 8 }));
+    earlierStill.close();
+    expect(columnsOf(store, 'k')).toEqual({ version_field: null, version: null });
+    expect((await store.upsert('c', 'k', { version: 7 }, { ifNewer: 'version' })).written).toBe(
+      false,
+    );
     await store.close();
-    // Opened again: nothing left to upgrade, the same document.
-    expect(await openStore({}, path).get('c', 'k')).toEqual({ _key: 'k', version: 6 });
+    // Opened again: the same document.
+    expect(await openStore({}, path).get('c', 'k')).toEqual({ _key: 'k', version: 8 });
+  });
+
+  it('a guarded write records its field and version; a plain write and a patch clear them', async () => {
+    const store = openStore();
+    await store.upsert('c', 'k', { version: 5 }, { ifNewer: 'version' });
+    expect(columnsOf(store, 'k')).toEqual({ version_field: 'version', version: 5 });
+    await store.bulkWrite([
+      { collection: 'c', key: 'k', document: { version: 6.5 }, ifNewer: 'version' },
+    ]);
+    expect(columnsOf(store, 'k')).toEqual({ version_field: 'version', version: 6.5 });
+    await store.patch('c', 'k', { version: 9 });
+    expect(columnsOf(store, 'k')).toEqual({ version_field: null, version: null });
+    await store.upsert('c', 'k', { rev: 2 }, { ifNewer: 'rev' });
+    await store.upsert('c', 'k', { rev: 3 });
+    expect(columnsOf(store, 'k')).toEqual({ version_field: null, version: null });
+  });
+
+  it('a version the JSON may not carry as read (a getter, `_key`) is not recorded: the guard reads the JSON', async () => {
+    const store = openStore();
+    class Company {
+      readonly name = 'acme';
+      get version(): number {
+        return 5;
+      }
+    }
+    // JSON.stringify leaves the getter out: nothing numeric is stored, so any version wins.
+    await store.upsert('c', 'g', new Company() as unknown as Record<string, unknown>, {
+      ifNewer: 'version',
+    });
+    expect(columnsOf(store, 'g')).toEqual({ version_field: null, version: null });
+    expect((await store.upsert('c', 'g', { version: 1 }, { ifNewer: 'version' })).written).toBe(
+      true,
+    );
+    // `_key` is the store's: the document's own is replaced by the key.
+    await store.upsert('c', 'k', { _key: 5 }, { ifNewer: '_key' });
+    expect(columnsOf(store, 'k')).toEqual({ version_field: null, version: null });
+    expect((await store.upsert('c', 'k', { _key: 4 }, { ifNewer: '_key' })).written).toBe(true);
   });
 
   it('a document changed by SQL that does not know the columns is guarded by its new content', async () => {

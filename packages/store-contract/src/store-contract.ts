@@ -265,6 +265,28 @@ export function describeStoreContract(
         expect(await store.get(col, 'v')).toEqual({ _key: 'v', version: 3 });
       });
 
+      it('an equal version stays equal above 2^53, whichever write stored it', async () => {
+        // JSON writes such a number in a shortest form whose digits are not its exact value.
+        const version = 1796232354703123700;
+        await store.upsert(col, 'v', { version });
+        expect((await store.upsert(col, 'v', { version }, opts)).written).toBe(false);
+        expect((await store.upsert(col, 'v', { version: version * 2 }, opts)).written).toBe(true);
+        expect((await store.upsert(col, 'v', { version: version * 2 }, opts)).written).toBe(false);
+      });
+
+      it('a version the document does not serialize (a getter) is not stored, and guards nothing', async () => {
+        class Versioned {
+          readonly s = 'getter';
+          get version(): number {
+            return 5;
+          }
+        }
+        const document = new Versioned() as unknown as Record<string, unknown>;
+        expect((await store.upsert(col, 'v', document, opts)).written).toBe(true);
+        expect(await store.get(col, 'v')).toEqual({ _key: 'v', s: 'getter' });
+        expect((await store.upsert(col, 'v', { version: 1 }, opts)).written).toBe(true);
+      });
+
       it('rejects an incoming document whose version is not a number (PermanentError)', async () => {
         await expect(store.upsert(col, 'v', { version: '2' }, opts)).rejects.toBeInstanceOf(
           PermanentError,

@@ -13,7 +13,11 @@ export interface EncodedWrite {
   readonly doc: string;
   /** The version guard's field (`version`), or null without a guard. */
   readonly field: string | null;
-  /** The document's value of `field` (a finite number); 0 without a guard. */
+  /**
+   * The document's value of `field` (a finite number), kept in the row's version column;
+   * NaN when the store cannot be sure the JSON carries that value (a getter, `toJSON`,
+   * `_key`), so the guard reads the JSON instead; 0 without a guard.
+   */
   readonly version: number;
 }
 
@@ -137,7 +141,7 @@ export function failsAlone(error: unknown): boolean {
 // `version_field` and `version` remember the version guard of the write that stored the
 // row, so that the next guarded write on the same field compares two numbers instead of
 // parsing the stored document (see {@link upsertIfNewerSql}).
-export const schema = `
+const tablesSql = `
 CREATE TABLE IF NOT EXISTS troupe_collections (
   name TEXT PRIMARY KEY NOT NULL
 ) WITHOUT ROWID;
@@ -153,10 +157,10 @@ CREATE TABLE IF NOT EXISTS troupe_documents (
 
 // A row whose document changes while its version columns stay as they were was written by
 // something that does not know them: an earlier Troupe sharing the file during a rolling
-// deploy or after a rollback, or SQL through the store's `database`. Its columns may no
-// longer describe its document, so they are cleared and the next guarded write reads the
-// document itself. Troupe's own writes always change them: a guarded write raises the
-// version, a plain one clears the field.
+// deploy or after a rollback, or SQL through the store's `database` that updates `doc`
+// alone. Its columns may no longer describe its document, so they are cleared and the next
+// guarded write reads the document itself. Troupe's own writes always change them: a
+// guarded write raises the version or names another field, a plain one clears them.
 const versionTrigger = 'troupe_documents_version_unknown';
 const versionTriggerSql = `
 CREATE TRIGGER IF NOT EXISTS ${versionTrigger} AFTER UPDATE OF doc ON troupe_documents
@@ -167,39 +171,59 @@ BEGIN
   WHERE collection = NEW.collection AND key = NEW.key;
 END`;
 
+const versionColumns = [
+  ['version_field', 'TEXT'],
+  ['version', 'NUMERIC'],
+] as const;
+
 /**
- * Brings a database an earlier Troupe created up to {@link schema}: adds the version
- * columns (left null: the guard then reads the documents, as before) and their trigger.
- * Runs after {@link schema}; writes, in one transaction, only when something is missing, so
- * that several processes opening the same file at once do it once.
+ * Creates the store's tables and the version columns' trigger, or brings a file an earlier
+ * Troupe created up to them (the two columns added, left null: the guard then reads the
+ * documents, as before). Reads first and writes only when something is missing, all of it
+ * in one transaction: a file is never left with the columns and without the trigger, and
+ * several processes opening the same file at once do it once.
  */
-export function upgradeSchema(db: Database.Database): void {
-  const current = (): { columns: boolean; trigger: boolean } => ({
-    columns: db
-      .prepare<[], string>("SELECT name FROM pragma_table_info('troupe_documents')")
-      .pluck()
-      .all()
-      .includes('version_field'),
-    trigger:
+export function prepareSchema(db: Database.Database): void {
+  const missing = (): { tables: boolean; columns: string[]; trigger: boolean } => {
+    const columns = new Set(
       db
-        .prepare<[string], number>(
-          "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND name = ?",
-        )
+        .prepare<[], string>("SELECT name FROM pragma_table_info('troupe_documents')")
         .pluck()
-        .get(versionTrigger) === 1,
-  });
-  const before = current();
-  if (before.columns && before.trigger) return;
+        .all(),
+    );
+    const objects = new Set(
+      db
+        .prepare<[], string>("SELECT name FROM sqlite_schema WHERE type IN ('table', 'trigger')")
+        .pluck()
+        .all(),
+    );
+    return {
+      tables: !objects.has('troupe_collections') || !objects.has('troupe_documents'),
+      columns:
+        columns.size === 0
+          ? []
+          : versionColumns
+              .filter(([name]) => !columns.has(name))
+              .map(([name, type]) => `${name} ${type}`),
+      trigger: !objects.has(versionTrigger),
+    };
+  };
+  const before = missing();
+  if (!before.tables && before.columns.length === 0 && !before.trigger) return;
   db.exec('BEGIN IMMEDIATE');
   try {
-    if (!current().columns) {
-      db.exec('ALTER TABLE troupe_documents ADD COLUMN version_field TEXT');
-      db.exec('ALTER TABLE troupe_documents ADD COLUMN version NUMERIC');
+    db.exec(tablesSql);
+    for (const column of missing().columns) {
+      db.exec(`ALTER TABLE troupe_documents ADD COLUMN ${column}`);
     }
     db.exec(versionTriggerSql);
     db.exec('COMMIT');
   } catch (error) {
-    if (db.inTransaction) db.exec('ROLLBACK');
+    try {
+      if (db.inTransaction) db.exec('ROLLBACK');
+    } catch {
+      // The transaction is gone already; the first error is the one to report.
+    }
     throw error;
   }
 }
@@ -215,19 +239,22 @@ SET doc = excluded.doc, version_field = NULL, version = NULL`;
 // The version guard, evaluated by SQLite inside the statement: the stored document is
 // replaced only when it has no numeric version or a lower one. A skipped row counts zero
 // changes. When the stored row was written with a guard on the same field, its version
-// column holds that field's value and nothing is parsed; otherwise (a plain write, another
-// field, a row from before the columns) the stored document's field is read from its JSON,
-// as it always was (its path bound twice). The incoming version is a parameter: the caller
-// read it from the document it encoded.
+// column holds that field's value and nothing is parsed: the two versions are compared as
+// the numbers the writers bound. Otherwise (a plain write, another field, a row from
+// before the columns, a write whose version the caller could not vouch for) both
+// documents' field is read from their JSON, as it always was (the path bound three times).
+// A write binds a null field when the version it read is not certain to be the one in
+// its JSON (see `recordsVersion` in the store); it is then stored with null columns.
 const upsertIfNewerSql = `
 INSERT INTO troupe_documents (collection, key, doc, version_field, version)
 VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (collection, key) DO UPDATE
 SET doc = excluded.doc, version_field = excluded.version_field, version = excluded.version
-WHERE CASE WHEN troupe_documents.version_field IS excluded.version_field
-  THEN coalesce(excluded.version > troupe_documents.version, 1)
+WHERE CASE WHEN troupe_documents.version_field = excluded.version_field
+    AND troupe_documents.version IS NOT NULL AND excluded.version IS NOT NULL
+  THEN excluded.version > troupe_documents.version
   ELSE coalesce(json_type(troupe_documents.doc, ?), 'null') NOT IN ('integer', 'real')
-    OR excluded.version > json_extract(troupe_documents.doc, ?)
+    OR json_extract(excluded.doc, ?) > json_extract(troupe_documents.doc, ?)
 END`;
 
 /** The writing side of a connection: its prepared statements. */
@@ -237,7 +264,7 @@ export class Writer {
   readonly #get: Database.Statement<[string, string], { doc: string }>;
   readonly #upsert: Database.Statement<[string, string, string]>;
   readonly #upsertIfNewer: Database.Statement<
-    [string, string, string, string, number, string, string]
+    [string, string, string, string | null, number | null, string, string, string]
   >;
   /** JSON paths of version fields, made once per field. */
   readonly #paths = new Map<string, string>();
@@ -253,20 +280,20 @@ export class Writer {
   }
 
   #write({ collection, key, doc, field, version }: EncodedWrite): number {
-    return field === null
-      ? this.#upsert.run(collection, key, doc).changes
-      : this.#guarded(collection, key, doc, field, version, this.#path(field));
-  }
-
-  #guarded(
-    collection: string,
-    key: string,
-    doc: string,
-    field: string,
-    version: number,
-    path: string,
-  ): number {
-    return this.#upsertIfNewer.run(collection, key, doc, field, version, path, path).changes;
+    if (field === null) return this.#upsert.run(collection, key, doc).changes;
+    const path = this.#path(field);
+    // NaN: the store could not vouch for the version (see EncodedWrite.version).
+    const recorded = !Number.isNaN(version);
+    return this.#upsertIfNewer.run(
+      collection,
+      key,
+      doc,
+      recorded ? field : null,
+      recorded ? version : null,
+      path,
+      path,
+      path,
+    ).changes;
   }
 
   /** The JSON path of a version field, e.g. `$."version"` (the store checked the name). */
