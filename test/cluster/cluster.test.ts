@@ -239,7 +239,9 @@ describe.skipIf(unavailable !== undefined)(
           durationMs: Date.now() - started,
         };
         results.push(outcome);
-        passed = true;
+        // Replicas' logs are kept (below) unless the audit is clean, not only on a throw:
+        // `expectClean` runs after this returns.
+        passed = isClean(outcome);
         return outcome;
       } finally {
         // A failed scenario must not leave its replicas consuming into the next one.
@@ -260,8 +262,19 @@ describe.skipIf(unavailable !== undefined)(
       }
     }
 
+    function isClean({ result, exitCodes }: ScenarioResult): boolean {
+      return (
+        result.lost === 0 &&
+        result.duplicatedEffects === 0 &&
+        result.deadLettersWithoutReason === 0 &&
+        result.wrongDocuments === 0 &&
+        exitCodes.every((code) => code === 0)
+      );
+    }
+
     function expectClean(outcome: ScenarioResult): void {
       expect(outcome.result.lostSamples).toEqual([]);
+      expect(outcome.result.unexplainedDeadLetters).toEqual([]);
       expect(outcome.result.lost).toBe(0);
       expect(outcome.result.duplicatedEffects).toBe(0);
       expect(outcome.result.deadLettersWithoutReason).toBe(0);

@@ -380,6 +380,11 @@ export interface AuditResult {
   /** Dead letters beyond the first of a message (at least once: possible after a kill). */
   readonly deadLetterDuplicates: number;
   readonly deadLettersWithoutReason: number;
+  /**
+   * The first few dead letters without Troupe's reason: message id, queue, and the
+   * broker's own `x-death` reason when the broker dead-lettered it (a delivery limit).
+   */
+  readonly unexplainedDeadLetters: readonly string[];
   /** Valid messages whose effect is missing, plus invalid ones not in their dead-letter queue. */
   readonly lost: number;
   readonly lostSamples: readonly string[];
@@ -430,12 +435,24 @@ export async function audit(options: {
   const deadIn = new Map<string, string>();
   const reasons: Record<string, number> = {};
   let deadLettersWithoutReason = 0;
+  const unexplainedDeadLetters: string[] = [];
   for (const letter of dead) {
     const id = letter.messageId ?? '(none)';
     deadIds.set(id, (deadIds.get(id) ?? 0) + 1);
     deadIn.set(id, letter.queue);
     const reason = letter.headers['x-troupe-reason'];
-    if (typeof reason !== 'string' || reason === '') deadLettersWithoutReason += 1;
+    if (typeof reason !== 'string' || reason === '') {
+      deadLettersWithoutReason += 1;
+      if (unexplainedDeadLetters.length < 5) {
+        const death = letter.headers['x-death'];
+        const first: unknown = Array.isArray(death) ? death[0] : undefined;
+        const brokers =
+          typeof first === 'object' && first !== null
+            ? String((first as Record<string, unknown>)['reason'])
+            : 'none';
+        unexplainedDeadLetters.push(`${id} in ${letter.queue}.dead (x-death: ${brokers})`);
+      }
+    }
     const kind = typeof reason === 'string' ? (reason.split(':')[0] ?? reason) : '(none)';
     reasons[kind] = (reasons[kind] ?? 0) + 1;
   }
@@ -520,6 +537,7 @@ export async function audit(options: {
     deadLettered,
     deadLetterDuplicates,
     deadLettersWithoutReason,
+    unexplainedDeadLetters,
     lost,
     lostSamples,
     validDeadLettered,

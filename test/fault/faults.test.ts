@@ -343,6 +343,7 @@ describe(`fault injection: ${n} company events under SIGKILL, closed connections
       expect(outageFailures.length).toBeGreaterThan(0);
       expect(outageFailures.every((failed) => failed > 0)).toBe(true);
       expect(result.wrongDocuments).toBe(0);
+      expect(result.unexplainedDeadLetters).toEqual([]);
       expect(result.deadLettersWithoutReason).toBe(0);
       expect(result.deadLettered).toBe(invalidIds.size);
       expect(result.leftInQueues).toEqual({
