@@ -43,6 +43,7 @@ const span = Number(
   process.argv.find((arg) => arg.startsWith('--span='))?.slice('--span='.length) ??
     (quick ? 5_000 : 20_000),
 );
+if (!Number.isInteger(span) || span < 1) throw new Error(`--span must be a whole number >= 1`);
 const backlog = 2 * span;
 /** `--rounds=N`: rounds of every row, alternating. */
 const rounds = Number(

@@ -26,6 +26,7 @@ import { brokerUrl } from './helpers.js';
 const seconds = Number(process.argv[2] ?? '5');
 const rounds = Number(process.argv[3] ?? '3');
 const total = seconds * 1000;
+if (!(seconds >= 2)) throw new Error('seconds must be 2 or more: the first is the warm-up');
 const logger = pino({ level: 'silent' });
 const publisherScript = fileURLToPath(new URL('./latency-publisher.ts', import.meta.url));
 
