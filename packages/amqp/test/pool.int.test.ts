@@ -178,7 +178,27 @@ describe('a pool on RabbitMQ', () => {
   });
 
   it('shuts down under load and loses nothing: each message is stored or back in the queue', async () => {
-    const definition = itemsProcessor(3, 8);
+    // Past the first 200 messages, handlers wait until the shutdown is asked for: it then
+    // always comes mid-stream, however fast the machine drains the queue (at most the
+    // prefetch, 8 × 8, is in the workers' hands when it does).
+    let handled = 0;
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const definition = defineProcessor({
+      name: 'items',
+      queue,
+      bindings: [{ exchange, routingKey: 'item.#' }],
+      schema: z.object({ id: z.string(), n: z.number() }),
+      concurrency: 8,
+      handle: async (item) => {
+        handled += 1;
+        if (handled > 200) await released;
+        return { collection: 'items', key: item.id, document: item };
+      },
+      maxBatch: 8,
+    });
     const pool = createPool({ definition, transport, store, logger: testLogger, drainMs: 5000 });
     const ids = Array.from({ length: 1000 }, (_, i) => `load-${i}`);
     await publishItems(ids);
@@ -187,7 +207,9 @@ describe('a pool on RabbitMQ', () => {
       () => store.count('items'),
       (count) => count >= 100,
     );
-    const output = await runtime.shutdown();
+    const stopping = runtime.shutdown();
+    release();
+    const output = await stopping;
     runtime = undefined;
     expect(output.exit).toBe('shutdown');
     // Whatever was in flight went back to the broker when the channel closed.
