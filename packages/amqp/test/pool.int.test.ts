@@ -45,17 +45,24 @@ function work(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-function itemsProcessor(workMs: number, concurrency: number) {
+/** `before`: awaited by each handler first, when it returns a promise (a gate). */
+function itemsProcessor(
+  workMs: number,
+  concurrency: number,
+  options: { maxBatch?: number; before?: () => Promise<void> | undefined } = {},
+) {
   return defineProcessor({
     name: 'items',
     queue,
     bindings: [{ exchange, routingKey: 'item.#' }],
     schema: z.object({ id: z.string(), n: z.number() }),
     handle: async (item, { signal }) => {
+      await options.before?.();
       if (workMs > 0) await work(workMs, signal);
       return { collection: 'items', key: item.id, document: item };
     },
     concurrency,
+    ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
   });
 }
 
@@ -186,18 +193,9 @@ describe('a pool on RabbitMQ', () => {
     const released = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const definition = defineProcessor({
-      name: 'items',
-      queue,
-      bindings: [{ exchange, routingKey: 'item.#' }],
-      schema: z.object({ id: z.string(), n: z.number() }),
-      concurrency: 8,
-      handle: async (item) => {
-        handled += 1;
-        if (handled > 200) await released;
-        return { collection: 'items', key: item.id, document: item };
-      },
+    const definition = itemsProcessor(0, 8, {
       maxBatch: 8,
+      before: () => ((handled += 1) > 200 ? released : undefined),
     });
     const pool = createPool({ definition, transport, store, logger: testLogger, drainMs: 5000 });
     const ids = Array.from({ length: 1000 }, (_, i) => `load-${i}`);

@@ -115,14 +115,16 @@ function versionOf(document: Readonly<Record<string, unknown>>, field: string): 
 }
 
 /**
- * Whether the JSON of `document` certainly carries its `field` as read: an own, enumerable
- * data property of a document without `toJSON`, and not `_key` (which the store sets).
- * Only then does the row's version column record it; otherwise the guard reads the JSON.
+ * Whether the JSON of `document` carries its `field` as read: an own, enumerable property
+ * of a document without `toJSON`, and not `_key` (which the store sets). Only then does
+ * the row's version column record it; otherwise the guard reads the JSON.
  */
 function recordsVersion(document: Readonly<Record<string, unknown>>, field: string): boolean {
-  if (field === '_key' || 'toJSON' in document) return false;
-  const own = Object.getOwnPropertyDescriptor(document, field);
-  return own !== undefined && own.enumerable === true && 'value' in own;
+  return (
+    field !== '_key' &&
+    !('toJSON' in document) &&
+    Object.prototype.propertyIsEnumerable.call(document, field)
+  );
 }
 
 /**

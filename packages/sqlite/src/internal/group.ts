@@ -15,7 +15,7 @@ export interface EncodedWrite {
   readonly field: string | null;
   /**
    * The document's value of `field` (a finite number), kept in the row's version column;
-   * NaN when the store cannot be sure the JSON carries that value (a getter, `toJSON`,
+   * NaN when the store cannot be sure the JSON carries that value (an inherited getter, `toJSON`,
    * `_key`), so the guard reads the JSON instead; 0 without a guard.
    */
   readonly version: number;
@@ -266,8 +266,6 @@ export class Writer {
   readonly #upsertIfNewer: Database.Statement<
     [string, string, string, string | null, number | null, string, string, string]
   >;
-  /** JSON paths of version fields, made once per field. */
-  readonly #paths = new Map<string, string>();
   readonly #remove: Database.Statement<[string, string]>;
 
   constructor(db: Database.Database) {
@@ -281,7 +279,8 @@ export class Writer {
 
   #write({ collection, key, doc, field, version }: EncodedWrite): number {
     if (field === null) return this.#upsert.run(collection, key, doc).changes;
-    const path = this.#path(field);
+    // The store checked the field's name: no quote or backslash to escape.
+    const path = `$."${field}"`;
     // NaN: the store could not vouch for the version (see EncodedWrite.version).
     const recorded = !Number.isNaN(version);
     return this.#upsertIfNewer.run(
@@ -294,17 +293,6 @@ export class Writer {
       path,
       path,
     ).changes;
-  }
-
-  /** The JSON path of a version field, e.g. `$."version"` (the store checked the name). */
-  #path(field: string): string {
-    let path = this.#paths.get(field);
-    if (path === undefined) {
-      path = `$."${field}"`;
-      // Fields are named by processors' code: a few. Past that, made each time.
-      if (this.#paths.size < 64) this.#paths.set(field, path);
-    }
-    return path;
   }
 
   /** A write alone: its own failure is its result; the store's is thrown. */
